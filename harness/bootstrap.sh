@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Brings a fresh Debian 12 machine to where khil runs: host packages (harness/host-packages.txt) and node
+# modules. Cheap when everything is there already, so every npm script runs it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' harness/host-packages.txt | grep -v '^$' | awk '{print $1}')
+native=$(dpkg --print-architecture)
+# One query for all: a multi-arch package is listed once per installed architecture, as name:arch.
+installed=$(dpkg-query -W -f='${binary:Package} ${db:Status-Status}\n' "${wanted[@]%%:*}" 2>/dev/null | awk '$2 == "installed" {print $1}' || true)
+missing=()
+for p in "${wanted[@]}"; do
+  if [[ "$p" == *:* ]]; then
+    grep -qx "$p" <<<"$installed" || missing+=("$p")
+  else
+    grep -qxE "${p//+/\\+}(:$native)?" <<<"$installed" || missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "khil: missing host packages: ${missing[*]}" >&2
+    echo "khil: install them as root: apt-get install ${missing[*]}" >&2
+    exit 2
+  fi
+  echo "khil: installing host packages with apt-get:" >&2
+  for p in "${missing[@]}"; do
+    grep -E "^${p//+/\\+}[[:space:]]" harness/host-packages.txt | sed 's/^/khil:   /' >&2
+  done
+  foreign=$(printf '%s\n' "${missing[@]}" | sed -n 's/.*:\([a-z0-9]*\)$/\1/p' | sort -u)
+  for a in $foreign; do
+    dpkg --print-foreign-architectures | grep -qx "$a" || dpkg --add-architecture "$a"
+  done
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "khil: installing node modules (npm ci)" >&2
+  npm ci --no-audit --no-fund >&2
+fi

@@ -1,0 +1,25 @@
+#!/bin/busybox sh
+# PID 1 of every khil guest: mount what BPF selftests use, bring up QEMU user-mode networking, start SSH.
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /var/log
+/bin/busybox --install -s
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /sys/fs/bpf
+mount -t devpts -o gid=5,mode=620 devpts /dev/pts
+mount -t bpf bpf /sys/fs/bpf
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+hostname khil
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+ip route add default via 10.0.2.2
+mkdir -p /etc/dropbear
+dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
+# -s: no password logins; the only way in is the key khil put in /root/.ssh/authorized_keys.
+dropbear -r /etc/dropbear/dropbear_ed25519_host_key -s -p 22
+echo "khil: guest ready: $(uname -r) $(uname -m) $(nproc) cpus"
+while true; do sleep 3600; done

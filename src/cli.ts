@@ -1,0 +1,165 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { resolveArchs } from "./arch.ts";
+import { bootAndTest } from "./boot-and-test.ts";
+import { KhilError } from "./errors.ts";
+import { buildKernel } from "./kbuild.ts";
+import { bootGuest, buildFor, type GuestRequest } from "./prepare.ts";
+import { createRunDir } from "./run-dir.ts";
+import { shellQuote } from "./ssh.ts";
+import { guestKey } from "./ssh-key.ts";
+import { loadSuite } from "./suite.ts";
+import { PACKAGED_KERNELS, resolveTree } from "./tree.ts";
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("must be a positive whole number");
+  return n;
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+const program = new Command("khil")
+  .description("build a kernel carrying the BPF timer series, boot it under QEMU, run its selftests over SSH")
+  .showHelpAfterError()
+  .exitOverride();
+
+function treeOptions(cmd: Command): Command {
+  return cmd
+    .option("--tree <path>", "a kernel tree of your own (default: a packaged one, see --kernel)")
+    .addOption(new Option("--kernel <version>", "packaged Debian kernel tree").choices([...PACKAGED_KERNELS]))
+    .option("--config <fragment>", "extra Kconfig fragment (repeatable)", collect, [])
+    .option("--jobs <n>", "parallel make jobs", positiveInt);
+}
+
+treeOptions(program.command("build").description("configure and build the kernel"))
+  .option("--arch <arch>", "x86_64, arm64 or all", "x86_64")
+  .option("--json", "print the paths as JSON")
+  .action(async (o) => {
+    const archs = resolveArchs(o.arch);
+    const tree = await resolveTree(o);
+    const runDir = createRunDir("build");
+    const builds = [];
+    for (const arch of archs) {
+      builds.push(await buildKernel({ tree, arch, fragments: o.config, jobs: o.jobs, runDir }));
+    }
+    if (o.json)
+      process.stdout.write(`${JSON.stringify(builds.length === 1 ? builds[0] : builds, null, 2)}\n`);
+    else
+      for (const b of builds)
+        process.stdout.write(
+          `${b.arch} ${b.release}\n  boot image: ${b.bootImage}\n  vmlinux:    ${b.vmlinux}\n  config:     ${b.config}\n  log:        ${b.log}\n`,
+        );
+  });
+
+function guestOptions(cmd: Command): Command {
+  return treeOptions(cmd)
+    .option("--arch <arch>", "x86_64 or arm64", "x86_64")
+    .addOption(new Option("--accel <accel>", "override the KVM probe").choices(["kvm", "tcg"]))
+    .option("--boot-timeout <s>", "deadline for boot to SSH, seconds", positiveInt, 60);
+}
+
+async function guestRequest(o: Record<string, unknown>, kind: string): Promise<GuestRequest> {
+  const [arch, more] = resolveArchs(String(o.arch));
+  if (!arch || more) throw new KhilError(`--arch ${String(o.arch)}: this command takes one architecture`);
+  const tree = await resolveTree(o as { tree?: string; kernel?: string });
+  return {
+    arch,
+    tree,
+    fragments: o.config as string[],
+    jobs: o.jobs as number | undefined,
+    runDir: createRunDir(`${kind}-${arch.name}`),
+    accel: o.accel as "kvm" | "tcg" | undefined,
+    bootTimeoutMs: (o.bootTimeout as number) * 1000,
+  };
+}
+
+guestOptions(program.command("boot").description("boot the guest and keep it until Ctrl-C")).action(
+  async (o) => {
+    const req = await guestRequest(o, "boot");
+    const { guest } = await bootGuest(req, await buildFor(req));
+    process.stdout.write(
+      `guest ${req.arch.name} ready in ${guest.bootSeconds.toFixed(1)} s (${guest.accel}); console: ${guest.consoleLog}\n` +
+        `reach it with: ssh -i ${guestKey().path} -p ${guest.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1\n` +
+        "Ctrl-C stops it.\n",
+    );
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (!guest.running) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 500);
+    });
+    await guest.stop();
+    throw new KhilError("the guest stopped by itself; see its console log", 1);
+  },
+);
+
+guestOptions(program.command("exec").description("boot, run one command over SSH, exit with its exit code"))
+  .argument("<command...>", "command and arguments, after --")
+  .action(async (command: string[], o) => {
+    const req = await guestRequest(o, "exec");
+    const { guest } = await bootGuest(req, await buildFor(req));
+    try {
+      const r = await guest.ssh.exec(shellQuote(command), { stdout: process.stdout, stderr: process.stderr });
+      process.exitCode = r.code ?? 255;
+    } finally {
+      await guest.stop();
+    }
+  });
+
+guestOptions(
+  program.command("shell").description("boot and open an interactive shell; the guest stops with it"),
+).action(async (o) => {
+  const req = await guestRequest(o, "shell");
+  const { guest } = await bootGuest(req, await buildFor(req));
+  try {
+    process.exitCode = await guest.ssh.shell();
+  } finally {
+    await guest.stop();
+  }
+});
+
+treeOptions(
+  program.command("boot-and-test").description("build, boot, push the suite's selftests, run and report"),
+)
+  .option("--arch <arch>", "x86_64, arm64, a comma list, or all", "x86_64")
+  .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
+  .option("--test <glob>", "run these tests instead of the suite's selection (repeatable)", collect, [])
+  .addOption(new Option("--accel <accel>", "override the KVM probe").choices(["kvm", "tcg"]))
+  .option("--boot-timeout <s>", "deadline for boot to SSH, seconds", positiveInt, 60)
+  .option("--push-timeout <s>", "deadline for pushing files into the guest, seconds", positiveInt, 120)
+  .action(async (o) => {
+    const archs = resolveArchs(o.arch);
+    const suite = loadSuite(o.suite);
+    const tree = await resolveTree(o);
+    const results = await bootAndTest({
+      archs,
+      tree,
+      suite,
+      fragments: o.config,
+      tests: o.test.length ? o.test : undefined,
+      jobs: o.jobs,
+      accel: o.accel,
+      bootTimeoutMs: o.bootTimeout * 1000,
+      pushTimeoutMs: o.pushTimeout * 1000,
+      runDir: createRunDir(`boot-and-test-${o.arch}`),
+    });
+    process.exitCode = results.runs.every((r) => r.status === "passed") ? 0 : 1;
+  });
+
+try {
+  await program.parseAsync();
+} catch (e) {
+  const err = e as { code?: string; exitCode?: number };
+  if (typeof err.code === "string" && err.code.startsWith("commander.")) {
+    process.exitCode = err.code === "commander.helpDisplayed" || err.code === "commander.version" ? 0 : 2;
+  } else if (e instanceof KhilError) {
+    process.stderr.write(`khil: error: ${e.message}\n`);
+    process.exitCode = e.exitCode;
+  } else {
+    throw e;
+  }
+}

@@ -1,0 +1,228 @@
+import { createHash } from "node:crypto";
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { execa } from "execa";
+import { type Arch, crossPrefix } from "./arch.ts";
+import { InfraError, KhilError } from "./errors.ts";
+import {
+  type ConfigMap,
+  canonicalConfig,
+  compareConfig,
+  explainMismatch,
+  mergeRequests,
+  parseConfig,
+} from "./kconfig.ts";
+import { withLock } from "./lock.ts";
+import { log } from "./log.ts";
+import { firstError, isObjectLine, isWorkLine } from "./make-output.ts";
+import { cacheDir, projectRoot } from "./paths.ts";
+import { Progress } from "./progress.ts";
+import { requireTools } from "./tools.ts";
+import { type KernelTree, loadKconfigDb } from "./tree.ts";
+
+export interface KernelBuild {
+  arch: string;
+  tree: string;
+  treeLabel: string;
+  buildDir: string;
+  bootImage: string;
+  vmlinux: string;
+  config: string;
+  configHash: string;
+  release: string;
+  log: string;
+  compiled: number;
+}
+
+export const BASE_FRAGMENTS = ["common.config", "bpf-timer.config"];
+
+/** The fragments of a build: khil's own, the arch's, then the suite's and the user's, later ones winning. */
+export function fragmentPaths(arch: Arch, extra: readonly string[]): string[] {
+  const own = [...BASE_FRAGMENTS, arch.configFragment].map((f) => join(projectRoot, "kernel-config", f));
+  return [...own, ...extra.map((f) => resolve(f))];
+}
+
+function readFragment(path: string): ConfigMap {
+  try {
+    return parseConfig(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new KhilError(`cannot read config fragment ${path}: ${(e as Error).message}`);
+  }
+}
+
+function shortHash(s: string, n = 12): string {
+  return createHash("sha256").update(s).digest("hex").slice(0, n);
+}
+
+export function makeEnv(arch: Arch): { vars: string[]; env: NodeJS.ProcessEnv } {
+  const cache = cacheDir();
+  const prefix = crossPrefix(arch);
+  return {
+    vars: [`ARCH=${arch.kernelArch}`, `CROSS_COMPILE=${prefix}`, `CC=ccache ${prefix}gcc`],
+    // BASEDIR and NOHASHDIR let ccache hit across build directories (a new config key, a bisect step).
+    env: {
+      CCACHE_DIR: join(cache, "ccache"),
+      CCACHE_BASEDIR: cache,
+      CCACHE_NOHASHDIR: "1",
+      CCACHE_MAXSIZE: "20G",
+    },
+  };
+}
+
+export function requiredBuildTools(arch: Arch): string[] {
+  return ["make", "gcc", "flex", "bison", "bc", "pahole", "ccache", `${crossPrefix(arch)}gcc`];
+}
+
+function checkHeaders(): void {
+  const need: [string, string][] = [
+    ["/usr/include/gelf.h", "libelf-dev"],
+    ["/usr/include/openssl/ssl.h", "libssl-dev"],
+  ];
+  const missing = need.filter(([f]) => !existsSync(f)).map(([, p]) => p);
+  if (missing.length)
+    throw new KhilError(`missing host headers: install with: apt-get install ${missing.join(" ")}`);
+}
+
+/** tinyconfig + fragments through the tree's merge_config.sh + olddefconfig, then every request checked. */
+async function configure(tree: KernelTree, arch: Arch, fragments: string[], runDir: string) {
+  const requested = mergeRequests(fragments.map(readFragment));
+  const treeKey = shortHash(tree.path, 10);
+  const stage = join(cacheDir(), "builds", `${arch.name}-${treeKey}-kconfig`);
+  mkdirSync(stage, { recursive: true });
+  const { vars, env } = makeEnv(arch);
+  const logFile = join(runDir, `kconfig-${arch.name}.log`);
+  const out = createWriteStream(logFile, { flags: "a" });
+  const run = async (cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
+    const p = execa(cmd, args, { cwd: tree.path, env: { ...env, ...extraEnv }, reject: false, all: true });
+    p.all?.pipe(out, { end: false });
+    const r = await p;
+    if (r.exitCode !== 0) {
+      const text = String(r.all ?? "");
+      if (/source tree is not clean/.test(text))
+        throw new KhilError(
+          `${tree.path} has build artefacts of its own (an in-tree .config): khil builds out of tree; run 'make mrproper' there first`,
+        );
+      throw new InfraError(
+        `${cmd} ${args.join(" ")} failed (see ${logFile}): ${firstError(text) ?? ""}`,
+        "config",
+      );
+    }
+  };
+  await withLock(stage, "configuring", async () => {
+    await run("make", ["-s", `O=${stage}`, ...vars, "tinyconfig"]);
+    await run(
+      "bash",
+      ["scripts/kconfig/merge_config.sh", "-m", "-O", stage, join(stage, ".config"), ...fragments],
+      {
+        KCONFIG_CONFIG: join(stage, ".config"),
+      },
+    );
+    await run("make", ["-s", `O=${stage}`, ...vars, "olddefconfig"]);
+  });
+  out.end();
+  const configText = readFileSync(join(stage, ".config"), "utf8");
+  const final = parseConfig(configText);
+  const mismatches = compareConfig(requested, final);
+  if (mismatches.length > 0) {
+    const db = loadKconfigDb(tree.path, arch.srcArch);
+    const lines = mismatches.map((m) => explainMismatch(m, db, final));
+    throw new KhilError(
+      `${mismatches.length} requested option${mismatches.length > 1 ? "s" : ""} did not land (nothing was compiled):\n  ${lines.join("\n  ")}`,
+    );
+  }
+  const configHash = shortHash(canonicalConfig(final));
+  return { configText, configHash, treeKey };
+}
+
+export interface BuildOptions {
+  tree: KernelTree;
+  arch: Arch;
+  fragments: readonly string[];
+  jobs?: number;
+  runDir: string;
+}
+
+export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
+  const { tree, arch } = o;
+  await requireTools(requiredBuildTools(arch));
+  checkHeaders();
+  const fragments = fragmentPaths(arch, o.fragments);
+  log(
+    `configuring ${arch.name} kernel from ${tree.label} with ${fragments.map((f) => basename(f)).join(", ")}`,
+  );
+  const { configText, configHash, treeKey } = await configure(tree, arch, fragments, o.runDir);
+  const buildDir = join(cacheDir(), "builds", `${arch.name}-${treeKey}-${configHash}`);
+  mkdirSync(buildDir, { recursive: true });
+  const logFile = join(o.runDir, `build-${arch.name}.log`);
+  return withLock(buildDir, `building ${buildDir}`, async () => {
+    const cfgPath = join(buildDir, ".config");
+    if (!existsSync(cfgPath) || readFileSync(cfgPath, "utf8") !== configText)
+      writeFileSync(cfgPath, configText);
+    const compiled = await runMake(tree, arch, buildDir, o.jobs ?? cpus().length, logFile);
+    const release = readFileSync(join(buildDir, "include", "config", "kernel.release"), "utf8").trim();
+    const build: KernelBuild = {
+      arch: arch.name,
+      tree: tree.path,
+      treeLabel: tree.label,
+      buildDir,
+      bootImage: join(buildDir, arch.bootImage),
+      vmlinux: join(buildDir, "vmlinux"),
+      config: cfgPath,
+      configHash,
+      release,
+      log: logFile,
+      compiled,
+    };
+    writeFileSync(join(buildDir, "khil-build.json"), `${JSON.stringify(build, null, 2)}\n`);
+    return build;
+  });
+}
+
+async function runMake(tree: KernelTree, arch: Arch, buildDir: string, jobs: number, logFile: string) {
+  const { vars, env } = makeEnv(arch);
+  const countFile = join(cacheDir(), "builds", `objects-${arch.name}.txt`);
+  const expected = existsSync(countFile) ? Number(readFileSync(countFile, "utf8")) : 0;
+  const progress = new Progress(`building ${arch.name} kernel`);
+  const out = createWriteStream(logFile, { flags: "a" });
+  let objects = 0;
+  let work = 0;
+  const p = execa("make", ["-C", tree.path, `O=${buildDir}`, ...vars, `-j${jobs}`, "all"], {
+    env,
+    reject: false,
+    all: true,
+    lines: false,
+    buffer: false,
+  });
+  let pending = "";
+  p.all?.on("data", (chunk: Buffer) => {
+    out.write(chunk);
+    pending += chunk.toString();
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const l of lines) {
+      if (isWorkLine(l)) work++;
+      if (isObjectLine(l)) {
+        objects++;
+        progress.update(expected ? `${objects}/~${expected} objects` : `${objects} objects`);
+      }
+    }
+  });
+  const r = await p;
+  await new Promise((res) => out.end(res));
+  if (r.exitCode !== 0) {
+    progress.done("failed");
+    const err = firstError(readFileSync(logFile, "utf8"));
+    throw new InfraError(
+      `kernel build failed: ${err ?? `make exited ${r.exitCode}`} (full log: ${logFile})`,
+      "build",
+    );
+  }
+  if (objects > expected) writeFileSync(countFile, String(objects));
+  progress.done(work === 0 && objects === 0 ? "up to date, nothing compiled" : `${objects} objects compiled`);
+  return objects;
+}
+
+export function copyConfigTo(build: KernelBuild, dir: string): void {
+  copyFileSync(build.config, join(dir, `config-${build.arch}`));
+}

@@ -1,0 +1,135 @@
+import { excerpt, type ParsedRun, type ParsedTest, type TestVerdict } from "./types.ts";
+
+const RESULT = /^#(\d+)(?:\/(\d+))?\s+(\S.*?):(OK|FAIL|SKIP)(?: \(SKIP: (\d+)\/(\d+)\))?\s*$/;
+const SUMMARY = /^Summary: (\d+)\/(\d+) PASSED, (\d+) SKIPPED, (\d+) FAILED/;
+
+const VERDICT: Record<string, TestVerdict> = { OK: "pass", FAIL: "fail", SKIP: "skip" };
+
+/**
+ * test_progs' text output. A test's log is printed before its result line; subtests come before their test.
+ * After "All error logs:" every failure is printed again, so result lines there are not counted twice.
+ */
+export function parseTestProgs(text: string): ParsedRun {
+  const tests: ParsedTest[] = [];
+  const problems: string[] = [];
+  const parentName = new Map<string, string>();
+  const pendingSub: { parent: string; t: ParsedTest }[] = [];
+  let logLines: string[] = [];
+  let summary: ParsedRun["summary"];
+  let inErrorLogs = false;
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/\r$/, "");
+    if (line.startsWith("All error logs:")) {
+      inErrorLogs = true;
+      logLines = [];
+      continue;
+    }
+    const s = SUMMARY.exec(line);
+    if (s) {
+      summary = { passed: Number(s[1]), skipped: Number(s[3]), failed: Number(s[4]) };
+      continue;
+    }
+    const m = RESULT.exec(line);
+    if (!m) {
+      logLines.push(line);
+      continue;
+    }
+    if (inErrorLogs) {
+      // The repeat carries the full log of a failure printed earlier without one: keep the longer.
+      const name = m[3] ?? "";
+      const prev = tests.find((t) => (t.subtest ? `${t.test}/${t.subtest}` : t.test) === name);
+      if (prev && prev.verdict === "fail" && logLines.join("\n").length > prev.log.length)
+        prev.log = excerpt(logLines);
+      logLines = [];
+      continue;
+    }
+    const [, num = "", subNum, fullName = "", word = "OK", skipped, total] = m;
+    const verdict = VERDICT[word] ?? "fail";
+    const log = verdict === "pass" ? "" : excerpt(logLines);
+    logLines = [];
+    if (subNum !== undefined) {
+      const slash = fullName.indexOf("/");
+      const t: ParsedTest = {
+        test: "",
+        subtest: slash >= 0 ? fullName.slice(slash + 1) : fullName,
+        verdict,
+        log,
+      };
+      if (slash >= 0) t.test = fullName.slice(0, slash);
+      pendingSub.push({ parent: num, t });
+      tests.push(t);
+    } else {
+      parentName.set(num, fullName);
+      const t: ParsedTest = { test: fullName, verdict, log };
+      if (skipped && total) t.reason = `${skipped}/${total} subtests skipped`;
+      tests.push(t);
+    }
+  }
+  // Old test_progs printed subtests without their test's name: take it from the test's number.
+  for (const { parent, t } of pendingSub) if (!t.test) t.test = parentName.get(parent) ?? `#${parent}`;
+  if (summary) {
+    const top = tests.filter((t) => !t.subtest);
+    const failed = top.filter((t) => t.verdict === "fail").length;
+    const subFailed = tests.filter((t) => t.subtest && t.verdict === "fail").length;
+    // 5.15-era test_progs counted failed subtests in FAILED too.
+    if (summary.failed !== failed && summary.failed !== failed + subFailed)
+      problems.push(`summary says ${summary.failed} failed, ${failed} failing tests were parsed`);
+    const passed = top.filter((t) => t.verdict === "pass").length;
+    if (summary.passed !== passed)
+      problems.push(`summary says ${summary.passed} passed, ${passed} were parsed`);
+  } else if (tests.length > 0) {
+    problems.push("no Summary line: test_progs did not finish");
+  }
+  return summary ? { tests, summary, problems } : { tests, problems };
+}
+
+interface JsonSummary {
+  success: number;
+  success_subtest: number;
+  skipped: number;
+  failed: number;
+  results: {
+    name: string;
+    number: number;
+    message?: string;
+    failed: boolean;
+    subtests?: { name: string; message?: string; failed: boolean }[];
+  }[];
+}
+
+/**
+ * `test_progs --json-summary` (6.4 and later). It lists only failing tests, so it serves to cross-check
+ * the text output and to carry the failures' messages.
+ */
+export function parseTestProgsJson(text: string): { summary: ParsedRun["summary"]; failures: ParsedTest[] } {
+  const j = JSON.parse(text) as JsonSummary;
+  const failures: ParsedTest[] = [];
+  for (const r of j.results ?? []) {
+    if (r.failed) failures.push({ test: r.name, verdict: "fail", log: (r.message ?? "").trimEnd() });
+    for (const s of r.subtests ?? [])
+      if (s.failed)
+        failures.push({ test: r.name, subtest: s.name, verdict: "fail", log: (s.message ?? "").trimEnd() });
+  }
+  return { summary: { passed: j.success, skipped: j.skipped, failed: j.failed }, failures };
+}
+
+/** Merges the JSON summary into the text result: any disagreement is recorded as a problem. */
+export function reconcile(run: ParsedRun, json: ReturnType<typeof parseTestProgsJson>): ParsedRun {
+  const problems = [...run.problems];
+  const s = json.summary;
+  if (run.summary && s && (run.summary.failed !== s.failed || run.summary.passed !== s.passed))
+    problems.push(
+      `text summary (${run.summary.passed} passed, ${run.summary.failed} failed) and JSON summary (${s.passed} passed, ${s.failed} failed) disagree`,
+    );
+  const tests = run.tests.map((t) => ({ ...t }));
+  for (const f of json.failures) {
+    const t = tests.find((x) => x.test === f.test && x.subtest === f.subtest);
+    if (!t) tests.push(f);
+    else if (t.verdict !== "fail")
+      problems.push(
+        `${f.test}${f.subtest ? `/${f.subtest}` : ""} failed in the JSON summary, not in the text`,
+      );
+    else if (!t.log && f.log) t.log = f.log;
+  }
+  return { ...run, tests, problems };
+}

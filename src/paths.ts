@@ -1,0 +1,16 @@
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root: harness data, kernel-config fragments, image recipes and suites live here. */
+export const projectRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
+
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.KHIL_CACHE) return resolve(env.KHIL_CACHE);
+  if (env.XDG_CACHE_HOME) return join(resolve(env.XDG_CACHE_HOME), "khil");
+  return join(homedir(), ".cache", "khil");
+}
+
+export function runsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KHIL_RUNS ? resolve(env.KHIL_RUNS) : join(projectRoot, "runs");
+}

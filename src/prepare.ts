@@ -1,0 +1,48 @@
+import { type AccelChoice, chooseAccel } from "./accel.ts";
+import type { Arch } from "./arch.ts";
+import { Guest } from "./guest.ts";
+import { buildImage, type GuestImage } from "./image.ts";
+import { buildKernel, type KernelBuild } from "./kbuild.ts";
+import { log } from "./log.ts";
+import type { Accel } from "./qemu.ts";
+import { guestKey } from "./ssh-key.ts";
+import { requireTools } from "./tools.ts";
+import type { KernelTree } from "./tree.ts";
+
+export interface GuestRequest {
+  arch: Arch;
+  tree: KernelTree;
+  fragments: readonly string[];
+  jobs?: number;
+  runDir: string;
+  accel?: Accel;
+  bootTimeoutMs?: number;
+}
+
+export async function buildFor(r: GuestRequest): Promise<KernelBuild> {
+  return buildKernel({ tree: r.tree, arch: r.arch, fragments: r.fragments, jobs: r.jobs, runDir: r.runDir });
+}
+
+/** Image, accelerator and boot for a kernel already built: the stages after `build`. */
+export async function bootGuest(
+  r: GuestRequest,
+  build: KernelBuild,
+  hostPrograms: string[] = [],
+): Promise<{ guest: Guest; image: GuestImage; accel: AccelChoice }> {
+  await requireTools([r.arch.qemu.binary, "readelf", "cpio", "dpkg-deb", "apt-get"]);
+  const key = guestKey();
+  const image = await buildImage(r.arch, key.publicKey, hostPrograms);
+  const accel = await chooseAccel(r.arch, build.bootImage, r.accel);
+  log(`booting ${r.arch.name} ${build.release} with ${accel.accel} (${accel.reason})`);
+  const guest = await Guest.boot({
+    arch: r.arch,
+    kernel: build.bootImage,
+    initrd: image.path,
+    accel: accel.accel,
+    privateKey: key.privateKey,
+    runDir: r.runDir,
+    bootTimeoutMs: r.bootTimeoutMs,
+  });
+  log(`ready in ${guest.bootSeconds.toFixed(1)} s (${accel.accel})`);
+  return { guest, image, accel };
+}

@@ -1,0 +1,64 @@
+/** One schema for every parser and every arch: what results.json holds. */
+
+export type Verdict = "pass" | "fail" | "skip" | "error";
+
+export interface GuestFacts {
+  kernelRelease: string;
+  configHash: string;
+  arch: string;
+  machine: string;
+  accel: string;
+  accelReason: string;
+  bpfJitEnable: string;
+  clocksource: string;
+  hrtimerResolutionNs: number | null;
+  cpus: number;
+  bootSeconds: number;
+}
+
+export interface TestRecord {
+  arch: string;
+  kernel: string;
+  accel: string;
+  suite: string;
+  command: string;
+  test: string;
+  subtest?: string;
+  verdict: Verdict;
+  durationMs?: number;
+  reason?: string;
+  log?: string;
+}
+
+export interface ArchRun {
+  arch: string;
+  suite: string;
+  /** "passed" only when every selected test passed or was skipped by the suite's deny list with a reason. */
+  status: "passed" | "failed" | "error";
+  /** For an error: the stage that failed and why (build, boot, push, a command's timeout...). */
+  error?: { stage: string; message: string };
+  guest?: GuestFacts;
+  problems: string[];
+  tests: TestRecord[];
+  timings: Record<string, number>;
+}
+
+export interface Results {
+  khil: string;
+  startedAt: string;
+  finishedAt: string;
+  runDir: string;
+  runs: ArchRun[];
+}
+
+export function archStatus(
+  run: Pick<ArchRun, "tests" | "problems" | "error">,
+  jitOn: boolean,
+): ArchRun["status"] {
+  if (run.error) return "error";
+  const top = run.tests.filter((t) => !t.subtest);
+  if (top.length === 0) return "error";
+  if (!jitOn) return "failed";
+  if (run.problems.length > 0) return "failed";
+  return run.tests.some((t) => t.verdict === "fail" || t.verdict === "error") ? "failed" : "passed";
+}

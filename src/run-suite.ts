@@ -1,0 +1,203 @@
+import { createHash } from "node:crypto";
+import { createWriteStream, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Writable } from "node:stream";
+import type { AccelChoice } from "./accel.ts";
+import type { Arch } from "./arch.ts";
+import { InfraError, KhilError } from "./errors.ts";
+import type { Guest } from "./guest.ts";
+import { FACTS_SCRIPT, parseFacts } from "./guest-facts.ts";
+import type { KernelBuild } from "./kbuild.ts";
+import { log } from "./log.ts";
+import { parseExitCode } from "./parsers/exit-code.ts";
+import { parseKtap } from "./parsers/ktap.ts";
+import { parseTestProgs, parseTestProgsJson, reconcile } from "./parsers/test-progs.ts";
+import type { ParsedRun } from "./parsers/types.ts";
+import type { ArchRun, GuestFacts, TestRecord } from "./results.ts";
+import { globToRegExp, matchesAny } from "./selftests-plan.ts";
+import { shellQuote } from "./ssh.ts";
+import { denyReason, type Selection, type Suite } from "./suite.ts";
+
+export const GUEST_DIR = "/root/khil";
+const JSON_SUMMARY = "/tmp/khil-summary.json";
+
+export async function readGuestFacts(
+  guest: Guest,
+  build: KernelBuild,
+  accel: AccelChoice,
+): Promise<{ facts: GuestFacts; problems: string[] }> {
+  const r = await guest.ssh.capture(FACTS_SCRIPT);
+  const raw = parseFacts(r.out);
+  const problems: string[] = [];
+  const ourSha = createHash("sha256").update(readFileSync(build.config)).digest("hex");
+  if (raw.configSha256 && raw.configSha256 !== ourSha)
+    problems.push("the guest's /proc/config.gz is not the config khil built: it booted another kernel");
+  if (raw.release !== build.release)
+    problems.push(`the guest runs ${raw.release}, khil built ${build.release}`);
+  return {
+    facts: {
+      kernelRelease: raw.release,
+      configHash: raw.configSha256 === ourSha ? build.configHash : `guest:${raw.configSha256.slice(0, 12)}`,
+      arch: guest.arch.name,
+      machine: raw.machine,
+      accel: accel.accel,
+      accelReason: accel.reason,
+      bpfJitEnable: raw.jit,
+      clocksource: raw.clocksource,
+      hrtimerResolutionNs: raw.hrtimerResolutionNs,
+      cpus: raw.cpus,
+      bootSeconds: guest.bootSeconds,
+    },
+    problems,
+  };
+}
+
+/** The files a suite pushes: its globs resolved in the selftests build directory. */
+export function resolvePush(dir: string, globs: readonly string[]): string[] {
+  const names = readdirSync(dir);
+  const files = names.filter((n) => matchesAny(n, globs));
+  const missing = globs.filter((g) => !names.some((n) => globToRegExp(g).test(n)) && !g.includes("*"));
+  if (missing.length) throw new InfraError(`push: ${missing.join(", ")} not found in ${dir}`, "push");
+  return files;
+}
+
+/** Lines that are test_progs results, for live progress and per-test wall time. */
+const LIVE_RESULT = /^#\d+\s+(\S+):(OK|FAIL|SKIP)/;
+
+function tee(file: string, onLine: (l: string) => void): Writable & { done: () => Promise<void> } {
+  const out = createWriteStream(file, { flags: "a" });
+  let pending = "";
+  const w = {
+    write(d: Buffer) {
+      out.write(d);
+      pending += d.toString();
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const l of lines) onLine(l);
+      return true;
+    },
+    done: () => new Promise<void>((r) => out.end(r)),
+  };
+  return w as unknown as Writable & { done: () => Promise<void> };
+}
+
+export interface SuiteRunContext {
+  arch: Arch;
+  suite: Suite;
+  selection: Selection;
+  guest: Guest;
+  build: KernelBuild;
+  accel: AccelChoice;
+  runDir: string;
+}
+
+/** Runs the suite's commands in a booted guest whose files are pushed already. */
+export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<void> {
+  const { guest, suite, arch } = c;
+  const kernel = c.build.release;
+  const base = { arch: arch.name, kernel, accel: c.accel.accel, suite: suite.name };
+  for (const cmd of suite.commands) {
+    let argv = [...cmd.run];
+    let jsonSummary = false;
+    if (cmd.parser === "test_progs") {
+      const sel = await checkSelection(c, cmd.run);
+      for (const t of sel.denied)
+        run.tests.push({
+          ...base,
+          command: cmd.name,
+          test: t.test,
+          verdict: "skip",
+          reason: `denied: ${t.reason}`,
+        });
+      if (sel.toRun.length === 0) continue;
+      argv = [...argv, "-a", sel.toRun.join(",")];
+      const help = await guest.ssh.capture(`cd ${GUEST_DIR} && ${shellQuote(cmd.run)} --help`);
+      jsonSummary = /json-summary/.test(help.out + help.err);
+      if (jsonSummary) argv.push("-J", JSON_SUMMARY);
+    }
+    const logFile = join(c.runDir, `test-${arch.name}-${cmd.name}.log`);
+    const started = Date.now();
+    let last = started;
+    const durations = new Map<string, number>();
+    const sink = tee(logFile, (l) => {
+      const m = LIVE_RESULT.exec(l);
+      if (!m?.[1]) return;
+      const now = Date.now();
+      durations.set(m[1], now - last);
+      last = now;
+      log(`${arch.name}: ${m[1]} ${m[2]}`);
+    });
+    log(`${arch.name}: running ${shellQuote(argv)} (timeout ${cmd.timeout} s)`);
+    const r = await guest.ssh.exec(`cd ${GUEST_DIR} && ${shellQuote(argv)} 2>&1`, {
+      stdout: sink,
+      timeoutMs: cmd.timeout * 1000,
+    });
+    await sink.done();
+    run.timings[`command:${cmd.name}`] = (Date.now() - started) / 1000;
+    const output = readFileSync(logFile, "utf8");
+    let parsed: ParsedRun;
+    if (cmd.parser === "test_progs") {
+      parsed = parseTestProgs(output);
+      if (jsonSummary && !r.timedOut) {
+        const j = await guest.ssh.capture(`cat ${JSON_SUMMARY}`);
+        if (j.code === 0) {
+          writeFileSync(join(c.runDir, `test-${arch.name}-${cmd.name}.json`), j.out);
+          parsed = reconcile(parsed, parseTestProgsJson(j.out));
+        } else parsed.problems.push("test_progs wrote no JSON summary");
+      }
+      // test_progs: 0 all passed, 1 a failure, 2 nothing matched, 3 infrastructure error
+      if (r.code === 2) parsed.problems.push("test_progs: no test matched the selection");
+      if (r.code === 3) parsed.problems.push("test_progs exited 3: infrastructure error (see its log)");
+      if (r.code === 1 && !parsed.tests.some((t) => t.verdict === "fail"))
+        parsed.problems.push("test_progs exited 1 but no failing test was parsed");
+      if (r.code === 0 && parsed.tests.some((t) => t.verdict === "fail"))
+        parsed.problems.push("test_progs exited 0 but failing tests were parsed");
+    } else if (cmd.parser === "ktap") {
+      parsed = parseKtap(output);
+    } else {
+      parsed = parseExitCode(cmd.name, r.code, output);
+    }
+    if (r.timedOut) parsed.problems.push(`timeout: command ${cmd.name} after ${cmd.timeout} s`);
+    else if (r.code === null)
+      parsed.problems.push(
+        `command ${cmd.name} ended without an exit code (${r.signal ?? "connection lost"})`,
+      );
+    run.problems.push(...parsed.problems);
+    for (const t of parsed.tests) {
+      const rec: TestRecord = { ...base, command: cmd.name, test: t.test, verdict: t.verdict };
+      if (t.subtest) rec.subtest = t.subtest;
+      if (!t.subtest && durations.has(t.test)) rec.durationMs = durations.get(t.test);
+      if (t.reason) rec.reason = t.reason;
+      if (t.log) rec.log = t.log;
+      run.tests.push(rec);
+    }
+    const dmesg = await guest.ssh.capture("dmesg", 30_000).catch(() => undefined);
+    if (dmesg) writeFileSync(join(c.runDir, `dmesg-${arch.name}.log`), dmesg.out);
+  }
+}
+
+/**
+ * Checks the suite's selection against the binary's own list (`test_progs -l`): a selection that matches
+ * nothing is an error, never a green run of zero tests. Denied tests are split off with their reason.
+ */
+async function checkSelection(c: SuiteRunContext, run: string[]) {
+  const cmd = `cd ${GUEST_DIR} && ${shellQuote([...run, "-a", c.selection.tests.join(","), "-l"])}`;
+  const r = await c.guest.ssh.capture(cmd, 120_000);
+  const listed = r.out
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => /^[A-Za-z0-9_/-]+$/.test(l));
+  if (r.code !== 0 || listed.length === 0) {
+    const all = await c.guest.ssh.capture(`cd ${GUEST_DIR} && ${shellQuote([...run, "-l"])}`, 120_000);
+    const names = all.out.split("\n").filter(Boolean);
+    throw new KhilError(
+      `the suite's selection (${c.selection.tests.join(", ")}) matches no test in this test_progs; it has ${names.length} tests: ${names.slice(0, 30).join(", ")}${names.length > 30 ? ", ..." : ""}`,
+      1,
+    );
+  }
+  const denied = listed
+    .map((test) => ({ test, reason: denyReason(c.selection, test) }))
+    .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
+  const toRun = listed.filter((t) => !denied.some((d) => d.test === t));
+  return { denied, toRun };
+}

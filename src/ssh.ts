@@ -1,0 +1,128 @@
+import type { Readable, Writable } from "node:stream";
+import ssh2 from "ssh2";
+import { create as tarCreate } from "tar";
+
+/** Quotes argv for the guest's POSIX shell: SSH carries one command string. */
+export function shellQuote(args: readonly string[]): string {
+  return args.map((a) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal?: string;
+  timedOut: boolean;
+}
+
+export class GuestSsh {
+  private constructor(private readonly client: ssh2.Client) {}
+
+  static connect(port: number, privateKey: string, timeoutMs: number): Promise<GuestSsh> {
+    return new Promise((resolve, reject) => {
+      const c = new ssh2.Client();
+      c.once("ready", () => resolve(new GuestSsh(c)));
+      c.once("error", (e) => {
+        c.end();
+        reject(e);
+      });
+      c.connect({ host: "127.0.0.1", port, username: "root", privateKey, readyTimeout: timeoutMs });
+    });
+  }
+
+  /** Runs a command, streaming its output; on timeout the channel is closed and `timedOut` set. */
+  exec(
+    command: string,
+    io: { stdout?: Writable; stderr?: Writable; stdin?: Readable; timeoutMs?: number; pty?: boolean } = {},
+  ): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, { pty: io.pty ?? false }, (err, ch) => {
+        if (err) return reject(err);
+        let timedOut = false;
+        const timer = io.timeoutMs
+          ? setTimeout(() => {
+              timedOut = true;
+              ch.close();
+            }, io.timeoutMs)
+          : undefined;
+        if (io.stdout) ch.on("data", (d: Buffer) => io.stdout?.write(d));
+        else ch.resume();
+        if (io.stderr) ch.stderr.on("data", (d: Buffer) => io.stderr?.write(d));
+        else ch.stderr.resume();
+        if (io.stdin) io.stdin.pipe(ch);
+        let code: number | null = null;
+        let signal: string | undefined;
+        ch.on("exit", (c: number | null, s?: string) => {
+          code = c;
+          signal = s;
+        });
+        ch.on("close", () => {
+          if (timer) clearTimeout(timer);
+          resolve(signal ? { code, signal, timedOut } : { code, timedOut });
+        });
+      });
+    });
+  }
+
+  /** Runs a command and collects its output. */
+  async capture(
+    command: string,
+    timeoutMs = 30_000,
+  ): Promise<{ code: number | null; out: string; err: string }> {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const collect = (into: Buffer[]) =>
+      ({ write: (d: Buffer) => into.push(Buffer.from(d)) }) as unknown as Writable;
+    const r = await this.exec(command, { stdout: collect(out), stderr: collect(err), timeoutMs });
+    return { code: r.code, out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString() };
+  }
+
+  /** Streams `files` (relative to `cwd` on the host) into `remoteDir` as a gzipped tar. */
+  async push(cwd: string, files: string[], remoteDir: string, timeoutMs: number): Promise<void> {
+    const stream = tarCreate({ gzip: true, cwd, portable: true }, files) as unknown as Readable;
+    const err: Buffer[] = [];
+    const r = await this.exec(
+      shellQuote(["sh", "-c", `mkdir -p "$1" && tar -xzf - -C "$1"`, "sh", remoteDir]),
+      {
+        stdin: stream,
+        stderr: { write: (d: Buffer) => err.push(Buffer.from(d)) } as unknown as Writable,
+        timeoutMs,
+      },
+    );
+    if (r.timedOut) throw new Error(`push timed out after ${Math.round(timeoutMs / 1000)} s`);
+    if (r.code !== 0)
+      throw new Error(`tar in the guest exited ${r.code}: ${Buffer.concat(err).toString().trim()}`);
+  }
+
+  /** An interactive shell on the user's terminal. */
+  shell(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const { stdin, stdout } = process;
+      this.client.shell(
+        { term: process.env.TERM ?? "xterm", rows: stdout.rows ?? 24, cols: stdout.columns ?? 80 },
+        (err, ch) => {
+          if (err) return reject(err);
+          if (stdin.isTTY) stdin.setRawMode(true);
+          stdin.pipe(ch);
+          ch.pipe(stdout);
+          ch.stderr.pipe(process.stderr);
+          const resize = () => ch.setWindow(stdout.rows ?? 24, stdout.columns ?? 80, 0, 0);
+          stdout.on("resize", resize);
+          let code = 0;
+          ch.on("exit", (c: number | null) => {
+            code = c ?? 0;
+          });
+          ch.on("close", () => {
+            stdout.off("resize", resize);
+            stdin.unpipe(ch);
+            if (stdin.isTTY) stdin.setRawMode(false);
+            stdin.pause();
+            resolve(code);
+          });
+        },
+      );
+    });
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}
