@@ -1,0 +1,55 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { Results } from "../../src/results.ts";
+import { HOUR, khil } from "./helpers.ts";
+
+function runDirOf(stdout: string): string {
+  const m = /^results: (\S+)/m.exec(stdout);
+  if (!m?.[1]) throw new Error(`no results line in:\n${stdout}`);
+  return m[1];
+}
+
+describe("boot-and-test: the BPF timer selftests in real guests", () => {
+  it(
+    "passes every timer test on x86_64 and arm64 (6.12), with the guest's facts recorded",
+    async () => {
+      const r = await khil(["boot-and-test", "--arch", "all"]);
+      expect(r.exitCode, r.all).toBe(0);
+      const dir = runDirOf(r.stdout);
+      const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Results;
+      expect(results.runs.map((x) => x.arch)).toEqual(["arm64", "x86_64"]);
+      for (const run of results.runs) {
+        expect(run.status, JSON.stringify(run.problems)).toBe("passed");
+        const verdict = (name: string) =>
+          run.tests.find((t) => (t.subtest ? `${t.test}/${t.subtest}` : t.test) === name)?.verdict;
+        for (const t of ["timer", "timer_crash/array", "timer_crash/hash", "timer_mim", "timer_lockup"])
+          expect(verdict(t), `${run.arch} ${t}`).toBe("pass");
+        expect(run.guest?.bpfJitEnable).toBe("1");
+        expect(run.guest?.cpus).toBe(2);
+        expect(run.guest?.kernelRelease).toMatch(/^6\.12\./);
+        expect(run.guest?.configHash).not.toMatch(/^guest:/);
+      }
+      const junit = readFileSync(join(dir, "junit.xml"), "utf8");
+      expect(junit).toContain('name="timer_crash/hash"');
+      expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("khil: guest ready");
+    },
+    2 * HOUR,
+  );
+
+  it("fails a selection that matches no test, naming the tests there are", async () => {
+    const r = await khil(["boot-and-test", "--arch", "x86_64", "--test", "no_such_test*"]);
+    expect(r.exitCode).toBe(1);
+    expect(r.all).toMatch(/selection \(no_such_test\*\) matches no test in this test_progs; it has \d+ tests: .*timer/);
+    const results = JSON.parse(readFileSync(join(runDirOf(r.stdout), "results.json"), "utf8")) as Results;
+    expect(results.runs[0]?.status).toBe("error");
+  }, HOUR);
+
+  it("refuses a suite file with a misspelled key, naming file and line", async () => {
+    const r = await khil(["boot-and-test", "--suite", "test/fixtures/suites/misspelled.yaml"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      "khil: error: test/fixtures/suites/misspelled.yaml:13: commands.0.timout: unknown key 'timout'",
+    );
+  });
+});

@@ -1,0 +1,73 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadArch, archNames, resolveArchs } from "../src/arch.ts";
+import { loadSuite, selectTests, denyReason } from "../src/suite.ts";
+
+function suiteFile(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "khil-suite-"));
+  const f = join(dir, "s.yaml");
+  writeFileSync(f, text);
+  return f;
+}
+
+const GOOD = `name: t
+tests: ["timer*"]
+commands:
+  - name: c
+    run: [./test_progs]
+    parser: test_progs
+`;
+
+describe("suite files", () => {
+  it("loads the shipped bpf-timer suite", () => {
+    const s = loadSuite("bpf-timer");
+    expect(s.tests).toEqual(["timer*"]);
+    expect(s.commands[0]?.parser).toBe("test_progs");
+  });
+
+  it("reports a misspelled key with file, line and field", () => {
+    const f = suiteFile(GOOD.replace("    parser: test_progs", "    parser: test_progs\n    timeuot: 5"));
+    expect(() => loadSuite(f)).toThrow(`${f}:7: commands.0.timeuot: unknown key 'timeuot'`);
+  });
+
+  it("reports a wrong type with the line of the value", () => {
+    const f = suiteFile(GOOD.replace("tests: [\"timer*\"]", "tests: timer"));
+    expect(() => loadSuite(f)).toThrow(new RegExp(`^${f}:2: tests: `));
+  });
+
+  it("reports a bad parser name", () => {
+    const f = suiteFile(GOOD.replace("parser: test_progs", "parser: junit"));
+    expect(() => loadSuite(f)).toThrow(new RegExp(`${f}:6: commands.0.parser: .*test_progs`));
+  });
+
+  it("reports YAML syntax errors with their line", () => {
+    const f = suiteFile("name: t\ntests: [a\n");
+    expect(() => loadSuite(f)).toThrow(new RegExp(`^${f}:\\d+: invalid YAML`));
+  });
+
+  it("names the valid suites for an unknown one", () => {
+    expect(() => loadSuite("bpf-timr")).toThrow("unknown suite 'bpf-timr': valid are bpf-timer");
+  });
+
+  it("denies the trampoline tests on arm64 before 6.4 only", () => {
+    const s = loadSuite("bpf-timer");
+    const old = selectTests(s, "arm64", "6.1.192");
+    expect(denyReason(old, "timer_crash")).toMatch(/trampolines/);
+    expect(denyReason(selectTests(s, "arm64", "6.12.117"), "timer_crash")).toBeUndefined();
+    expect(denyReason(selectTests(s, "x86_64", "6.1.192"), "timer")).toBeUndefined();
+  });
+});
+
+describe("architectures", () => {
+  it("are data files, each complete", () => {
+    expect(archNames()).toEqual(["arm64", "x86_64"]);
+    expect(loadArch("arm64").qemu.console).toBe("ttyAMA0");
+    expect(resolveArchs("all").map((a) => a.name)).toEqual(["arm64", "x86_64"]);
+  });
+
+  it("names the valid ones for an unknown arch", () => {
+    expect(() => loadArch("riscv")).toThrow("unknown arch 'riscv': valid are arm64, x86_64");
+  });
+});

@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import { loadArch } from "../src/arch.ts";
+import { parseReadelf } from "../src/elf.ts";
+import { countCpus, parseFacts } from "../src/guest-facts.ts";
+import { firstError, isObjectLine } from "../src/make-output.ts";
+import { kernelCmdline, qemuArgs } from "../src/qemu.ts";
+import { planSelftests, skeletonsIncluded } from "../src/selftests-plan.ts";
+import { shellQuote } from "../src/ssh.ts";
+import { missingTimerApi } from "../src/tree.ts";
+
+describe("qemu command line", () => {
+  it("forwards SSH on loopback only and keeps the console on stdio", () => {
+    const a = loadArch("arm64");
+    const args = qemuArgs(a, {
+      kernel: "/k",
+      initrd: "/i",
+      accel: "tcg",
+      sshPort: 2222,
+      memoryMiB: 1024,
+      cpus: 2,
+      cmdline: kernelCmdline(a),
+    });
+    expect(args.join(" ")).toContain("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22");
+    expect(args).toContain("max,pauth-impdef=on");
+    expect(args[args.indexOf("-append") + 1]).toBe("console=ttyAMA0 loglevel=7 panic=-1 oops=panic");
+    expect(args).not.toContain("quiet");
+  });
+});
+
+describe("guest facts", () => {
+  it("reads release, JIT, clocksource, CPUs and hrtimer resolution", () => {
+    const f = parseFacts(
+      "release=6.12.117\nmachine=aarch64\njit=1\nclocksource=arch_sys_counter\ncpus=2\nonline=0-1\nconfig=abc\n  .resolution: 1 nsecs\n",
+    );
+    expect(f).toEqual({
+      release: "6.12.117",
+      machine: "aarch64",
+      jit: "1",
+      clocksource: "arch_sys_counter",
+      cpus: 2,
+      configSha256: "abc",
+      hrtimerResolutionNs: 1,
+    });
+    expect(countCpus("0-3,5,7-8")).toBe(7);
+  });
+});
+
+describe("selftests plan", () => {
+  it("keeps the selected prog_tests and the programs their skeletons and the Makefile name", () => {
+    const sources = new Map([
+      ["timer", '#include "timer.skel.h"\n#include "timer_failure.skel.h"\n'],
+      ["bpf_attr_size", '#include "cgroup_skb_direct_packet_access.skel.h"\n'],
+    ]);
+    const plan = planSelftests(["timer*"], sources, ["timer", "timer_failure", "fentry_test", "unused"], "LSKELS := fentry_test.c");
+    expect(plan).toEqual({ progTests: ["timer"], progs: ["fentry_test", "timer", "timer_failure"] });
+    expect(skeletonsIncluded('#include "a.lskel.h"\n#include "b.subskel.h"')).toEqual(["a", "b"]);
+  });
+});
+
+describe("small readers", () => {
+  it("reads ELF dependencies from readelf", () => {
+    const text =
+      "      [Requesting program interpreter: /lib/ld-linux-aarch64.so.1]\n 0x0000000000000001 (NEEDED)             Shared library: [libelf.so.1]\n 0x0000000000000001 (NEEDED)             Shared library: [libc.so.6]\n";
+    expect(parseReadelf(text)).toEqual({ needed: ["libelf.so.1", "libc.so.6"], interpreter: "/lib/ld-linux-aarch64.so.1" });
+  });
+
+  it("finds the first compiler error in a build log", () => {
+    const log = "  CC      kernel/bpf/helpers.o\nkernel/bpf/helpers.c:12:3: error: expected ';'\nmake[4]: *** [x] Error 1\n";
+    expect(firstError(log)).toBe("kernel/bpf/helpers.c:12:3: error: expected ';'");
+    expect(isObjectLine("  CC      kernel/bpf/helpers.o")).toBe(true);
+    expect(isObjectLine("  LD      vmlinux")).toBe(false);
+  });
+
+  it("quotes arguments for the guest shell", () => {
+    expect(shellQuote(["./test_progs", "-a", "timer*", "it's"])).toBe("./test_progs -a 'timer*' 'it'\\''s'");
+  });
+
+  it("recognises a tree without the timer series", () => {
+    expect(missingTimerApi("struct bpf_timer {\n bpf_timer_init bpf_timer_set_callback bpf_timer_start bpf_timer_cancel")).toEqual([]);
+    expect(missingTimerApi("struct bpf_spin_lock {")).toContain("bpf_timer_start");
+  });
+});
