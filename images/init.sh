@@ -1,11 +1,14 @@
 #!/bin/busybox sh
 # PID 1 of every khil guest: mount what BPF selftests use, bring up QEMU user-mode networking, start SSH.
-/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /var/log
-/bin/busybox --install -s
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /var/log
+# Every applet in /bin: dropbear gives SSH sessions PATH=/usr/bin:/bin.
+/bin/busybox --install -s /bin
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t devtmpfs devtmpfs /dev
+# The initramfs has no /dev/console node, so the kernel could not give PID 1 a console: take it now.
+exec 0</dev/console 1>/dev/console 2>&1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /sys/fs/bpf
 mount -t devpts -o gid=5,mode=620 devpts /dev/pts
 mount -t bpf bpf /sys/fs/bpf
@@ -20,6 +23,6 @@ ip route add default via 10.0.2.2
 mkdir -p /etc/dropbear
 dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&1
 # -s: no password logins; the only way in is the key khil put in /root/.ssh/authorized_keys.
-dropbear -r /etc/dropbear/dropbear_ed25519_host_key -s -p 22
+dropbear -r /etc/dropbear/dropbear_ed25519_host_key -s -p 22 -P /run/dropbear.pid
 echo "khil: guest ready: $(uname -r) $(uname -m) $(nproc) cpus"
 while true; do sleep 3600; done

@@ -22,6 +22,8 @@ export interface BootAndTestOptions {
   jobs?: number;
   accel?: Accel;
   bootTimeoutMs: number;
+  cpus: number;
+  memoryMiB: number;
   pushTimeoutMs: number;
   runDir: string;
 }
@@ -66,6 +68,8 @@ export async function bootAndTest(o: BootAndTestOptions): Promise<Results> {
         runDir: o.runDir,
         accel: o.accel,
         bootTimeoutMs: o.bootTimeoutMs,
+        cpus: o.cpus,
+        memoryMiB: o.memoryMiB,
       };
       const build = await buildFor(req);
       mark("build", t0);

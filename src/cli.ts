@@ -53,11 +53,16 @@ treeOptions(program.command("build").description("configure and build the kernel
         );
   });
 
-function guestOptions(cmd: Command): Command {
-  return treeOptions(cmd)
-    .option("--arch <arch>", "x86_64 or arm64", "x86_64")
+function machineOptions(cmd: Command): Command {
+  return cmd
     .addOption(new Option("--accel <accel>", "override the KVM probe").choices(["kvm", "tcg"]))
+    .option("--cpus <n>", "guest CPUs (timer_lockup needs 2)", positiveInt, 2)
+    .option("--memory <MiB>", "guest memory", positiveInt, 2048)
     .option("--boot-timeout <s>", "deadline for boot to SSH, seconds", positiveInt, 60);
+}
+
+function guestOptions(cmd: Command): Command {
+  return machineOptions(treeOptions(cmd)).option("--arch <arch>", "x86_64 or arm64", "x86_64");
 }
 
 async function guestRequest(o: Record<string, unknown>, kind: string): Promise<GuestRequest> {
@@ -72,6 +77,8 @@ async function guestRequest(o: Record<string, unknown>, kind: string): Promise<G
     runDir: createRunDir(`${kind}-${arch.name}`),
     accel: o.accel as "kvm" | "tcg" | undefined,
     bootTimeoutMs: (o.bootTimeout as number) * 1000,
+    cpus: o.cpus as number,
+    memoryMiB: o.memory as number,
   };
 }
 
@@ -144,6 +151,8 @@ treeOptions(
       jobs: o.jobs,
       accel: o.accel,
       bootTimeoutMs: o.bootTimeout * 1000,
+      cpus: o.cpus,
+      memoryMiB: o.memory,
       pushTimeoutMs: o.pushTimeout * 1000,
       runDir: createRunDir(`boot-and-test-${o.arch}`),
     });

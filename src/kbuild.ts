@@ -40,7 +40,8 @@ export const BASE_FRAGMENTS = ["common.config", "bpf-timer.config"];
 /** The fragments of a build: khil's own, the arch's, then the suite's and the user's, later ones winning. */
 export function fragmentPaths(arch: Arch, extra: readonly string[]): string[] {
   const own = [...BASE_FRAGMENTS, arch.configFragment].map((f) => join(projectRoot, "kernel-config", f));
-  return [...own, ...extra.map((f) => resolve(f))];
+  // A suite may name one of khil's own fragments again: merge each file once.
+  return [...new Set([...own, ...extra.map((f) => resolve(f))])];
 }
 
 function readFragment(path: string): ConfigMap {

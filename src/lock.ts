@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { log } from "./log.ts";
 
 function alive(pid: number): boolean {
@@ -17,6 +17,7 @@ function alive(pid: number): boolean {
  */
 export async function withLock<T>(path: string, what: string, fn: () => Promise<T>): Promise<T> {
   const dir = `${path}.lock`;
+  mkdirSync(dirname(dir), { recursive: true });
   let told = false;
   for (;;) {
     try {

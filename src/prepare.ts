@@ -17,6 +17,8 @@ export interface GuestRequest {
   runDir: string;
   accel?: Accel;
   bootTimeoutMs?: number;
+  cpus?: number;
+  memoryMiB?: number;
 }
 
 export async function buildFor(r: GuestRequest): Promise<KernelBuild> {
@@ -42,6 +44,8 @@ export async function bootGuest(
     privateKey: key.privateKey,
     runDir: r.runDir,
     bootTimeoutMs: r.bootTimeoutMs,
+    cpus: r.cpus,
+    memoryMiB: r.memoryMiB,
   });
   log(`ready in ${guest.bootSeconds.toFixed(1)} s (${accel.accel})`);
   return { guest, image, accel };

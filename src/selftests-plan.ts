@@ -20,10 +20,18 @@ export function skeletonsIncluded(source: string): string[] {
   return [...source.matchAll(/#include\s+"([A-Za-z0-9_]+)\.(?:l?skel|subskel)\.h"/g)].map((m) => m[1] ?? "");
 }
 
-/** Programs the selftests Makefile names itself (linked skeletons' parts, light skeletons, helpers' programs). */
+/**
+ * Programs test_progs needs whatever tests are selected, as the selftests Makefile lists them: the light
+ * skeletons (LSKELS, LSKELS_EXTRA) and the parts of linked skeletons (`X.skel.h-deps := a.bpf.o b.bpf.o`).
+ */
 export function programsNamedByMakefile(makefile: string, programs: readonly string[]): string[] {
-  const words = new Set(makefile.match(/[A-Za-z0-9_]+/g) ?? []);
-  return programs.filter((p) => words.has(p));
+  const text = makefile.replace(/\\\n/g, " ");
+  const names = new Set<string>();
+  for (const m of text.matchAll(/^(?:LSKELS|LSKELS_EXTRA)\s*:?\+?=(.*)$/gm))
+    for (const w of (m[1] ?? "").matchAll(/([A-Za-z0-9_]+)\.c\b/g)) names.add(w[1] ?? "");
+  for (const m of text.matchAll(/^[A-Za-z0-9_]+\.skel\.h-deps\s*:=(.*)$/gm))
+    for (const w of (m[1] ?? "").matchAll(/([A-Za-z0-9_]+)\.bpf\.o\b/g)) names.add(w[1] ?? "");
+  return programs.filter((p) => names.has(p));
 }
 
 export interface SelftestsPlan {

@@ -4,16 +4,16 @@ import {
   compareConfig,
   evalExpr,
   explainMismatch,
+  type KconfigDb,
   mergeRequests,
   parseConfig,
   parseKconfigFile,
-  type KconfigDb,
 } from "../src/kconfig.ts";
 import { loadKconfigDb, resolveTree } from "../src/tree.ts";
 
 describe("fragments and .config", () => {
   it("reads set and unset options, later fragments winning", () => {
-    const a = parseConfig("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_S=\"x y\"\n# a comment\n");
+    const a = parseConfig('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_S="x y"\n# a comment\n');
     const b = parseConfig("CONFIG_B=y\nCONFIG_A=m\n");
     const merged = mergeRequests([a, b]);
     expect([...merged]).toEqual([
@@ -85,7 +85,9 @@ describe("why an option did not land", () => {
     const tree = await resolveTree({ kernel: "6.12" });
     const db = loadKconfigDb(tree.path, "arm64");
     // What arm64 tinyconfig does to the BPF timer fragment when PERF_EVENTS is not requested.
-    const final = parseConfig("CONFIG_FTRACE=y\nCONFIG_BPF_SYSCALL=y\nCONFIG_KPROBE_EVENTS=y\n# CONFIG_PERF_EVENTS is not set\n");
+    const final = parseConfig(
+      "CONFIG_FTRACE=y\nCONFIG_BPF_SYSCALL=y\nCONFIG_KPROBE_EVENTS=y\n# CONFIG_PERF_EVENTS is not set\n",
+    );
     const msg = explainMismatch({ symbol: "BPF_EVENTS", requested: "y", actual: "n" }, db, final);
     expect(msg).toBe(
       "CONFIG_BPF_EVENTS=y requested but not set: depends on (KPROBE_EVENTS || UPROBE_EVENTS) && PERF_EVENTS (KPROBE_EVENTS is y, UPROBE_EVENTS is n, PERF_EVENTS is n)",

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadArch, archNames, resolveArchs } from "../src/arch.ts";
-import { loadSuite, selectTests, denyReason } from "../src/suite.ts";
+import { archNames, loadArch, resolveArchs } from "../src/arch.ts";
+import { denyReason, loadSuite, selectTests } from "../src/suite.ts";
 
 function suiteFile(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), "khil-suite-"));
@@ -33,7 +33,7 @@ describe("suite files", () => {
   });
 
   it("reports a wrong type with the line of the value", () => {
-    const f = suiteFile(GOOD.replace("tests: [\"timer*\"]", "tests: timer"));
+    const f = suiteFile(GOOD.replace('tests: ["timer*"]', "tests: timer"));
     expect(() => loadSuite(f)).toThrow(new RegExp(`^${f}:2: tests: `));
   });
 

@@ -46,13 +46,18 @@ describe("guest facts", () => {
 });
 
 describe("selftests plan", () => {
-  it("keeps the selected prog_tests and the programs their skeletons and the Makefile name", () => {
+  it("keeps the selected prog_tests and the programs their skeletons and the Makefile need", () => {
     const sources = new Map([
       ["timer", '#include "timer.skel.h"\n#include "timer_failure.skel.h"\n'],
       ["bpf_attr_size", '#include "cgroup_skb_direct_packet_access.skel.h"\n'],
     ]);
-    const plan = planSelftests(["timer*"], sources, ["timer", "timer_failure", "fentry_test", "unused"], "LSKELS := fentry_test.c");
-    expect(plan).toEqual({ progTests: ["timer"], progs: ["fentry_test", "timer", "timer_failure"] });
+    const makefile =
+      "LSKELS := fentry_test.c \\\n\tatomics.c\nlinked_funcs.skel.h-deps := linked_funcs1.bpf.o\nBENCH := crypto_bench.skel.h\n";
+    const all = ["timer", "timer_failure", "fentry_test", "atomics", "linked_funcs1", "crypto_bench", "unused"];
+    expect(planSelftests(["timer*"], sources, all, makefile)).toEqual({
+      progTests: ["timer"],
+      progs: ["atomics", "fentry_test", "linked_funcs1", "timer", "timer_failure"],
+    });
     expect(skeletonsIncluded('#include "a.lskel.h"\n#include "b.subskel.h"')).toEqual(["a", "b"]);
   });
 });
@@ -61,11 +66,15 @@ describe("small readers", () => {
   it("reads ELF dependencies from readelf", () => {
     const text =
       "      [Requesting program interpreter: /lib/ld-linux-aarch64.so.1]\n 0x0000000000000001 (NEEDED)             Shared library: [libelf.so.1]\n 0x0000000000000001 (NEEDED)             Shared library: [libc.so.6]\n";
-    expect(parseReadelf(text)).toEqual({ needed: ["libelf.so.1", "libc.so.6"], interpreter: "/lib/ld-linux-aarch64.so.1" });
+    expect(parseReadelf(text)).toEqual({
+      needed: ["libelf.so.1", "libc.so.6"],
+      interpreter: "/lib/ld-linux-aarch64.so.1",
+    });
   });
 
   it("finds the first compiler error in a build log", () => {
-    const log = "  CC      kernel/bpf/helpers.o\nkernel/bpf/helpers.c:12:3: error: expected ';'\nmake[4]: *** [x] Error 1\n";
+    const log =
+      "  CC      kernel/bpf/helpers.o\nkernel/bpf/helpers.c:12:3: error: expected ';'\nmake[4]: *** [x] Error 1\n";
     expect(firstError(log)).toBe("kernel/bpf/helpers.c:12:3: error: expected ';'");
     expect(isObjectLine("  CC      kernel/bpf/helpers.o")).toBe(true);
     expect(isObjectLine("  LD      vmlinux")).toBe(false);
@@ -76,7 +85,11 @@ describe("small readers", () => {
   });
 
   it("recognises a tree without the timer series", () => {
-    expect(missingTimerApi("struct bpf_timer {\n bpf_timer_init bpf_timer_set_callback bpf_timer_start bpf_timer_cancel")).toEqual([]);
+    expect(
+      missingTimerApi(
+        "struct bpf_timer {\n bpf_timer_init bpf_timer_set_callback bpf_timer_start bpf_timer_cancel",
+      ),
+    ).toEqual([]);
     expect(missingTimerApi("struct bpf_spin_lock {")).toContain("bpf_timer_start");
   });
 });

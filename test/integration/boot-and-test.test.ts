@@ -37,13 +37,19 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
     2 * HOUR,
   );
 
-  it("fails a selection that matches no test, naming the tests there are", async () => {
-    const r = await khil(["boot-and-test", "--arch", "x86_64", "--test", "no_such_test*"]);
-    expect(r.exitCode).toBe(1);
-    expect(r.all).toMatch(/selection \(no_such_test\*\) matches no test in this test_progs; it has \d+ tests: .*timer/);
-    const results = JSON.parse(readFileSync(join(runDirOf(r.stdout), "results.json"), "utf8")) as Results;
-    expect(results.runs[0]?.status).toBe("error");
-  }, HOUR);
+  it(
+    "fails a selection that matches no test, naming the tests there are",
+    async () => {
+      const r = await khil(["boot-and-test", "--arch", "x86_64", "--test", "no_such_test*"]);
+      expect(r.exitCode).toBe(1);
+      expect(r.all).toMatch(
+        /selection \(no_such_test\*\) matches no test in this test_progs; it has \d+ tests: .*timer/,
+      );
+      const results = JSON.parse(readFileSync(join(runDirOf(r.stdout), "results.json"), "utf8")) as Results;
+      expect(results.runs[0]?.status).toBe("error");
+    },
+    HOUR,
+  );
 
   it("refuses a suite file with a misspelled key, naming file and line", async () => {
     const r = await khil(["boot-and-test", "--suite", "test/fixtures/suites/misspelled.yaml"]);

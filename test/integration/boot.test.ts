@@ -13,48 +13,60 @@ function alive(pid: number): boolean {
 }
 
 describe("khil exec: real guests reached over SSH", () => {
-  it("x86_64: the BPF JIT is on", async () => {
-    const r = await khil(["exec", "--arch", "x86_64", "--", "cat", "/proc/sys/net/core/bpf_jit_enable"]);
-    expect(r.exitCode, r.all).toBe(0);
-    expect(r.stdout.trim()).toBe("1");
-    expect(r.stderr).toMatch(/ready in \d+\.\d s \((tcg|kvm)\)/);
-    expect(r.stderr).toMatch(/booting x86_64 .* with (tcg|kvm) \(.+\)/);
-  }, HOUR);
+  it(
+    "x86_64: the BPF JIT is on",
+    async () => {
+      const r = await khil(["exec", "--arch", "x86_64", "--", "cat", "/proc/sys/net/core/bpf_jit_enable"]);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stdout.trim()).toBe("1");
+      expect(r.stderr).toMatch(/ready in \d+\.\d s \((tcg|kvm)\)/);
+      expect(r.stderr).toMatch(/booting x86_64 .* with (tcg|kvm) \(.+\)/);
+    },
+    HOUR,
+  );
 
-  it("arm64: the guest is aarch64, and a command's exit code comes back", async () => {
-    const r = await khil(["exec", "--arch", "arm64", "--", "uname", "-m"]);
-    expect(r.exitCode, r.all).toBe(0);
-    expect(r.stdout.trim()).toBe("aarch64");
-    expect(r.stderr).toMatch(/with tcg \(the host is amd64, the guest arm64\)/);
-    const fail = await khil(["exec", "--arch", "arm64", "--", "sh", "-c", "exit 7"]);
-    expect(fail.exitCode).toBe(7);
-  }, HOUR);
+  it(
+    "arm64: the guest is aarch64, and a command's exit code comes back",
+    async () => {
+      const r = await khil(["exec", "--arch", "arm64", "--", "uname", "-m"]);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stdout.trim()).toBe("aarch64");
+      expect(r.stderr).toMatch(/with tcg \(the host is amd64, the guest arm64\)/);
+      const fail = await khil(["exec", "--arch", "arm64", "--", "sh", "-c", "exit 7"]);
+      expect(fail.exitCode).toBe(7);
+    },
+    HOUR,
+  );
 
-  it("SIGINT to khil boot leaves no QEMU of that run behind", async () => {
-    const p = execa("node", [`${projectRoot}/bin/khil.js`, "boot", "--arch", "x86_64"], {
-      cwd: projectRoot,
-      reject: false,
-      all: true,
-    });
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("guest not ready in 10 min")), 10 * 60_000);
-      p.stdout?.on("data", (d: Buffer) => {
-        if (d.toString().includes("Ctrl-C stops it")) {
-          clearTimeout(t);
-          resolve();
-        }
+  it(
+    "SIGINT to khil boot leaves no QEMU of that run behind",
+    async () => {
+      const p = execa("node", [`${projectRoot}/bin/khil.js`, "boot", "--arch", "x86_64"], {
+        cwd: projectRoot,
+        reject: false,
+        all: true,
       });
-    });
-    const kids = await execa("pgrep", ["-P", String(p.pid)], { reject: false });
-    const qemus: number[] = [];
-    for (const pid of kids.stdout.split("\n").filter(Boolean).map(Number)) {
-      const comm = await execa("ps", ["-o", "comm=", "-p", String(pid)], { reject: false });
-      if (comm.stdout.startsWith("qemu-system")) qemus.push(pid);
-    }
-    expect(qemus.length).toBe(1);
-    p.kill("SIGINT");
-    const r = await p;
-    expect(r.exitCode).toBe(130);
-    for (const pid of qemus) expect(alive(pid)).toBe(false);
-  }, HOUR);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("guest not ready in 10 min")), 10 * 60_000);
+        p.stdout?.on("data", (d: Buffer) => {
+          if (d.toString().includes("Ctrl-C stops it")) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+      const kids = await execa("pgrep", ["-P", String(p.pid)], { reject: false });
+      const qemus: number[] = [];
+      for (const pid of kids.stdout.split("\n").filter(Boolean).map(Number)) {
+        const comm = await execa("ps", ["-o", "comm=", "-p", String(pid)], { reject: false });
+        if (comm.stdout.startsWith("qemu-system")) qemus.push(pid);
+      }
+      expect(qemus.length).toBe(1);
+      p.kill("SIGINT");
+      const r = await p;
+      expect(r.exitCode).toBe(130);
+      for (const pid of qemus) expect(alive(pid)).toBe(false);
+    },
+    HOUR,
+  );
 });
