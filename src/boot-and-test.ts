@@ -19,6 +19,8 @@ export interface BootAndTestOptions {
   suite: Suite;
   fragments: string[];
   tests?: string[];
+  /** false: run the tests the suite's deny list would skip. */
+  deny: boolean;
   jobs?: number;
   accel?: Accel;
   bootTimeoutMs: number;
@@ -105,7 +107,8 @@ export async function bootAndTest(o: BootAndTestOptions): Promise<Results> {
         log(`${arch.name}: pushed ${files.length} files in ${run.timings.push?.toFixed(1)} s`);
       }
       stage = "run";
-      const suite = o.tests ? { ...o.suite, tests: o.tests, arch: undefined } : o.suite;
+      const selected = o.tests ? { ...o.suite, tests: o.tests, arch: undefined } : o.suite;
+      const suite = o.deny ? selected : { ...selected, deny: [] };
       const selection = selectTests(suite, arch.name, build.release);
       await runCommands({ arch, suite, selection, guest, build, accel: booted.accel, runDir: o.runDir }, run);
       run.status = archStatus(run, facts.bpfJitEnable === "1");

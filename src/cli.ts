@@ -129,14 +129,15 @@ guestOptions(
   }
 });
 
-treeOptions(
-  program.command("boot-and-test").description("build, boot, push the suite's selftests, run and report"),
+machineOptions(
+  treeOptions(
+    program.command("boot-and-test").description("build, boot, push the suite's selftests, run and report"),
+  ),
 )
   .option("--arch <arch>", "x86_64, arm64, a comma list, or all", "x86_64")
   .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
   .option("--test <glob>", "run these tests instead of the suite's selection (repeatable)", collect, [])
-  .addOption(new Option("--accel <accel>", "override the KVM probe").choices(["kvm", "tcg"]))
-  .option("--boot-timeout <s>", "deadline for boot to SSH, seconds", positiveInt, 60)
+  .option("--no-deny", "also run the tests the suite's deny list skips")
   .option("--push-timeout <s>", "deadline for pushing files into the guest, seconds", positiveInt, 120)
   .action(async (o) => {
     const archs = resolveArchs(o.arch);
@@ -148,6 +149,7 @@ treeOptions(
       suite,
       fragments: o.config,
       tests: o.test.length ? o.test : undefined,
+      deny: o.deny,
       jobs: o.jobs,
       accel: o.accel,
       bootTimeoutMs: o.bootTimeout * 1000,

@@ -53,7 +53,15 @@ describe("selftests plan", () => {
     ]);
     const makefile =
       "LSKELS := fentry_test.c \\\n\tatomics.c\nlinked_funcs.skel.h-deps := linked_funcs1.bpf.o\nBENCH := crypto_bench.skel.h\n";
-    const all = ["timer", "timer_failure", "fentry_test", "atomics", "linked_funcs1", "crypto_bench", "unused"];
+    const all = [
+      "timer",
+      "timer_failure",
+      "fentry_test",
+      "atomics",
+      "linked_funcs1",
+      "crypto_bench",
+      "unused",
+    ];
     expect(planSelftests(["timer*"], sources, all, makefile)).toEqual({
       progTests: ["timer"],
       progs: ["atomics", "fentry_test", "linked_funcs1", "timer", "timer_failure"],

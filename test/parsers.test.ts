@@ -1,0 +1,110 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseExitCode } from "../src/parsers/exit-code.ts";
+import { parseKtap } from "../src/parsers/ktap.ts";
+import { parseTestProgs, parseTestProgsJson, reconcile } from "../src/parsers/test-progs.ts";
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", name), "utf8");
+const names = (run: ReturnType<typeof parseTestProgs>) =>
+  run.tests.map((t) => `${t.subtest ? `${t.test}/${t.subtest}` : t.test}:${t.verdict}`);
+
+describe("test_progs output captured from khil runs", () => {
+  it("x86_64 6.12, all timer tests passing, text and JSON agreeing", () => {
+    const text = parseTestProgs(fixture("test_progs/x86_64-6.12-pass.txt"));
+    expect(names(text)).toEqual([
+      "timer/test_bad_ret:pass",
+      "timer:pass",
+      "timer_crash/array:pass",
+      "timer_crash/hash:pass",
+      "timer_crash:pass",
+      "timer_lockup:pass",
+      "timer_mim:pass",
+    ]);
+    expect(text.summary).toEqual({ passed: 4, skipped: 0, failed: 0 });
+    const both = reconcile(text, parseTestProgsJson(fixture("test_progs/x86_64-6.12-pass.json")));
+    expect(both.problems).toEqual([]);
+  });
+
+  it("x86_64 6.12 on one CPU: timer_lockup skips itself, counted among PASSED by test_progs", () => {
+    const text = parseTestProgs(fixture("test_progs/x86_64-6.12-1cpu-skip.txt"));
+    expect(names(text)).toContain("timer_lockup:skip");
+    expect(text.summary).toEqual({ passed: 4, skipped: 1, failed: 0 });
+    expect(reconcile(text, parseTestProgsJson(fixture("test_progs/x86_64-6.12-1cpu-skip.json"))).problems).toEqual([]);
+  });
+
+  it("a run cut short (no Summary line) is a problem, never a pass", () => {
+    const cut = fixture("test_progs/x86_64-6.12-pass.txt").split("\n").slice(0, 3).join("\n");
+    expect(parseTestProgs(cut).problems).toEqual(["no Summary line: test_progs did not finish"]);
+  });
+});
+
+describe("test_progs output formats of other kernel versions", () => {
+  it("reads subtests printed without their test's name (before Aug 2021) and skip counts", () => {
+    const run = parseTestProgs(
+      ["#1/1 array:OK", "#1/2 hash:OK", "#1 timer_crash:OK (SKIP: 1/2)", "Summary: 1/2 PASSED, 0 SKIPPED, 0 FAILED"].join("\n"),
+    );
+    expect(names(run)).toEqual(["timer_crash/array:pass", "timer_crash/hash:pass", "timer_crash:pass"]);
+    expect(run.tests[2]?.reason).toBe("1/2 subtests skipped");
+  });
+
+  it("keeps a failure's log and does not count the 'All error logs' repeat", () => {
+    const out = [
+      "test_timer_mim:PASS:timer_mim_reject 0 nsec",
+      "test_timer_mim:FAIL:load unexpected error: -22",
+      "#4       timer_mim:FAIL",
+      "All error logs:",
+      "test_timer_mim:FAIL:load unexpected error: -22 (errno 22)",
+      "#4       timer_mim:FAIL",
+      "Summary: 0/0 PASSED, 0 SKIPPED, 1 FAILED",
+    ].join("\n");
+    const run = parseTestProgs(out);
+    expect(names(run)).toEqual(["timer_mim:fail"]);
+    expect(run.tests[0]?.log).toContain("load unexpected error: -22");
+    expect(run.problems).toEqual([]);
+  });
+
+  it("flags a JSON summary that disagrees with the text", () => {
+    const text = parseTestProgs(fixture("test_progs/x86_64-6.12-pass.txt"));
+    const json = parseTestProgsJson(
+      '{"success":3,"success_subtest":3,"skipped":0,"failed":1,"results":[{"name":"timer_mim","number":4,"failed":true,"message":"boom"}]}',
+    );
+    expect(reconcile(text, json).problems).toHaveLength(2);
+  });
+});
+
+describe("KTAP and TAP", () => {
+  it("reads nested results, skips with reasons, and checks the plan", () => {
+    const run = parseKtap(
+      [
+        "KTAP version 1",
+        "1..3",
+        "    KTAP version 1",
+        "    1..2",
+        "    ok 1 nanosleep_short",
+        "    not ok 2 nanosleep_long",
+        "not ok 1 nanosleep",
+        "# clock_adjtime unsupported",
+        "ok 2 adjtick # SKIP needs CAP_SYS_TIME",
+        "ok 3 posix_timers",
+      ].join("\n"),
+    );
+    expect(run.tests.map((t) => `${t.subtest ? `${t.test}/${t.subtest}` : t.test}:${t.verdict}`)).toEqual([
+      "nanosleep/nanosleep_short:pass",
+      "nanosleep/nanosleep_long:fail",
+      "nanosleep:fail",
+      "adjtick:skip",
+      "posix_timers:pass",
+    ]);
+    expect(run.tests[3]?.reason).toBe("needs CAP_SYS_TIME");
+    expect(run.problems).toEqual([]);
+    expect(parseKtap("1..2\nok 1 a\n").problems).toEqual(["plan says 1..2, 1 results were printed"]);
+  });
+});
+
+describe("exit-code parser", () => {
+  it("passes on 0 and keeps the tail of the output otherwise", () => {
+    expect(parseExitCode("c", 0, "x").tests[0]?.verdict).toBe("pass");
+    expect(parseExitCode("c", 3, "a\nb").tests[0]).toEqual({ test: "c", verdict: "fail", log: "a\nb" });
+  });
+});
