@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Arch } from "./arch.ts";
 import { InfraError, KhilError } from "./errors.ts";
@@ -51,6 +51,7 @@ export async function bootAndTest(o: BootAndTestOptions): Promise<Results> {
       suite: o.suite.name,
       status: "error",
       problems: [],
+      splats: [],
       tests: [],
       timings: {},
     };
@@ -113,12 +114,15 @@ export async function bootAndTest(o: BootAndTestOptions): Promise<Results> {
       await runCommands({ arch, suite, selection, guest, build, accel: booted.accel, runDir: o.runDir }, run);
       run.status = archStatus(run, facts.bpfJitEnable === "1");
     } catch (e) {
-      if (!(e instanceof KhilError)) throw e;
+      // An unexpected exception (an SSH connection the guest dropped as it died, say) still ends this arch
+      // with a verdict naming the stage; its stack goes to a log, not to the user's terminal.
+      if (!(e instanceof KhilError))
+        appendFileSync(join(o.runDir, "khil-errors.log"), `${arch.name} ${stage}: ${(e as Error).stack}\n`);
       const s = e instanceof InfraError ? e.stage : stage;
-      run.error = { stage: s, message: e.message };
+      run.error = { stage: s, message: (e as Error).message };
       run.status = "error";
       log(`${arch.name}: ${s}: ${e.message}`);
-      if (e.exitCode === 2 && !(e instanceof InfraError)) {
+      if (e instanceof KhilError && e.exitCode === 2 && !(e instanceof InfraError)) {
         writeReports(results);
         throw e;
       }

@@ -62,6 +62,7 @@ export function summaryTable(r: Results): string {
       const why = t.verdict === "skip" && t.reason ? `  (${t.reason})` : "";
       out.push(`  ${caseName(t).padEnd(width)}  ${MARK[t.verdict]}${why}`);
     }
+    for (const s of run.splats) out.push(`  kernel ${s.kind} during ${s.during} (${s.source}): ${s.title}`);
     for (const p of run.problems) out.push(`  problem: ${p}`);
     if (run.error) out.push(`  ${run.error.stage}: ${run.error.message}`);
     const n = (v: string) => run.tests.filter((t) => t.verdict === v).length;

@@ -30,6 +30,16 @@ export interface TestRecord {
   log?: string;
 }
 
+export interface SplatRecord {
+  kind: string;
+  title: string;
+  location?: string;
+  excerpt: string;
+  /** The test running when it appeared (the next result line after it), or the stage. */
+  during: string;
+  source: "console" | "dmesg";
+}
+
 export interface ArchRun {
   arch: string;
   suite: string;
@@ -39,6 +49,7 @@ export interface ArchRun {
   error?: { stage: string; message: string };
   guest?: GuestFacts;
   problems: string[];
+  splats: SplatRecord[];
   tests: TestRecord[];
   timings: Record<string, number>;
 }
@@ -52,10 +63,11 @@ export interface Results {
 }
 
 export function archStatus(
-  run: Pick<ArchRun, "tests" | "problems" | "error">,
+  run: Pick<ArchRun, "tests" | "problems" | "error" | "splats">,
   jitOn: boolean,
 ): ArchRun["status"] {
   if (run.error) return "error";
+  if (run.splats.length > 0) return "failed";
   const top = run.tests.filter((t) => !t.subtest);
   if (top.length === 0) return "error";
   if (!jitOn) return "failed";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { Writable } from "node:stream";
 import type { AccelChoice } from "./accel.ts";
 import type { Arch } from "./arch.ts";
@@ -13,12 +13,30 @@ import { parseExitCode } from "./parsers/exit-code.ts";
 import { parseKtap } from "./parsers/ktap.ts";
 import { parseTestProgs, parseTestProgsJson, reconcile } from "./parsers/test-progs.ts";
 import type { ParsedRun } from "./parsers/types.ts";
-import type { ArchRun, GuestFacts, TestRecord } from "./results.ts";
+import type { ArchRun, GuestFacts, SplatRecord, TestRecord } from "./results.ts";
 import { globToRegExp, matchesAny } from "./selftests-plan.ts";
+import { findSplats, type Splat, SplatDetector } from "./splats.ts";
 import { shellQuote } from "./ssh.ts";
 import { denyReason, type Selection, type Suite } from "./suite.ts";
 
 export const GUEST_DIR = "/root/khil";
+
+/**
+ * ccache's base directory turns the kernel's source paths into ones relative to the build directory
+ * (`../../trees/linux/kernel/bpf/helpers.c`): report them relative to the tree, as the kernel would.
+ */
+function splatRecord(
+  s: Splat,
+  during: string,
+  source: SplatRecord["source"],
+  build: KernelBuild,
+): SplatRecord {
+  const prefix = `${relative(build.buildDir, build.tree)}/`;
+  const strip = (t: string) => t.split(prefix).join("");
+  const rec: SplatRecord = { kind: s.kind, title: strip(s.title), excerpt: strip(s.excerpt), during, source };
+  if (s.location) rec.location = strip(s.location);
+  return rec;
+}
 const JSON_SUMMARY = "/tmp/khil-summary.json";
 
 export async function readGuestFacts(
@@ -116,6 +134,17 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
       if (jsonSummary) argv.push("-J", JSON_SUMMARY);
     }
     const logFile = join(c.runDir, `test-${arch.name}-${cmd.name}.log`);
+    const detector = new SplatDetector();
+    const pendingSplats: Splat[] = [];
+    const stopWatching = guest.onLine((l) => {
+      const before = detector.found.length;
+      detector.feed(l);
+      const s = detector.found[before];
+      if (s) {
+        pendingSplats.push(s);
+        log(`${arch.name}: kernel ${s.kind} on the console: ${s.title}`);
+      }
+    });
     const started = Date.now();
     let last = started;
     const durations = new Map<string, number>();
@@ -125,6 +154,8 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
       const now = Date.now();
       durations.set(m[1], now - last);
       last = now;
+      // A splat belongs to the test whose result line is the first to follow it.
+      for (const s of pendingSplats.splice(0)) run.splats.push(splatRecord(s, m[1], "console", c.build));
       log(`${arch.name}: ${m[1]} ${m[2]}`);
     });
     log(`${arch.name}: running ${shellQuote(argv)} (timeout ${cmd.timeout} s)`);
@@ -133,6 +164,10 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
       timeoutMs: cmd.timeout * 1000,
     });
     await sink.done();
+    stopWatching();
+    detector.close();
+    for (const s of pendingSplats.splice(0))
+      run.splats.push(splatRecord(s, `command ${cmd.name}`, "console", c.build));
     run.timings[`command:${cmd.name}`] = (Date.now() - started) / 1000;
     const output = readFileSync(logFile, "utf8");
     let parsed: ParsedRun;
@@ -171,8 +206,16 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
       if (t.log) rec.log = t.log;
       run.tests.push(rec);
     }
+    // The console can lose what dmesg keeps (a loglevel, a full buffer): look there too.
     const dmesg = await guest.ssh.capture("dmesg", 30_000).catch(() => undefined);
-    if (dmesg) writeFileSync(join(c.runDir, `dmesg-${arch.name}.log`), dmesg.out);
+    if (dmesg) {
+      writeFileSync(join(c.runDir, `dmesg-${arch.name}.log`), dmesg.out);
+      const seen = new Set(run.splats.map((s) => s.title));
+      for (const s of findSplats(dmesg.out)) {
+        const rec = splatRecord(s, `command ${cmd.name}`, "dmesg", c.build);
+        if (!seen.has(rec.title)) run.splats.push(rec);
+      }
+    }
   }
 }
 

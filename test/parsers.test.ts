@@ -30,7 +30,9 @@ describe("test_progs output captured from khil runs", () => {
     const text = parseTestProgs(fixture("test_progs/x86_64-6.12-1cpu-skip.txt"));
     expect(names(text)).toContain("timer_lockup:skip");
     expect(text.summary).toEqual({ passed: 4, skipped: 1, failed: 0 });
-    expect(reconcile(text, parseTestProgsJson(fixture("test_progs/x86_64-6.12-1cpu-skip.json"))).problems).toEqual([]);
+    expect(
+      reconcile(text, parseTestProgsJson(fixture("test_progs/x86_64-6.12-1cpu-skip.json"))).problems,
+    ).toEqual([]);
   });
 
   it("a run cut short (no Summary line) is a problem, never a pass", () => {
@@ -42,7 +44,12 @@ describe("test_progs output captured from khil runs", () => {
 describe("test_progs output formats of other kernel versions", () => {
   it("reads subtests printed without their test's name (before Aug 2021) and skip counts", () => {
     const run = parseTestProgs(
-      ["#1/1 array:OK", "#1/2 hash:OK", "#1 timer_crash:OK (SKIP: 1/2)", "Summary: 1/2 PASSED, 0 SKIPPED, 0 FAILED"].join("\n"),
+      [
+        "#1/1 array:OK",
+        "#1/2 hash:OK",
+        "#1 timer_crash:OK (SKIP: 1/2)",
+        "Summary: 1/2 PASSED, 0 SKIPPED, 0 FAILED",
+      ].join("\n"),
     );
     expect(names(run)).toEqual(["timer_crash/array:pass", "timer_crash/hash:pass", "timer_crash:pass"]);
     expect(run.tests[2]?.reason).toBe("1/2 subtests skipped");

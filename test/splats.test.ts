@@ -1,0 +1,28 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { findSplats } from "../src/splats.ts";
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", name), "utf8");
+
+describe("kernel splats on a real console (LKDTM WARNING, then EXCEPTION with oops=panic)", () => {
+  const splats = findSplats(fixture("console/x86_64-lkdtm-warning-exception.log"));
+
+  it("finds the WARNING with its file:line, the BUG and the panic, in order", () => {
+    expect(splats.map((s) => s.kind)).toEqual(["warning", "bug", "panic"]);
+    expect(splats[0]?.location).toMatch(/drivers\/misc\/lkdtm\/bugs\.c:\d+$/);
+  });
+
+  it("keeps each excerpt up to the end of its call trace", () => {
+    const warning = splats[0]?.excerpt ?? "";
+    expect(warning.split("\n")[0]).toMatch(/^WARNING: CPU: \d+ PID: \d+ at /);
+    expect(warning).toContain("Call Trace:");
+    expect(warning.split("\n").pop()).toMatch(/---\[ end trace [0-9a-f]+ \]---/);
+    expect(splats[1]?.excerpt).toContain("lkdtm_EXCEPTION");
+  });
+
+  it("finds nothing in a clean boot", () => {
+    const clean = fixture("console/x86_64-lkdtm-warning-exception.log").split("\n").slice(0, 200).join("\n");
+    expect(findSplats(clean)).toEqual([]);
+  });
+});
