@@ -121,7 +121,7 @@ export async function bootAndTest(o: BootAndTestOptions): Promise<Results> {
       const s = e instanceof InfraError ? e.stage : stage;
       run.error = { stage: s, message: (e as Error).message };
       run.status = "error";
-      log(`${arch.name}: ${s}: ${e.message}`);
+      log(`${arch.name}: ${s}: ${run.error.message}`);
       if (e instanceof KhilError && e.exitCode === 2 && !(e instanceof InfraError)) {
         writeReports(results);
         throw e;
