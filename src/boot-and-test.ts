@@ -1,10 +1,11 @@
-import { appendFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Arch } from "./arch.ts";
 import { InfraError, KhilError } from "./errors.ts";
 import type { Guest } from "./guest.ts";
+import type { KernelBuild } from "./kbuild.ts";
 import { log } from "./log.ts";
-import { bootGuest, buildFor } from "./prepare.ts";
+import { bootGuest, buildFor, type GuestRequest } from "./prepare.ts";
 import type { Accel } from "./qemu.ts";
 import { summaryTable, toJunit } from "./report.ts";
 import { type ArchRun, archStatus, type Results } from "./results.ts";
@@ -13,8 +14,9 @@ import { buildSelftests } from "./selftests.ts";
 import { type Suite, selectTests, suiteFragments } from "./suite.ts";
 import type { KernelTree } from "./tree.ts";
 
-export interface BootAndTestOptions {
-  archs: Arch[];
+/** One arch of one suite on one tree: what `boot-and-test` runs per arch and a matrix runs per cell. */
+export interface CellSpec {
+  arch: Arch;
   tree: KernelTree;
   suite: Suite;
   fragments: string[];
@@ -28,111 +30,163 @@ export interface BootAndTestOptions {
   memoryMiB: number;
   pushTimeoutMs: number;
   runDir: string;
+  /** A label for the cell in combined reports (matrix); the arch name otherwise. */
+  cell?: string;
 }
 
-function writeReports(results: Results): void {
+interface Prepared {
+  build: KernelBuild;
+  pushDir?: string;
+  files: string[];
+}
+
+export function newRun(spec: CellSpec): ArchRun {
+  const run: ArchRun = {
+    arch: spec.arch.name,
+    suite: spec.suite.name,
+    status: "error",
+    problems: [],
+    splats: [],
+    tests: [],
+    timings: {},
+  };
+  if (spec.cell) run.cell = spec.cell;
+  return run;
+}
+
+function request(spec: CellSpec): GuestRequest {
+  return {
+    arch: spec.arch,
+    tree: spec.tree,
+    fragments: [...suiteFragments(spec.suite), ...spec.fragments],
+    jobs: spec.jobs,
+    runDir: spec.runDir,
+    accel: spec.accel,
+    bootTimeoutMs: spec.bootTimeoutMs,
+    cpus: spec.cpus,
+    memoryMiB: spec.memoryMiB,
+  };
+}
+
+/**
+ * Runs one stage, turning its failure into the run's verdict: the stage is named, the stack of an
+ * unexpected exception goes to a log, not the terminal. Usage errors (exit 2) still stop everything.
+ */
+async function stage<T>(
+  spec: CellSpec,
+  run: ArchRun,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T | undefined> {
+  const t0 = Date.now();
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof KhilError && e.exitCode === 2 && !(e instanceof InfraError)) throw e;
+    if (!(e instanceof KhilError))
+      appendFileSync(
+        join(spec.runDir, "khil-errors.log"),
+        `${spec.arch.name} ${name}: ${(e as Error).stack}\n`,
+      );
+    const s = e instanceof InfraError ? e.stage : name;
+    run.error = { stage: s, message: (e as Error).message };
+    run.status = "error";
+    log(`${run.cell ?? run.arch}: ${s}: ${run.error.message}`);
+    return undefined;
+  } finally {
+    run.timings[name] = (Date.now() - t0) / 1000;
+  }
+}
+
+/** The stages that only use the host: kernel and selftests builds. */
+export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepared | undefined> {
+  mkdirSync(spec.runDir, { recursive: true });
+  const build = await stage(spec, run, "build", () => buildFor(request(spec)));
+  if (!build) return undefined;
+  const suite = spec.suite;
+  if (!suite.build) return { build, files: [] };
+  const progTests = suite.build.progTests;
+  const st = await stage(spec, run, "selftests", () =>
+    buildSelftests(spec.arch, build, progTests, spec.runDir),
+  );
+  if (!st) return undefined;
+  const files = await stage(spec, run, "push", async () => resolvePush(st.dir, suite.push));
+  return files ? { build, pushDir: st.dir, files } : undefined;
+}
+
+/** The stages in the guest: image, boot, facts, push, the suite's commands; the guest is always stopped. */
+export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promise<void> {
+  let guest: Guest | undefined;
+  try {
+    const { pushDir, files, build } = p;
+    const elfs = pushDir
+      ? files.filter((f) => !f.endsWith(".o") && !f.endsWith(".ko")).map((f) => join(pushDir, f))
+      : [];
+    const booted = await stage(spec, run, "boot", () => bootGuest(request(spec), build, elfs));
+    if (!booted) return;
+    guest = booted.guest;
+    const g = guest;
+    run.timings.bootToSsh = g.bootSeconds;
+    const facts = await stage(spec, run, "facts", () => readGuestFacts(g, build, booted.accel));
+    if (!facts) return;
+    run.guest = facts.facts;
+    run.problems.push(...facts.problems);
+    const jitOn = facts.facts.bpfJitEnable === "1";
+    if (!jitOn)
+      run.problems.push(`bpf_jit_enable is ${facts.facts.bpfJitEnable}: the tests did not run on the JIT`);
+    if (pushDir && files.length) {
+      const pushed = await stage(spec, run, "push", async () => {
+        await g.ssh.push(pushDir, files, GUEST_DIR, spec.pushTimeoutMs).catch((e: Error) => {
+          throw new InfraError(e.message, "push");
+        });
+        return true;
+      });
+      if (!pushed) return;
+      log(`${spec.arch.name}: pushed ${files.length} files in ${run.timings.push?.toFixed(1)} s`);
+    }
+    const selected = spec.tests ? { ...spec.suite, tests: spec.tests, arch: undefined } : spec.suite;
+    const suite = spec.deny ? selected : { ...selected, deny: [] };
+    const selection = selectTests(suite, spec.arch.name, build.release);
+    const ran = await stage(spec, run, "run", async () => {
+      await runCommands(
+        { arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, runDir: spec.runDir },
+        run,
+      );
+      return true;
+    });
+    if (ran) run.status = archStatus(run, jitOn);
+  } finally {
+    if (guest) await guest.stop();
+  }
+}
+
+export function writeReports(results: Results): void {
   results.finishedAt = new Date().toISOString();
   writeFileSync(join(results.runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(results.runDir, "junit.xml"), toJunit(results));
 }
 
+export function newResults(runDir: string): Results {
+  return { khil: "0.1.0", startedAt: new Date().toISOString(), finishedAt: "", runDir, runs: [] };
+}
+
 /** build → selftests → image → boot → push → run → parse → report, for each arch in turn. */
-export async function bootAndTest(o: BootAndTestOptions): Promise<Results> {
-  const results: Results = {
-    khil: "0.1.0",
-    startedAt: new Date().toISOString(),
-    finishedAt: "",
-    runDir: o.runDir,
-    runs: [],
-  };
-  for (const arch of o.archs) {
-    const run: ArchRun = {
-      arch: arch.name,
-      suite: o.suite.name,
-      status: "error",
-      problems: [],
-      splats: [],
-      tests: [],
-      timings: {},
-    };
+export async function bootAndTest(specs: CellSpec[], runDir: string): Promise<Results> {
+  const results = newResults(runDir);
+  for (const spec of specs) {
+    const run = newRun(spec);
     results.runs.push(run);
-    let guest: Guest | undefined;
-    let stage = "build";
     const t0 = Date.now();
-    const mark = (name: string, since: number) => {
-      run.timings[name] = (Date.now() - since) / 1000;
-    };
     try {
-      const req = {
-        arch,
-        tree: o.tree,
-        fragments: [...suiteFragments(o.suite), ...o.fragments],
-        jobs: o.jobs,
-        runDir: o.runDir,
-        accel: o.accel,
-        bootTimeoutMs: o.bootTimeoutMs,
-        cpus: o.cpus,
-        memoryMiB: o.memoryMiB,
-      };
-      const build = await buildFor(req);
-      mark("build", t0);
-      stage = "selftests";
-      const t1 = Date.now();
-      const st = o.suite.build
-        ? await buildSelftests(arch, build, o.suite.build.progTests, o.runDir)
-        : undefined;
-      mark("selftests", t1);
-      const pushDir = st?.dir;
-      const files = pushDir ? resolvePush(pushDir, o.suite.push) : [];
-      stage = "boot";
-      const t2 = Date.now();
-      const elfs = pushDir
-        ? files.filter((f) => !f.endsWith(".o") && !f.endsWith(".ko")).map((f) => join(pushDir, f))
-        : [];
-      const booted = await bootGuest(req, build, elfs);
-      guest = booted.guest;
-      mark("image+boot", t2);
-      run.timings.bootToSsh = guest.bootSeconds;
-      const { facts, problems } = await readGuestFacts(guest, build, booted.accel);
-      run.guest = facts;
-      run.problems.push(...problems);
-      if (facts.bpfJitEnable !== "1")
-        run.problems.push(`bpf_jit_enable is ${facts.bpfJitEnable}: the tests did not run on the JIT`);
-      if (pushDir && files.length) {
-        stage = "push";
-        const t3 = Date.now();
-        await guest.ssh.push(pushDir, files, GUEST_DIR, o.pushTimeoutMs).catch((e: Error) => {
-          throw new InfraError(e.message, "push");
-        });
-        mark("push", t3);
-        log(`${arch.name}: pushed ${files.length} files in ${run.timings.push?.toFixed(1)} s`);
-      }
-      stage = "run";
-      const selected = o.tests ? { ...o.suite, tests: o.tests, arch: undefined } : o.suite;
-      const suite = o.deny ? selected : { ...selected, deny: [] };
-      const selection = selectTests(suite, arch.name, build.release);
-      await runCommands({ arch, suite, selection, guest, build, accel: booted.accel, runDir: o.runDir }, run);
-      run.status = archStatus(run, facts.bpfJitEnable === "1");
-    } catch (e) {
-      // An unexpected exception (an SSH connection the guest dropped as it died, say) still ends this arch
-      // with a verdict naming the stage; its stack goes to a log, not to the user's terminal.
-      if (!(e instanceof KhilError))
-        appendFileSync(join(o.runDir, "khil-errors.log"), `${arch.name} ${stage}: ${(e as Error).stack}\n`);
-      const s = e instanceof InfraError ? e.stage : stage;
-      run.error = { stage: s, message: (e as Error).message };
-      run.status = "error";
-      log(`${arch.name}: ${s}: ${run.error.message}`);
-      if (e instanceof KhilError && e.exitCode === 2 && !(e instanceof InfraError)) {
-        writeReports(results);
-        throw e;
-      }
+      const prepared = await prepareCell(spec, run);
+      if (prepared) await testCell(spec, run, prepared);
     } finally {
-      if (guest) await guest.stop();
       run.timings.total = (Date.now() - t0) / 1000;
+      // Written after every arch, so what was gathered survives a later failure or Ctrl-C.
       writeReports(results);
     }
   }
   process.stdout.write(`${summaryTable(results)}\n`);
-  process.stdout.write(`results: ${o.runDir} (results.json, junit.xml, console.log, logs)\n`);
+  process.stdout.write(`results: ${runDir} (results.json, junit.xml, console.log, logs)\n`);
   return results;
 }

@@ -143,8 +143,9 @@ machineOptions(
     const archs = resolveArchs(o.arch);
     const suite = loadSuite(o.suite);
     const tree = await resolveTree(o);
-    const results = await bootAndTest({
-      archs,
+    const runDir = createRunDir(`boot-and-test-${o.arch}`);
+    const specs = archs.map((arch) => ({
+      arch,
       tree,
       suite,
       fragments: o.config,
@@ -156,8 +157,9 @@ machineOptions(
       cpus: o.cpus,
       memoryMiB: o.memory,
       pushTimeoutMs: o.pushTimeout * 1000,
-      runDir: createRunDir(`boot-and-test-${o.arch}`),
-    });
+      runDir,
+    }));
+    const results = await bootAndTest(specs, runDir);
     process.exitCode = results.runs.every((r) => r.status === "passed") ? 0 : 1;
   });
 

@@ -72,3 +72,71 @@ export function summaryTable(r: Results): string {
   }
   return out.join("\n");
 }
+
+function columns(r: Results): { names: string[]; tests: string[]; cell: (run: ArchRun, test: string) => string } {
+  const names = r.runs.map((run) => run.cell ?? run.arch);
+  const tests = [...new Set(r.runs.flatMap((run) => run.tests.map(caseName)))];
+  const cell = (run: ArchRun, test: string) => {
+    const t = run.tests.find((x) => caseName(x) === test);
+    if (t) return MARK[t.verdict] ?? t.verdict;
+    return run.error ? `(${run.error.stage})` : "-";
+  };
+  return { names, tests, cell };
+}
+
+/** One table for a whole matrix: a row per test, a column per cell, and each cell's status. */
+export function matrixTable(r: Results): string {
+  const { names, tests, cell } = columns(r);
+  const first = Math.max(6, ...tests.map((t) => t.length));
+  const widths = names.map((n) => Math.max(n.length, 7));
+  const row = (head: string, vals: string[]) =>
+    [head.padEnd(first), ...vals.map((v, i) => v.padEnd(widths[i] ?? 7))].join("  ").trimEnd();
+  const lines = [row("test", names)];
+  for (const t of tests) lines.push(row(t, r.runs.map((run) => cell(run, t))));
+  lines.push(row("status", r.runs.map((run) => run.status.toUpperCase())));
+  for (const run of r.runs) {
+    for (const s of run.splats) lines.push(`${run.cell ?? run.arch}: kernel ${s.kind} during ${s.during}: ${s.title}`);
+    for (const p of run.problems) lines.push(`${run.cell ?? run.arch}: problem: ${p}`);
+    if (run.error) lines.push(`${run.cell ?? run.arch}: ${run.error.stage}: ${run.error.message.split("\n")[0]}`);
+  }
+  return lines.join("\n");
+}
+
+/** The same table in Markdown, for a CI job summary. */
+export function toMarkdown(r: Results): string {
+  const { names, tests, cell } = columns(r);
+  const esc = (s: string) => s.replace(/\|/g, "\\|");
+  const lines = [
+    "## khil results",
+    "",
+    `| test | ${names.map(esc).join(" | ")} |`,
+    `| --- | ${names.map(() => "---").join(" | ")} |`,
+    ...tests.map((t) => `| ${esc(t)} | ${r.runs.map((run) => cell(run, t)).join(" | ")} |`),
+    `| **status** | ${r.runs.map((run) => `**${run.status}**`).join(" | ")} |`,
+    "",
+  ];
+  for (const run of r.runs) {
+    const g = run.guest;
+    if (g)
+      lines.push(
+        `- ${esc(run.cell ?? run.arch)}: ${g.kernelRelease}, ${g.accel}, ${g.cpus} CPUs, bpf_jit_enable=${g.bpfJitEnable}, clocksource ${g.clocksource}`,
+      );
+    if (run.error) lines.push(`- ${esc(run.cell ?? run.arch)}: **${run.error.stage}**: ${esc(run.error.message.split("\n")[0] ?? "")}`);
+    for (const s of run.splats) lines.push(`- ${esc(run.cell ?? run.arch)}: kernel ${s.kind} during ${s.during}: \`${s.title}\``);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** GitHub Actions workflow commands marking each failure in the job's annotations. */
+export function githubAnnotations(r: Results): string[] {
+  const esc = (s: string) => s.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+  const out: string[] = [];
+  for (const run of r.runs) {
+    const where = run.cell ?? run.arch;
+    for (const t of run.tests.filter((x) => x.verdict === "fail" || x.verdict === "error"))
+      out.push(`::error title=${esc(`${where}: ${caseName(t)}`)}::${esc(t.log?.split("\n").slice(-10).join("\n") || t.verdict)}`);
+    for (const s of run.splats) out.push(`::error title=${esc(`${where}: kernel ${s.kind}`)}::${esc(s.title)}`);
+    if (run.error) out.push(`::error title=${esc(`${where}: ${run.error.stage}`)}::${esc(run.error.message)}`);
+  }
+  return out;
+}

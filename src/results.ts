@@ -42,6 +42,8 @@ export interface SplatRecord {
 
 export interface ArchRun {
   arch: string;
+  /** The matrix cell this run belongs to. */
+  cell?: string;
   suite: string;
   /** "passed" only when every selected test passed or was skipped by the suite's deny list with a reason. */
   status: "passed" | "failed" | "error";

@@ -1,0 +1,60 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { archNames } from "./arch.ts";
+import { KhilError } from "./errors.ts";
+import { PACKAGED_KERNELS } from "./tree.ts";
+import { parseYamlFile } from "./yaml-schema.ts";
+
+const MatrixSchema = z.strictObject({
+  arch: z.array(z.string()).min(1),
+  kernel: z.array(z.string()).min(1),
+  suite: z.array(z.string()).min(1),
+  variant: z.record(z.string(), z.array(z.string())).default({ default: [] }),
+});
+export type Matrix = z.infer<typeof MatrixSchema>;
+
+export interface Cell {
+  name: string;
+  arch: string;
+  /** A packaged version ("6.12") or a tree path. */
+  kernel: string;
+  suite: string;
+  variant: string;
+  fragments: string[];
+}
+
+export function loadMatrix(file: string): Matrix {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    throw new KhilError(`cannot read matrix file ${file}`);
+  }
+  const m = parseYamlFile(file, text, MatrixSchema);
+  const valid = archNames();
+  const bad = m.arch.filter((a) => !valid.includes(a));
+  if (bad.length) throw new KhilError(`${file}: unknown arch ${bad.join(", ")}: valid are ${valid.join(", ")}`);
+  return m;
+}
+
+function kernelLabel(k: string): string {
+  return (PACKAGED_KERNELS as readonly string[]).includes(k) ? k : (k.split("/").filter(Boolean).pop() ?? k);
+}
+
+/** Every combination of the axes, in a stable order: kernel, variant, suite, then arch. */
+export function expandMatrix(m: Matrix): Cell[] {
+  const cells: Cell[] = [];
+  for (const kernel of m.kernel)
+    for (const [variant, fragments] of Object.entries(m.variant))
+      for (const suite of m.suite)
+        for (const arch of m.arch)
+          cells.push({
+            name: [arch, kernelLabel(kernel), suite, variant].join("-"),
+            arch,
+            kernel,
+            suite,
+            variant,
+            fragments,
+          });
+  return cells;
+}
