@@ -1,9 +1,17 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { resolveArchs } from "./arch.ts";
-import { bootAndTest } from "./boot-and-test.ts";
+import { bootAndTest, writeReports } from "./boot-and-test.ts";
+import { githubWorkflow } from "./ci-github.ts";
 import { KhilError } from "./errors.ts";
 import { buildKernel } from "./kbuild.ts";
+import { expandMatrix, loadMatrix } from "./matrix.ts";
+import { runMatrix } from "./matrix-run.ts";
 import { bootGuest, buildFor, type GuestRequest } from "./prepare.ts";
+import { githubAnnotations, matrixTable, toMarkdown } from "./report.ts";
+import { mergeResults, readRunDir } from "./report-merge.ts";
+import type { Results } from "./results.ts";
 import { createRunDir } from "./run-dir.ts";
 import { shellQuote } from "./ssh.ts";
 import { guestKey } from "./ssh-key.ts";
@@ -162,6 +170,70 @@ machineOptions(
     const results = await bootAndTest(specs, runDir);
     process.exitCode = results.runs.every((r) => r.status === "passed") ? 0 : 1;
   });
+
+machineOptions(program.command("matrix").description("run every cell of a matrix file on this machine"))
+  .option("--file <matrix.yaml>", "the matrix", "matrix.yaml")
+  .option("--cell <name>", "run only this cell (repeatable)", collect, [])
+  .option("--out <dir>", "the run directory (default: a new one under runs/)")
+  .option("--jobs <n>", "parallel make jobs", positiveInt)
+  .action(async (o) => {
+    const all = expandMatrix(loadMatrix(o.file));
+    const unknown = (o.cell as string[]).filter((c) => !all.some((x) => x.name === c));
+    if (unknown.length)
+      throw new KhilError(
+        `unknown cell ${unknown.join(", ")}: valid are ${all.map((c) => c.name).join(", ")}`,
+      );
+    const cells = o.cell.length ? all.filter((c) => o.cell.includes(c.name)) : all;
+    const runDir = o.out ? resolve(o.out) : createRunDir("matrix");
+    mkdirSync(runDir, { recursive: true });
+    const results = await runMatrix(cells, runDir, {
+      jobs: o.jobs,
+      accel: o.accel,
+      bootTimeoutMs: o.bootTimeout * 1000,
+      cpus: o.cpus,
+      memoryMiB: o.memory,
+      pushTimeoutMs: 120_000,
+    });
+    annotate(results);
+    process.exitCode = results.runs.every((r) => r.status === "passed") ? 0 : 1;
+  });
+
+const report = program.command("report").description("work with run directories");
+report
+  .command("merge")
+  .description("merge run directories (cells run anywhere) into one report")
+  .argument("<dirs...>", "run directories holding results.json")
+  .option("--out <dir>", "where to write the merged results.json, junit.xml and summary.md")
+  .option("--markdown", "print the Markdown table instead of the text one")
+  .action((dirs: string[], o) => {
+    const runDir = o.out ? resolve(o.out) : createRunDir("report");
+    mkdirSync(runDir, { recursive: true });
+    const merged = mergeResults(dirs.map(readRunDir), runDir);
+    writeReports(merged);
+    writeFileSync(join(runDir, "summary.md"), toMarkdown(merged));
+    process.stdout.write(o.markdown ? toMarkdown(merged) : `${matrixTable(merged)}\nresults: ${runDir}\n`);
+    annotate(merged);
+    process.exitCode = merged.runs.every((r) => r.status === "passed") ? 0 : 1;
+  });
+
+program
+  .command("ci")
+  .description("write CI configuration")
+  .command("github")
+  .description("a GitHub Actions workflow running each matrix cell as a job and merging their reports")
+  .option("--file <matrix.yaml>", "the matrix", "matrix.yaml")
+  .option("--out <file>", "write here instead of stdout")
+  .action((o) => {
+    const text = githubWorkflow(expandMatrix(loadMatrix(o.file)), o.file);
+    if (o.out) writeFileSync(o.out, text);
+    else process.stdout.write(text);
+  });
+
+/** Under GitHub Actions, failures become annotations too. */
+function annotate(results: Results): void {
+  if (process.env.GITHUB_ACTIONS === "true")
+    for (const l of githubAnnotations(results)) process.stdout.write(`${l}\n`);
+}
 
 try {
   await program.parseAsync();

@@ -34,7 +34,9 @@ export async function runMatrix(
   };
   let testing: Promise<void> = Promise.resolve();
   for (const cell of cells) {
-    const tree = await resolveTree(/^\d+\.\d+$/.test(cell.kernel) ? { kernel: cell.kernel } : { tree: cell.kernel });
+    const tree = await resolveTree(
+      /^\d+\.\d+$/.test(cell.kernel) ? { kernel: cell.kernel } : { tree: cell.kernel },
+    );
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });
     const spec: CellSpec = {

@@ -33,7 +33,8 @@ export function loadMatrix(file: string): Matrix {
   const m = parseYamlFile(file, text, MatrixSchema);
   const valid = archNames();
   const bad = m.arch.filter((a) => !valid.includes(a));
-  if (bad.length) throw new KhilError(`${file}: unknown arch ${bad.join(", ")}: valid are ${valid.join(", ")}`);
+  if (bad.length)
+    throw new KhilError(`${file}: unknown arch ${bad.join(", ")}: valid are ${valid.join(", ")}`);
   return m;
 }
 

@@ -73,7 +73,11 @@ export function summaryTable(r: Results): string {
   return out.join("\n");
 }
 
-function columns(r: Results): { names: string[]; tests: string[]; cell: (run: ArchRun, test: string) => string } {
+function columns(r: Results): {
+  names: string[];
+  tests: string[];
+  cell: (run: ArchRun, test: string) => string;
+} {
   const names = r.runs.map((run) => run.cell ?? run.arch);
   const tests = [...new Set(r.runs.flatMap((run) => run.tests.map(caseName)))];
   const cell = (run: ArchRun, test: string) => {
@@ -92,12 +96,25 @@ export function matrixTable(r: Results): string {
   const row = (head: string, vals: string[]) =>
     [head.padEnd(first), ...vals.map((v, i) => v.padEnd(widths[i] ?? 7))].join("  ").trimEnd();
   const lines = [row("test", names)];
-  for (const t of tests) lines.push(row(t, r.runs.map((run) => cell(run, t))));
-  lines.push(row("status", r.runs.map((run) => run.status.toUpperCase())));
+  for (const t of tests)
+    lines.push(
+      row(
+        t,
+        r.runs.map((run) => cell(run, t)),
+      ),
+    );
+  lines.push(
+    row(
+      "status",
+      r.runs.map((run) => run.status.toUpperCase()),
+    ),
+  );
   for (const run of r.runs) {
-    for (const s of run.splats) lines.push(`${run.cell ?? run.arch}: kernel ${s.kind} during ${s.during}: ${s.title}`);
+    for (const s of run.splats)
+      lines.push(`${run.cell ?? run.arch}: kernel ${s.kind} during ${s.during}: ${s.title}`);
     for (const p of run.problems) lines.push(`${run.cell ?? run.arch}: problem: ${p}`);
-    if (run.error) lines.push(`${run.cell ?? run.arch}: ${run.error.stage}: ${run.error.message.split("\n")[0]}`);
+    if (run.error)
+      lines.push(`${run.cell ?? run.arch}: ${run.error.stage}: ${run.error.message.split("\n")[0]}`);
   }
   return lines.join("\n");
 }
@@ -121,8 +138,12 @@ export function toMarkdown(r: Results): string {
       lines.push(
         `- ${esc(run.cell ?? run.arch)}: ${g.kernelRelease}, ${g.accel}, ${g.cpus} CPUs, bpf_jit_enable=${g.bpfJitEnable}, clocksource ${g.clocksource}`,
       );
-    if (run.error) lines.push(`- ${esc(run.cell ?? run.arch)}: **${run.error.stage}**: ${esc(run.error.message.split("\n")[0] ?? "")}`);
-    for (const s of run.splats) lines.push(`- ${esc(run.cell ?? run.arch)}: kernel ${s.kind} during ${s.during}: \`${s.title}\``);
+    if (run.error)
+      lines.push(
+        `- ${esc(run.cell ?? run.arch)}: **${run.error.stage}**: ${esc(run.error.message.split("\n")[0] ?? "")}`,
+      );
+    for (const s of run.splats)
+      lines.push(`- ${esc(run.cell ?? run.arch)}: kernel ${s.kind} during ${s.during}: \`${s.title}\``);
   }
   return `${lines.join("\n")}\n`;
 }
@@ -134,9 +155,13 @@ export function githubAnnotations(r: Results): string[] {
   for (const run of r.runs) {
     const where = run.cell ?? run.arch;
     for (const t of run.tests.filter((x) => x.verdict === "fail" || x.verdict === "error"))
-      out.push(`::error title=${esc(`${where}: ${caseName(t)}`)}::${esc(t.log?.split("\n").slice(-10).join("\n") || t.verdict)}`);
-    for (const s of run.splats) out.push(`::error title=${esc(`${where}: kernel ${s.kind}`)}::${esc(s.title)}`);
-    if (run.error) out.push(`::error title=${esc(`${where}: ${run.error.stage}`)}::${esc(run.error.message)}`);
+      out.push(
+        `::error title=${esc(`${where}: ${caseName(t)}`)}::${esc(t.log?.split("\n").slice(-10).join("\n") || t.verdict)}`,
+      );
+    for (const s of run.splats)
+      out.push(`::error title=${esc(`${where}: kernel ${s.kind}`)}::${esc(s.title)}`);
+    if (run.error)
+      out.push(`::error title=${esc(`${where}: ${run.error.stage}`)}::${esc(run.error.message)}`);
   }
   return out;
 }

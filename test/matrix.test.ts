@@ -1,0 +1,99 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { validateWorkflow } from "@action-validator/core";
+import { describe, expect, it } from "vitest";
+import { githubWorkflow } from "../src/ci-github.ts";
+import { expandMatrix, loadMatrix } from "../src/matrix.ts";
+import { progressLine } from "../src/matrix-run.ts";
+import { projectRoot } from "../src/paths.ts";
+import { matrixTable, toMarkdown } from "../src/report.ts";
+import { mergeResults } from "../src/report-merge.ts";
+import type { ArchRun, Results } from "../src/results.ts";
+
+const matrixFile = join(projectRoot, "matrix.yaml");
+
+describe("matrix", () => {
+  it("expands the default matrix into an x86_64 and an arm64 cell", () => {
+    expect(expandMatrix(loadMatrix(matrixFile)).map((c) => c.name)).toEqual([
+      "x86_64-6.12-bpf-timer-default",
+      "arm64-6.12-bpf-timer-default",
+    ]);
+  });
+
+  it("shows every cell's state on one line", () => {
+    expect(
+      progressLine(
+        new Map([
+          ["a", "building"],
+          ["b", "waiting"],
+        ]),
+      ),
+    ).toBe("a [building]  b [waiting]");
+  });
+});
+
+describe("GitHub workflow", () => {
+  const text = githubWorkflow(expandMatrix(loadMatrix(matrixFile)), "matrix.yaml");
+
+  it("passes GitHub's published workflow JSON schema (SchemaStore, via @action-validator/core)", () => {
+    expect(validateWorkflow(text).errors).toEqual([]);
+  });
+
+  it("is what the project's own .github/workflows holds", () => {
+    expect(readFileSync(join(projectRoot, ".github/workflows/khil-matrix.yml"), "utf8")).toBe(text);
+  });
+
+  it("a broken workflow does not pass the schema", () => {
+    expect(validateWorkflow(text.replace("runs-on:", "runs_on:")).errors.length).toBeGreaterThan(0);
+  });
+});
+
+function run(cell: string, verdicts: Record<string, ArchRun["tests"][number]["verdict"]>): ArchRun {
+  const tests = Object.entries(verdicts).map(([test, verdict]) => ({
+    arch: cell.split("-")[0] ?? "",
+    kernel: "6.12.117",
+    accel: "tcg",
+    suite: "bpf-timer",
+    command: "test_progs",
+    test,
+    verdict,
+  }));
+  const failed = tests.some((t) => t.verdict === "fail");
+  return {
+    arch: tests[0]?.arch ?? "",
+    cell,
+    suite: "bpf-timer",
+    status: failed ? "failed" : "passed",
+    problems: [],
+    splats: [],
+    tests,
+    timings: {},
+  };
+}
+
+describe("merged reports", () => {
+  const a: Results = {
+    khil: "0.1.0",
+    startedAt: "2",
+    finishedAt: "",
+    runDir: "a",
+    runs: [run("x86_64-6.12", { timer: "pass", timer_mim: "pass" })],
+  };
+  const b: Results = {
+    khil: "0.1.0",
+    startedAt: "1",
+    finishedAt: "",
+    runDir: "b",
+    runs: [run("arm64-6.12", { timer: "pass", timer_mim: "fail" })],
+  };
+  const merged = mergeResults([a, b], "m");
+
+  it("keeps every cell and renders one table, a row per test", () => {
+    expect(merged.runs.map((r) => r.cell)).toEqual(["x86_64-6.12", "arm64-6.12"]);
+    const table = matrixTable(merged).split("\n");
+    expect(table[0]).toMatch(/^test\s+x86_64-6.12\s+arm64-6.12$/);
+    expect(table[2]).toMatch(/^timer_mim\s+PASS\s+FAIL$/);
+    expect(table[3]).toMatch(/^status\s+PASSED\s+FAILED$/);
+    expect(toMarkdown(merged)).toContain("| timer_mim | PASS | FAIL |");
+  });
+});
