@@ -131,6 +131,10 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     if (!facts) return;
     run.guest = facts.facts;
     run.problems.push(...facts.problems);
+    if (facts.facts.cpus < spec.suite.minCpus)
+      run.problems.push(
+        `the guest has ${facts.facts.cpus} CPU(s), the suite needs ${spec.suite.minCpus}: tests that need more skip (a harness fault)`,
+      );
     const jitOn = facts.facts.bpfJitEnable === "1";
     if (!jitOn)
       run.problems.push(`bpf_jit_enable is ${facts.facts.bpfJitEnable}: the tests did not run on the JIT`);
@@ -162,6 +166,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
 
 export function writeReports(results: Results): void {
   results.finishedAt = new Date().toISOString();
+  results.khilPeakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
   writeFileSync(join(results.runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(results.runDir, "junit.xml"), toJunit(results));
 }

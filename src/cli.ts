@@ -1,7 +1,9 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { resolveArchs } from "./arch.ts";
+import { runBench } from "./bench.ts";
+import { bisect, bisectStep, EXIT, type StepOptions } from "./bisect.ts";
 import { bootAndTest, writeReports } from "./boot-and-test.ts";
 import { githubWorkflow } from "./ci-github.ts";
 import { KhilError } from "./errors.ts";
@@ -16,7 +18,7 @@ import { createRunDir } from "./run-dir.ts";
 import { shellQuote } from "./ssh.ts";
 import { guestKey } from "./ssh-key.ts";
 import { loadSuite } from "./suite.ts";
-import { PACKAGED_KERNELS, resolveTree } from "./tree.ts";
+import { isKernelTree, PACKAGED_KERNELS, resolveTree } from "./tree.ts";
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -227,6 +229,83 @@ program
     const text = githubWorkflow(expandMatrix(loadMatrix(o.file)), o.file);
     if (o.out) writeFileSync(o.out, text);
     else process.stdout.write(text);
+  });
+
+function stepOptions(cmd: Command): Command {
+  return machineOptions(cmd)
+    .requiredOption("--tree <path>", "the git kernel tree to bisect")
+    .option("--arch <arch>", "x86_64 or arm64", "x86_64")
+    .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
+    .option("--test <glob>", "judge only these tests (repeatable)", collect, [])
+    .option("--jobs <n>", "parallel make jobs", positiveInt);
+}
+
+function stepArgs(o: Record<string, unknown>): StepOptions {
+  const [arch, more] = resolveArchs(String(o.arch));
+  if (!arch || more) throw new KhilError(`--arch ${String(o.arch)}: bisect takes one architecture`);
+  if (!isKernelTree(String(o.tree))) throw new KhilError(`--tree ${String(o.tree)}: not a Linux kernel tree`);
+  const tests = o.test as string[];
+  return {
+    tree: resolve(String(o.tree)),
+    arch,
+    suite: loadSuite(String(o.suite)),
+    tests: tests.length ? tests : undefined,
+    machine: {
+      jobs: o.jobs as number | undefined,
+      accel: o.accel as "kvm" | "tcg" | undefined,
+      bootTimeoutMs: (o.bootTimeout as number) * 1000,
+      cpus: o.cpus as number,
+      memoryMiB: o.memory as number,
+      pushTimeoutMs: 120_000,
+    },
+  };
+}
+
+stepOptions(
+  program
+    .command("bisect-step")
+    .description("build, boot and test the checked-out commit for git bisect run"),
+).action(async (o) => {
+  try {
+    const s = await bisectStep(stepArgs(o));
+    if (process.env.KHIL_BISECT_LOG) appendFileSync(process.env.KHIL_BISECT_LOG, `${JSON.stringify(s)}\n`);
+    process.stderr.write(`khil: bisect-step: ${s.commit.slice(0, 12)} ${s.verdict}: ${s.reason}\n`);
+    process.exitCode = EXIT[s.verdict];
+  } catch (e) {
+    // Anything khil itself cannot do here says nothing about the commit: skip it rather than stop bisect.
+    process.stderr.write(`khil: bisect-step: skip: ${(e as Error).message}\n`);
+    process.exitCode = EXIT.skip;
+  }
+});
+
+stepOptions(program.command("bisect").description("find the commit that broke the selected tests"))
+  .requiredOption("--good <ref>", "a commit where the tests pass")
+  .requiredOption("--bad <ref>", "a commit where they fail")
+  .action(async (o) => {
+    const step = stepArgs(o);
+    const pass: string[] = ["--tree", step.tree, "--arch", step.arch.name, "--suite", String(o.suite)];
+    for (const t of o.test as string[]) pass.push("--test", t);
+    for (const k of ["cpus", "memory", "bootTimeout", "accel", "jobs"] as const)
+      if (o[k] !== undefined)
+        pass.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(o[k]));
+    const r = await bisect({ ...step, good: o.good, bad: o.bad, suiteArg: String(o.suite), stepArgs: pass });
+    process.exitCode = r.firstBad ? 0 : 1;
+  });
+
+program
+  .command("bench")
+  .description("each khil stage next to the same work done by the raw tools; writes bench.json")
+  .option("--arch <arch>", "x86_64 or arm64", "x86_64")
+  .option("--quick", "leave out the cold build (two full kernel builds without ccache)")
+  .option("--runs <n>", "samples of the repeated stages", positiveInt, 3)
+  .action(async (o) => {
+    const [arch, more] = resolveArchs(o.arch);
+    if (!arch || more) throw new KhilError(`--arch ${o.arch}: bench takes one architecture`);
+    await runBench(arch, {
+      quick: Boolean(o.quick),
+      runs: o.runs,
+      runDir: createRunDir(`bench-${arch.name}`),
+    });
   });
 
 /** Under GitHub Actions, failures become annotations too. */

@@ -63,7 +63,7 @@ export function makeEnv(arch: Arch): { vars: string[]; env: NodeJS.ProcessEnv } 
     vars: [`ARCH=${arch.kernelArch}`, `CROSS_COMPILE=${prefix}`, `CC=ccache ${prefix}gcc`],
     // BASEDIR and NOHASHDIR let ccache hit across build directories (a new config key, a bisect step).
     env: {
-      CCACHE_DIR: join(cache, "ccache"),
+      CCACHE_DIR: process.env.KHIL_CCACHE_DIR ?? join(cache, "ccache"),
       CCACHE_BASEDIR: cache,
       CCACHE_NOHASHDIR: "1",
       CCACHE_MAXSIZE: "20G",

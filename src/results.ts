@@ -58,6 +58,8 @@ export interface ArchRun {
 
 export interface Results {
   khil: string;
+  /** The khil process's peak resident memory when the report was written. */
+  khilPeakRssMiB?: number;
   startedAt: string;
   finishedAt: string;
   runDir: string;

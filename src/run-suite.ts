@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createWriteStream, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, createWriteStream, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Writable } from "node:stream";
 import type { AccelChoice } from "./accel.ts";
@@ -12,7 +12,7 @@ import { log } from "./log.ts";
 import { parseExitCode } from "./parsers/exit-code.ts";
 import { parseKtap } from "./parsers/ktap.ts";
 import { parseTestProgs, parseTestProgsJson, reconcile } from "./parsers/test-progs.ts";
-import type { ParsedRun } from "./parsers/types.ts";
+import type { ParsedRun, ParsedTest } from "./parsers/types.ts";
 import type { ArchRun, GuestFacts, SplatRecord, TestRecord } from "./results.ts";
 import { globToRegExp, matchesAny } from "./selftests-plan.ts";
 import { findSplats, type Splat, SplatDetector } from "./splats.ts";
@@ -198,6 +198,8 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
         `command ${cmd.name} ended without an exit code (${r.signal ?? "connection lost"})`,
       );
     run.problems.push(...parsed.problems);
+    if (cmd.parser === "test_progs" && suite.rerunSkipped && !r.timedOut)
+      await rerunSkipped(c, cmd.run, parsed.tests, suite.rerunSkipped, logFile);
     for (const t of parsed.tests) {
       const rec: TestRecord = { ...base, command: cmd.name, test: t.test, verdict: t.verdict };
       if (t.subtest) rec.subtest = t.subtest;
@@ -215,6 +217,35 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
         const rec = splatRecord(s, `command ${cmd.name}`, "dmesg", c.build);
         if (!seen.has(rec.title)) run.splats.push(rec);
       }
+    }
+  }
+}
+
+/** Reruns inconclusive skips alone; a later pass counts, with the attempts in its reason. */
+async function rerunSkipped(
+  c: SuiteRunContext,
+  run: string[],
+  tests: ParsedTest[],
+  policy: { tests: string[]; times: number },
+  logFile: string,
+): Promise<void> {
+  for (const t of tests) {
+    if (t.subtest || t.verdict !== "skip" || !matchesAny(t.test, policy.tests)) continue;
+    for (let attempt = 2; attempt <= policy.times + 1; attempt++) {
+      const r = await c.guest.ssh.capture(
+        `cd ${GUEST_DIR} && ${shellQuote([...run, "-a", t.test])} 2>&1`,
+        600_000,
+      );
+      appendFileSync(logFile, `\n# khil: ${t.test} skipped, attempt ${attempt}:\n${r.out}`);
+      const again = parseTestProgs(r.out).tests.find((x) => x.test === t.test && !x.subtest);
+      log(`${c.arch.name}: ${t.test} skipped; attempt ${attempt}: ${again?.verdict ?? "no result"}`);
+      if (again && again.verdict !== "skip") {
+        t.verdict = again.verdict;
+        t.log = again.log;
+        t.reason = `skipped ${attempt - 1} time(s) (inconclusive), then ${again.verdict === "pass" ? "passed" : "failed"} on attempt ${attempt}`;
+        break;
+      }
+      t.reason = `skipped on all ${attempt} attempts`;
     }
   }
 }

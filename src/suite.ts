@@ -35,6 +35,15 @@ const SuiteSchema = z.strictObject({
     )
     .min(1),
   deny: z.array(DenySchema).default([]),
+  /** Guests get at least this many CPUs' worth of tests: fewer online CPUs is a harness fault, not a skip. */
+  minCpus: z.number().int().positive().default(1),
+  /**
+   * Tests whose SKIP can mean "inconclusive this time" (timer_lockup skips when its race did not happen in
+   * 50 tries): rerun alone, up to `times`, and reported with every attempt.
+   */
+  rerunSkipped: z
+    .strictObject({ tests: z.array(z.string()).min(1), times: z.number().int().min(1).max(10) })
+    .optional(),
 });
 
 export type Suite = z.infer<typeof SuiteSchema> & { file: string };

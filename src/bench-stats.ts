@@ -1,0 +1,68 @@
+/** Pure helpers of `khil bench`: sample statistics, ratios against the raw tools, goals. */
+
+export interface Stats {
+  min: number;
+  median: number;
+  max: number;
+  samples: number[];
+}
+
+export function stats(samples: number[]): Stats {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median =
+    s.length === 0 ? Number.NaN : s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+  return { min: s[0] ?? Number.NaN, median, max: s[s.length - 1] ?? Number.NaN, samples };
+}
+
+export interface BenchRow {
+  stage: string;
+  khil: Stats;
+  raw: Stats;
+  /** khil's median over the raw median. */
+  ratio: number;
+  goal?: { ratio?: number; seconds?: number; met: boolean };
+  note?: string;
+}
+
+export function row(
+  stage: string,
+  khil: number[],
+  raw: number[],
+  goal?: { ratio?: number; seconds?: number },
+): BenchRow {
+  const k = stats(khil);
+  const r = stats(raw);
+  const ratio = k.median / r.median;
+  const out: BenchRow = { stage, khil: k, raw: r, ratio };
+  if (goal) {
+    const met =
+      (goal.ratio === undefined || ratio <= goal.ratio) &&
+      (goal.seconds === undefined || k.median <= goal.seconds);
+    out.goal = { ...goal, met };
+  }
+  return out;
+}
+
+const f = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "-");
+
+export function benchTable(rows: BenchRow[]): string {
+  const head = ["stage", "khil s (min/med/max)", "raw s (min/med/max)", "ratio", "goal"];
+  const body = rows.map((r) => [
+    r.stage,
+    `${f(r.khil.min)}/${f(r.khil.median)}/${f(r.khil.max)}`,
+    `${f(r.raw.min)}/${f(r.raw.median)}/${f(r.raw.max)}`,
+    f(r.ratio),
+    r.goal
+      ? `${[r.goal.ratio !== undefined ? `<= ${r.goal.ratio}x` : "", r.goal.seconds !== undefined ? `<= ${r.goal.seconds} s` : ""].filter(Boolean).join(", ")} ${r.goal.met ? "met" : "MISSED"}`
+      : "",
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  const notes = rows.filter((r) => r.note).map((r) => `  ${r.stage}: ${r.note}`);
+  return [line(head), ...body.map(line), ...notes].join("\n");
+}

@@ -1,0 +1,101 @@
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { execa } from "execa";
+import { describe, expect, it } from "vitest";
+import { cacheDir, projectRoot } from "../../src/paths.ts";
+import { resolveTree } from "../../src/tree.ts";
+
+const HOUR = 60 * 60_000;
+const COMMITS = 16;
+const BREAKING = 11;
+
+/**
+ * A real git repository made from the default tree: a base commit, then a line of ordinary commits, one of
+ * which stops bpf_timer_cb from calling the callbacks of hash and LRU map timers.
+ * It lives in a cache of its own whose layout matches the main cache's, and shares the main ccache: kernel
+ * sources are then at the same path relative to the build directory, and the build hits the cache.
+ */
+async function makeRepo() {
+  const tree = await resolveTree({ kernel: "6.12" });
+  const cache = join(cacheDir(), "bisect-test", "cache");
+  const repo = join(cache, "trees", basename(tree.path));
+  rmSync(join(cacheDir(), "bisect-test"), { recursive: true, force: true });
+  cpSync(tree.path, repo, { recursive: true });
+  // Debian's tree ignores everything at its top level (".gitignore" ends with "/*").
+  const gi = join(repo, ".gitignore");
+  writeFileSync(gi, readFileSync(gi, "utf8").replace(/^\/\*$/m, ""));
+  const git = (...args: string[]) =>
+    execa("git", ["-C", repo, ...args], {
+      env: {
+        GIT_AUTHOR_NAME: "khil",
+        GIT_AUTHOR_EMAIL: "khil@invalid",
+        GIT_COMMITTER_NAME: "khil",
+        GIT_COMMITTER_EMAIL: "khil@invalid",
+      },
+    });
+  await git("init", "-q", "-b", "main");
+  await git("add", "-A");
+  await git("commit", "-q", "-m", "base: linux-source-6.12");
+  const shas: string[] = [];
+  for (let i = 1; i <= COMMITS; i++) {
+    if (i === BREAKING) {
+      const f = join(repo, "kernel/bpf/helpers.c");
+      const src = readFileSync(f, "utf8");
+      const call = "\tcallback_fn((u64)(long)map, (u64)(long)key, (u64)(long)value, 0, 0);";
+      if (!src.includes(call)) throw new Error("helpers.c has changed: update the planted bug");
+      writeFileSync(f, src.replace(call, `\tif (map->map_type == BPF_MAP_TYPE_ARRAY)\n\t${call}`));
+      await git("commit", "-q", "-am", "bpf: only run timer callbacks of array maps");
+    } else {
+      writeFileSync(join(repo, "Documentation/bpf/khil-bisect.rst"), `step ${i}\n`);
+      await git("add", "Documentation/bpf/khil-bisect.rst");
+      await git("commit", "-q", "-m", `docs: bisect test step ${i}`);
+    }
+    shas.push((await git("rev-parse", "HEAD")).stdout.trim());
+  }
+  return { repo, cache, shas };
+}
+
+describe("khil bisect (slow tier: npm run test:bisect)", () => {
+  it(
+    `names the commit that broke the timer tests among ${COMMITS}, leaving the tree as found`,
+    async () => {
+      const { repo, cache, shas } = await makeRepo();
+      const r = await execa(
+        "node",
+        [
+          join(projectRoot, "bin/khil.js"),
+          "bisect",
+          "--tree",
+          repo,
+          "--good",
+          "HEAD~16",
+          "--bad",
+          "HEAD",
+          "--arch",
+          "x86_64",
+        ],
+        {
+          reject: false,
+          all: true,
+          env: { KHIL_CACHE: cache, KHIL_CCACHE_DIR: join(cacheDir(), "ccache") },
+        },
+      );
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stdout).toContain(
+        `first bad commit: ${shas[BREAKING - 1]} bpf: only run timer callbacks of array maps`,
+      );
+      const file = /^bisect: (\S+bisect\.json)$/m.exec(r.stdout)?.[1] ?? "";
+      expect(existsSync(file)).toBe(true);
+      const report = JSON.parse(readFileSync(file, "utf8"));
+      // Two end checks, the bisect steps, and the parent if bisect had not tested it.
+      const bisectSteps = report.steps.filter(
+        (s: { commit: string }) => s.commit !== report.good && s.commit !== report.bad,
+      );
+      expect(bisectSteps.length).toBeLessThanOrEqual(Math.ceil(Math.log2(COMMITS)) + report.skips + 1);
+      const head = await execa("git", ["-C", repo, "symbolic-ref", "--short", "HEAD"]);
+      expect(head.stdout.trim()).toBe("main");
+      expect((await execa("git", ["-C", repo, "status", "--porcelain"])).stdout).toBe("");
+    },
+    2 * HOUR,
+  );
+});
