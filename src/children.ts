@@ -32,8 +32,12 @@ export function track(p: ResultPromise): void {
   ] as const) {
     process.on(sig, () => {
       process.stderr.write(`\nkhil: ${sig}: stopping ${live.size} guest(s)\n`);
+      const dying = [...live];
       killAll();
-      process.exit(code);
+      // Reap them before exiting, so that no QEMU (not even a zombie) outlives khil.
+      const reaped = Promise.allSettled(dying);
+      const deadline = new Promise((r) => setTimeout(r, 5000));
+      void Promise.race([reaped, deadline]).then(() => process.exit(code));
     });
   }
 }
