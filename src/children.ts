@@ -49,3 +49,12 @@ export function deathSignalPrefix(): string[] {
   }
   return pdeathsig ? ["setpriv", "--pdeathsig", "KILL", "--"] : [];
 }
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -5,6 +5,7 @@ import { execa, type ResultPromise } from "execa";
 import type { Arch } from "./arch.ts";
 import { deathSignalPrefix, track } from "./children.ts";
 import { InfraError } from "./errors.ts";
+import { lineSplitter } from "./lines.ts";
 import { type Accel, kernelCmdline, qemuArgs } from "./qemu.ts";
 import { GuestSsh } from "./ssh.ts";
 
@@ -56,18 +57,14 @@ export class Guest {
     runDir: string,
   ) {
     this.consoleLog = join(runDir, "console.log");
-    let pending = "";
+    const split = lineSplitter((line) => {
+      this.tail.push(line);
+      if (this.tail.length > 40) this.tail.shift();
+      for (const l of this.listeners) l(line);
+    });
     proc.stdout?.on("data", (chunk: Buffer) => {
       console.write(chunk);
-      pending += chunk.toString();
-      const lines = pending.split("\n");
-      pending = lines.pop() ?? "";
-      for (const raw of lines) {
-        const line = raw.replace(/\r$/, "");
-        this.tail.push(line);
-        if (this.tail.length > 40) this.tail.shift();
-        for (const l of this.listeners) l(line);
-      }
+      split(chunk);
     });
     proc.then((r) => {
       this.exited = true;

@@ -13,6 +13,7 @@ import {
   mergeRequests,
   parseConfig,
 } from "./kconfig.ts";
+import { lineSplitter } from "./lines.ts";
 import { withLock } from "./lock.ts";
 import { log } from "./log.ts";
 import { firstError, isObjectLine, isWorkLine } from "./make-output.ts";
@@ -195,19 +196,16 @@ async function runMake(tree: KernelTree, arch: Arch, buildDir: string, jobs: num
     lines: false,
     buffer: false,
   });
-  let pending = "";
+  const split = lineSplitter((l) => {
+    if (isWorkLine(l)) work++;
+    if (isObjectLine(l)) {
+      objects++;
+      progress.update(expected ? `${objects}/~${expected} objects` : `${objects} objects`);
+    }
+  });
   p.all?.on("data", (chunk: Buffer) => {
     out.write(chunk);
-    pending += chunk.toString();
-    const lines = pending.split("\n");
-    pending = lines.pop() ?? "";
-    for (const l of lines) {
-      if (isWorkLine(l)) work++;
-      if (isObjectLine(l)) {
-        objects++;
-        progress.update(expected ? `${objects}/~${expected} objects` : `${objects} objects`);
-      }
-    }
+    split(chunk);
   });
   const r = await p;
   await new Promise((res) => out.end(res));

@@ -1,15 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { isAlive } from "./children.ts";
 import { log } from "./log.ts";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Holds a directory lock while `fn` runs, so that two khil processes never build into the same directory at
@@ -32,7 +24,7 @@ export async function withLock<T>(path: string, what: string, fn: () => Promise<
       } catch {
         // The owner is between mkdir and writing its pid: wait for it.
       }
-      if (owner > 0 && !alive(owner)) {
+      if (owner > 0 && !isAlive(owner)) {
         rmSync(dir, { recursive: true, force: true });
         continue;
       }

@@ -8,6 +8,7 @@ import { InfraError, KhilError } from "./errors.ts";
 import type { Guest } from "./guest.ts";
 import { FACTS_SCRIPT, parseFacts } from "./guest-facts.ts";
 import type { KernelBuild } from "./kbuild.ts";
+import { lineSplitter } from "./lines.ts";
 import { log } from "./log.ts";
 import { parseExitCode } from "./parsers/exit-code.ts";
 import { parseKtap } from "./parsers/ktap.ts";
@@ -84,14 +85,11 @@ const LIVE_RESULT = /^#\d+\s+(\S+):(OK|FAIL|SKIP)/;
 
 function tee(file: string, onLine: (l: string) => void): Writable & { done: () => Promise<void> } {
   const out = createWriteStream(file, { flags: "a" });
-  let pending = "";
+  const split = lineSplitter(onLine);
   const w = {
     write(d: Buffer) {
       out.write(d);
-      pending += d.toString();
-      const lines = pending.split("\n");
-      pending = lines.pop() ?? "";
-      for (const l of lines) onLine(l);
+      split(d);
       return true;
     },
     done: () => new Promise<void>((r) => out.end(r)),

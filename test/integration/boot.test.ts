@@ -1,16 +1,8 @@
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
+import { isAlive } from "../../src/children.ts";
 import { projectRoot } from "../../src/paths.ts";
 import { HOUR, khil } from "./helpers.ts";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("khil exec: real guests reached over SSH", () => {
   it(
@@ -65,7 +57,7 @@ describe("khil exec: real guests reached over SSH", () => {
       p.kill("SIGINT");
       const r = await p;
       expect(r.exitCode).toBe(130);
-      for (const pid of qemus) expect(alive(pid)).toBe(false);
+      for (const pid of qemus) expect(isAlive(pid)).toBe(false);
     },
     HOUR,
   );
