@@ -72,21 +72,20 @@ function run(cell: string, verdicts: Record<string, ArchRun["tests"][number]["ve
 }
 
 describe("merged reports", () => {
-  const a: Results = {
+  const results = (runDir: string, r: ArchRun): Results => ({
     khil: "0.1.0",
-    startedAt: "2",
+    startedAt: runDir,
     finishedAt: "",
-    runDir: "a",
-    runs: [run("x86_64-6.12", { timer: "pass", timer_mim: "pass" })],
-  };
-  const b: Results = {
-    khil: "0.1.0",
-    startedAt: "1",
-    finishedAt: "",
-    runDir: "b",
-    runs: [run("arm64-6.12", { timer: "pass", timer_mim: "fail" })],
-  };
-  const merged = mergeResults([a, b], "m");
+    runDir,
+    runs: [r],
+  });
+  const merged = mergeResults(
+    [
+      results("a", run("x86_64-6.12", { timer: "pass", timer_mim: "pass" })),
+      results("b", run("arm64-6.12", { timer: "pass", timer_mim: "fail" })),
+    ],
+    "m",
+  );
 
   it("keeps every cell and renders one table, a row per test", () => {
     expect(merged.runs.map((r) => r.cell)).toEqual(["x86_64-6.12", "arm64-6.12"]);
