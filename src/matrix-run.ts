@@ -61,6 +61,8 @@ export async function runMatrix(
         await testCell(spec, run, prepared);
       }
       set(cell.name, "done");
+      // Each cell's directory is a run directory of its own too, for `khil report merge`.
+      writeReports({ ...newResults(cellDir), runs: [run] });
       writeReports(results);
     });
   }
