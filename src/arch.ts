@@ -15,6 +15,7 @@ const ArchSchema = z.strictObject({
   crossCompilerPackage: z.string(),
   bootImage: z.string(),
   configFragment: z.string(),
+  fragmentsSince: z.array(z.strictObject({ since: z.string(), fragments: z.array(z.string()) })).default([]),
   clangTarget: z.string(),
   qemu: z.strictObject({
     binary: z.string(),

@@ -17,7 +17,7 @@ import { GUEST_DIR, resolvePush } from "./run-suite.ts";
 import { buildSelftests } from "./selftests.ts";
 import { guestKey } from "./ssh-key.ts";
 import { loadSuite, suiteFragments } from "./suite.ts";
-import { resolveTree } from "./tree.ts";
+import { resolveTree, treeVersion } from "./tree.ts";
 
 async function seconds(fn: () => Promise<unknown>): Promise<number> {
   const t = process.hrtime.bigint();
@@ -173,7 +173,7 @@ async function coldBuild(arch: Arch, tree: string, vars: string[], env: NodeJS.P
     }),
   );
   const dir = join(scratch, "raw");
-  const fragments = fragmentPaths(arch, suiteFragments(loadSuite("bpf-timer")));
+  const fragments = fragmentPaths(arch, treeVersion(tree), suiteFragments(loadSuite("bpf-timer")));
   const coldEnv = { ...env, CCACHE_DISABLE: "1" };
   const raw = await seconds(async () => {
     await execa("make", ["-s", "-C", tree, `O=${dir}`, ...vars, "tinyconfig"], { env: coldEnv });

@@ -20,7 +20,7 @@ import { firstError, isObjectLine, isWorkLine } from "./make-output.ts";
 import { cacheDir, projectRoot } from "./paths.ts";
 import { Progress } from "./progress.ts";
 import { requireTools } from "./tools.ts";
-import { type KernelTree, loadKconfigDb } from "./tree.ts";
+import { type KernelTree, loadKconfigDb, treeVersion, versionLess } from "./tree.ts";
 
 export interface KernelBuild {
   arch: string;
@@ -38,9 +38,17 @@ export interface KernelBuild {
 
 export const BASE_FRAGMENTS = ["common.config", "bpf-timer.config"];
 
-/** The fragments of a build: khil's own, the arch's, then the suite's and the user's, later ones winning. */
-export function fragmentPaths(arch: Arch, extra: readonly string[]): string[] {
-  const own = [...BASE_FRAGMENTS, arch.configFragment].map((f) => join(projectRoot, "kernel-config", f));
+/**
+ * The fragments of a build: khil's own, the arch's (some only from a kernel version on), then the suite's
+ * and the user's, later ones winning.
+ */
+export function fragmentPaths(arch: Arch, kernelVersion: string, extra: readonly string[]): string[] {
+  const since = arch.fragmentsSince
+    .filter((f) => !versionLess(kernelVersion, f.since))
+    .flatMap((f) => f.fragments);
+  const own = [...BASE_FRAGMENTS, arch.configFragment, ...since].map((f) =>
+    join(projectRoot, "kernel-config", f),
+  );
   // A suite may name one of khil's own fragments again: merge each file once.
   return [...new Set([...own, ...extra.map((f) => resolve(f))])];
 }
@@ -149,7 +157,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
   const { tree, arch } = o;
   await requireTools(requiredBuildTools(arch));
   checkHeaders();
-  const fragments = fragmentPaths(arch, o.fragments);
+  const fragments = fragmentPaths(arch, treeVersion(tree.path), o.fragments);
   log(
     `configuring ${arch.name} kernel from ${tree.label} with ${fragments.map((f) => basename(f)).join(", ")}`,
   );

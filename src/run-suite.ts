@@ -21,6 +21,8 @@ import { shellQuote } from "./ssh.ts";
 import { denyReason, type Selection, type Suite } from "./suite.ts";
 
 export const GUEST_DIR = "/root/khil";
+/** Commands run in the directory files are pushed to, which exists even for a suite that pushes nothing. */
+const IN_GUEST_DIR = `mkdir -p ${GUEST_DIR} && cd ${GUEST_DIR} && `;
 
 /**
  * ccache's base directory turns the kernel's source paths into ones relative to the build directory
@@ -127,7 +129,7 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
         });
       if (sel.toRun.length === 0) continue;
       argv = [...argv, "-a", sel.toRun.join(",")];
-      const help = await guest.ssh.capture(`cd ${GUEST_DIR} && ${shellQuote(cmd.run)} --help`);
+      const help = await guest.ssh.capture(`${IN_GUEST_DIR}${shellQuote(cmd.run)} --help`);
       jsonSummary = /json-summary/.test(help.out + help.err);
       if (jsonSummary) argv.push("-J", JSON_SUMMARY);
     }
@@ -157,7 +159,7 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
       log(`${arch.name}: ${m[1]} ${m[2]}`);
     });
     log(`${arch.name}: running ${shellQuote(argv)} (timeout ${cmd.timeout} s)`);
-    const r = await guest.ssh.exec(`cd ${GUEST_DIR} && ${shellQuote(argv)} 2>&1`, {
+    const r = await guest.ssh.exec(`${IN_GUEST_DIR}${shellQuote(argv)} 2>&1`, {
       stdout: sink,
       timeoutMs: cmd.timeout * 1000,
     });
@@ -231,7 +233,7 @@ async function rerunSkipped(
     if (t.subtest || t.verdict !== "skip" || !matchesAny(t.test, policy.tests)) continue;
     for (let attempt = 2; attempt <= policy.times + 1; attempt++) {
       const r = await c.guest.ssh.capture(
-        `cd ${GUEST_DIR} && ${shellQuote([...run, "-a", t.test])} 2>&1`,
+        `${IN_GUEST_DIR}${shellQuote([...run, "-a", t.test])} 2>&1`,
         600_000,
       );
       appendFileSync(logFile, `\n# khil: ${t.test} skipped, attempt ${attempt}:\n${r.out}`);
@@ -253,14 +255,14 @@ async function rerunSkipped(
  * nothing is an error, never a green run of zero tests. Denied tests are split off with their reason.
  */
 async function checkSelection(c: SuiteRunContext, run: string[]) {
-  const cmd = `cd ${GUEST_DIR} && ${shellQuote([...run, "-a", c.selection.tests.join(","), "-l"])}`;
+  const cmd = `${IN_GUEST_DIR}${shellQuote([...run, "-a", c.selection.tests.join(","), "-l"])}`;
   const r = await c.guest.ssh.capture(cmd, 120_000);
   const listed = r.out
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => /^[A-Za-z0-9_/-]+$/.test(l));
   if (r.code !== 0 || listed.length === 0) {
-    const all = await c.guest.ssh.capture(`cd ${GUEST_DIR} && ${shellQuote([...run, "-l"])}`, 120_000);
+    const all = await c.guest.ssh.capture(`${IN_GUEST_DIR}${shellQuote([...run, "-l"])}`, 120_000);
     const names = all.out.split("\n").filter(Boolean);
     throw new KhilError(
       `the suite's selection (${c.selection.tests.join(", ")}) matches no test in this test_progs; it has ${names.length} tests: ${names.slice(0, 30).join(", ")}${names.length > 30 ? ", ..." : ""}`,

@@ -37,10 +37,21 @@ export class GuestSsh {
       this.client.exec(command, { pty: io.pty ?? false }, (err, ch) => {
         if (err) return reject(err);
         let timedOut = false;
+        let settled = false;
+        const finish = (r: ExecResult) => {
+          if (settled) return;
+          settled = true;
+          if (timer) clearTimeout(timer);
+          resolve(r);
+        };
+        // On a deadline the remote command is killed and the channel closed; a server that keeps the
+        // channel open until its command exits must not keep khil waiting.
         const timer = io.timeoutMs
           ? setTimeout(() => {
               timedOut = true;
+              ch.signal("KILL");
               ch.close();
+              setTimeout(() => finish({ code: null, signal: "KILL", timedOut }), 2000).unref();
             }, io.timeoutMs)
           : undefined;
         if (io.stdout) ch.on("data", (d: Buffer) => io.stdout?.write(d));
@@ -54,10 +65,7 @@ export class GuestSsh {
           code = c;
           signal = s;
         });
-        ch.on("close", () => {
-          if (timer) clearTimeout(timer);
-          resolve(signal ? { code, signal, timedOut } : { code, timedOut });
-        });
+        ch.on("close", () => finish(signal ? { code, signal, timedOut } : { code, timedOut }));
       });
     });
   }

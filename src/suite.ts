@@ -4,6 +4,7 @@ import { z } from "zod";
 import { KhilError } from "./errors.ts";
 import { projectRoot } from "./paths.ts";
 import { matchesAny } from "./selftests-plan.ts";
+import { versionLess } from "./tree.ts";
 import { parseYamlFile } from "./yaml-schema.ts";
 
 const DenySchema = z.strictObject({
@@ -73,12 +74,6 @@ export function loadSuite(nameOrPath: string): Suite {
 
 export function suiteFragments(s: Suite): string[] {
   return s.config.map((c) => (isAbsolute(c) || c.includes("/") ? c : join(projectRoot, "kernel-config", c)));
-}
-
-function versionLess(a: string, b: string): boolean {
-  const [a1 = 0, a2 = 0] = a.split(".").map(Number);
-  const [b1 = 0, b2 = 0] = b.split(".").map(Number);
-  return a1 < b1 || (a1 === b1 && a2 < b2);
 }
 
 export interface Selection {

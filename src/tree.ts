@@ -81,6 +81,21 @@ function checkTimerSeries(path: string): void {
     );
 }
 
+/** "6.12" from the tree's top-level Makefile. */
+export function treeVersion(path: string): string {
+  const mk = readFileSync(join(path, "Makefile"), "utf8");
+  const v = /^VERSION = (\d+)$/m.exec(mk)?.[1];
+  const p = /^PATCHLEVEL = (\d+)$/m.exec(mk)?.[1];
+  if (!v || !p) throw new KhilError(`${path}/Makefile: no VERSION and PATCHLEVEL: not a kernel tree`);
+  return `${v}.${p}`;
+}
+
+export function versionLess(a: string, b: string): boolean {
+  const [a1 = 0, a2 = 0] = a.split(".").map(Number);
+  const [b1 = 0, b2 = 0] = b.split(".").map(Number);
+  return a1 < b1 || (a1 === b1 && a2 < b2);
+}
+
 /** Reads the tree's Kconfig files for one architecture (SRCARCH), following `source` lines. */
 export function loadKconfigDb(treePath: string, srcArch: string): KconfigDb {
   const db: KconfigDb = new Map();
