@@ -156,7 +156,6 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
     rows,
   };
   writeFileSync(join(o.runDir, "bench.json"), `${JSON.stringify(bench, null, 2)}\n`);
-  writeFileSync(join(projectRoot, "bench.json"), `${JSON.stringify(bench, null, 2)}\n`);
   process.stdout.write(
     `${benchTable(rows)}\nkhil peak RSS: bench process ${bench.khilPeakRssMiB} MiB, boot-and-test CLI ${bench.cliPeakRssMiB ?? "?"} MiB; guest memory ${bench.guestMemoryMiB} MiB\nbench.json: ${join(o.runDir, "bench.json")}\n`,
   );

@@ -32,7 +32,6 @@ function collect(v: string, prev: string[]): string[] {
 
 const program = new Command("khil")
   .description("build a kernel carrying the BPF timer series, boot it under QEMU, run its selftests over SSH")
-  .showHelpAfterError()
   .exitOverride();
 
 function treeOptions(cmd: Command): Command {
