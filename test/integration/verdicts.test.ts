@@ -50,6 +50,21 @@ describe("verdicts from real kernel faults (LKDTM) and deadlines, x86_64", () =>
   );
 
   it(
+    "two boot-and-test runs started together both finish correctly",
+    async () => {
+      const [a, b] = await Promise.all([
+        khil(["boot-and-test", "--arch", "x86_64"]),
+        khil(["boot-and-test", "--arch", "x86_64"]),
+      ]);
+      expect(a.exitCode, a.all).toBe(0);
+      expect(b.exitCode, b.all).toBe(0);
+      const dirs = [a, b].map((r) => /^results: (\S+)/m.exec(r.stdout)?.[1]);
+      expect(dirs[0]).not.toBe(dirs[1]);
+    },
+    HOUR,
+  );
+
+  it(
     "a command that never returns is stopped at its deadline with a timeout verdict",
     async () => {
       const started = Date.now();
