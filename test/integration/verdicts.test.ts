@@ -5,7 +5,13 @@ import { describe, expect, it } from "vitest";
 import type { Results } from "../../src/results.ts";
 import { HOUR, khil } from "./helpers.ts";
 
+async function qemuPids(): Promise<Set<string>> {
+  const r = await execa("pgrep", ["-f", "^(setpriv .*)?qemu-system"], { reject: false });
+  return new Set(r.stdout.split("\n").filter(Boolean));
+}
+
 async function runSuite(suite: string) {
+  const before = await qemuPids();
   const r = await khil([
     "boot-and-test",
     "--arch",
@@ -15,8 +21,8 @@ async function runSuite(suite: string) {
   ]);
   const dir = /^results: (\S+)/m.exec(r.stdout)?.[1] ?? "";
   const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Results;
-  const qemus = await execa("pgrep", ["-f", `qemu-system.*${dir.split("-").pop()}`], { reject: false });
-  return { r, dir, run: results.runs[0], qemuLeft: qemus.stdout.trim() };
+  const left = [...(await qemuPids())].filter((p) => !before.has(p));
+  return { r, dir, run: results.runs[0], qemuLeft: left.join(" ") };
 }
 
 describe("verdicts from real kernel faults (LKDTM) and deadlines, x86_64", () => {
