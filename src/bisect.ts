@@ -38,6 +38,8 @@ export function judge(run: ArchRun): { verdict: StepVerdict; reason: string } {
     return { verdict: "skip", reason: `${run.error.stage}: ${run.error.message.split("\n")[0]}` };
   }
   if (run.status === "passed") return { verdict: "good", reason: "selected tests passed" };
+  if (run.status === "skipped")
+    return { verdict: "skip", reason: "the suite denies every selected test here" };
   const failed = run.tests
     .filter((t) => t.verdict === "fail")
     .map((t) => (t.subtest ? `${t.test}/${t.subtest}` : t.test));

@@ -13,7 +13,7 @@ import { runMatrix } from "./matrix-run.ts";
 import { bootGuest, buildFor, type GuestRequest } from "./prepare.ts";
 import { githubAnnotations, matrixTable, toMarkdown } from "./report.ts";
 import { mergeResults, readRunDir } from "./report-merge.ts";
-import type { Results } from "./results.ts";
+import { allPassed, type Results } from "./results.ts";
 import { createRunDir } from "./run-dir.ts";
 import { shellQuote } from "./ssh.ts";
 import { guestKey } from "./ssh-key.ts";
@@ -169,7 +169,7 @@ machineOptions(
       runDir,
     }));
     const results = await bootAndTest(specs, runDir);
-    process.exitCode = results.runs.every((r) => r.status === "passed") ? 0 : 1;
+    process.exitCode = allPassed(results) ? 0 : 1;
   });
 
 machineOptions(program.command("matrix").description("run every cell of a matrix file on this machine"))
@@ -196,7 +196,7 @@ machineOptions(program.command("matrix").description("run every cell of a matrix
       pushTimeoutMs: 120_000,
     });
     annotate(results);
-    process.exitCode = results.runs.every((r) => r.status === "passed") ? 0 : 1;
+    process.exitCode = allPassed(results) ? 0 : 1;
   });
 
 const report = program.command("report").description("work with run directories");
@@ -214,7 +214,7 @@ report
     writeFileSync(join(runDir, "summary.md"), toMarkdown(merged));
     process.stdout.write(o.markdown ? toMarkdown(merged) : `${matrixTable(merged)}\nresults: ${runDir}\n`);
     annotate(merged);
-    process.exitCode = merged.runs.every((r) => r.status === "passed") ? 0 : 1;
+    process.exitCode = allPassed(merged) ? 0 : 1;
   });
 
 program

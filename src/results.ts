@@ -45,8 +45,11 @@ export interface ArchRun {
   /** The matrix cell this run belongs to. */
   cell?: string;
   suite: string;
-  /** "passed" only when every selected test passed or was skipped by the suite's deny list with a reason. */
-  status: "passed" | "failed" | "error";
+  /**
+   * "passed" only when every selected test passed (or some were skipped by the suite's deny list, with the
+   * reason); "skipped" when the deny list skipped all of them.
+   */
+  status: "passed" | "failed" | "error" | "skipped";
   /** For an error: the stage that failed and why (build, boot, push, a command's timeout...). */
   error?: { stage: string; message: string };
   guest?: GuestFacts;
@@ -66,6 +69,11 @@ export interface Results {
   runs: ArchRun[];
 }
 
+/** The exit code's question: did every selected test pass, those the suite denies with a reason aside? */
+export function allPassed(r: Results): boolean {
+  return r.runs.every((run) => run.status === "passed" || run.status === "skipped");
+}
+
 export function archStatus(
   run: Pick<ArchRun, "tests" | "problems" | "error" | "splats">,
   jitOn: boolean,
@@ -76,5 +84,6 @@ export function archStatus(
   if (top.length === 0) return "error";
   if (!jitOn) return "failed";
   if (run.problems.length > 0) return "failed";
-  return run.tests.some((t) => t.verdict === "fail" || t.verdict === "error") ? "failed" : "passed";
+  if (run.tests.some((t) => t.verdict === "fail" || t.verdict === "error")) return "failed";
+  return top.every((t) => t.verdict === "skip" && t.reason?.startsWith("denied:")) ? "skipped" : "passed";
 }

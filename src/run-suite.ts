@@ -148,8 +148,11 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
     const started = Date.now();
     let last = started;
     const durations = new Map<string, number>();
+    let repeats = false;
     const sink = tee(logFile, (l) => {
-      const m = LIVE_RESULT.exec(l);
+      // After "All error logs:" test_progs prints the failures again: they are not new results.
+      if (l.startsWith("All error logs:")) repeats = true;
+      const m = repeats ? null : LIVE_RESULT.exec(l);
       if (!m?.[1]) return;
       const now = Date.now();
       durations.set(m[1], now - last);

@@ -35,6 +35,32 @@ describe("test_progs output captured from khil runs", () => {
     ).toEqual([]);
   });
 
+  it("arm64 6.1 without ftrace direct calls: every timer test fails at attach, each failure counted once", () => {
+    const run = parseTestProgs(fixture("test_progs/arm64-6.1-trampoline-fail.txt"));
+    expect(names(run)).toEqual([
+      "timer:fail",
+      "timer_crash/array:fail",
+      "timer_crash/hash:fail",
+      "timer_crash:fail",
+      "timer_mim:fail",
+    ]);
+    expect(run.tests[0]?.log).toContain("timer:FAIL:timer_attach unexpected error: -524 (errno 524)");
+    expect(run.tests[1]?.log).toContain("timer_crash__attach unexpected error: -524");
+    expect(run.problems).toEqual([]);
+  });
+
+  it("x86_64 6.1: no JSON summary, subtests named with their test", () => {
+    const run = parseTestProgs(fixture("test_progs/x86_64-6.1-pass.txt"));
+    expect(names(run)).toEqual([
+      "timer:pass",
+      "timer_crash/array:pass",
+      "timer_crash/hash:pass",
+      "timer_crash:pass",
+      "timer_mim:pass",
+    ]);
+    expect(run.problems).toEqual([]);
+  });
+
   it("a run cut short (no Summary line) is a problem, never a pass", () => {
     const cut = fixture("test_progs/x86_64-6.12-pass.txt").split("\n").slice(0, 3).join("\n");
     expect(parseTestProgs(cut).problems).toEqual(["no Summary line: test_progs did not finish"]);
