@@ -55,7 +55,7 @@ async function makeRepo() {
   return { repo, cache, shas };
 }
 
-describe("khil bisect (slow tier: npm run test:bisect)", () => {
+describe("khil bisect (slow tier: npm run test:slow)", () => {
   it(
     `names the commit that broke the timer tests among ${COMMITS}, leaving the tree as found`,
     async () => {
