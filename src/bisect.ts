@@ -158,7 +158,7 @@ export async function bisect(o: BisectOptions): Promise<BisectReport> {
   const runDir = createRunDir(`bisect-${o.arch.name}`);
   const stepsFile = join(runDir, "steps.jsonl");
   const restore = () => {
-    execaSync("git", ["-C", o.tree, "bisect", "reset", "--quiet"], { reject: false });
+    execaSync("git", ["-C", o.tree, "bisect", "reset"], { reject: false });
     execaSync("git", ["-C", o.tree, "checkout", "--quiet", original], { reject: false });
   };
   process.once("exit", restore);
@@ -232,7 +232,7 @@ export async function bisect(o: BisectOptions): Promise<BisectReport> {
     save();
     // The failing tests' output next to their passing output from the parent, run if bisect never did.
     const parentSha = await git(o.tree, ["rev-parse", `${first}^`]);
-    await git(o.tree, ["bisect", "reset", "--quiet"]);
+    await git(o.tree, ["bisect", "reset"]);
     report.parent = report.steps.find((s) => s.commit === parentSha) ?? (await stepHere(parentSha));
     save();
     return report;
