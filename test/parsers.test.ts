@@ -61,6 +61,19 @@ describe("test_progs output captured from khil runs", () => {
     expect(run.problems).toEqual([]);
   });
 
+  it("a long failing log leads with its FAIL lines", () => {
+    const lines = [
+      "timer:FAIL:hash_cb unexpected 0",
+      ...Array.from({ length: 100 }, (_, i) => `timer:PASS:check ${i} 0 nsec`),
+    ];
+    const run = parseTestProgs(
+      [...lines, "#1       timer:FAIL", "Summary: 0/0 PASSED, 0 SKIPPED, 1 FAILED"].join("\n"),
+    );
+    const log = run.tests[0]?.log.split("\n") ?? [];
+    expect(log[0]).toBe("timer:FAIL:hash_cb unexpected 0");
+    expect(log.length).toBeLessThanOrEqual(61);
+  });
+
   it("a run cut short (no Summary line) is a problem, never a pass", () => {
     const cut = fixture("test_progs/x86_64-6.12-pass.txt").split("\n").slice(0, 3).join("\n");
     expect(parseTestProgs(cut).problems).toEqual(["no Summary line: test_progs did not finish"]);

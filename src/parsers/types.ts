@@ -18,7 +18,14 @@ export interface ParsedRun {
   problems: string[];
 }
 
+/**
+ * A log excerpt of at most `max` lines. The lines that say what failed (test_progs' `name:FAIL:check`) lead
+ * it, so that a long log of passing checks after them does not push them out.
+ */
 export function excerpt(lines: readonly string[], max = 60): string {
-  const kept = lines.length > max ? ["[...]", ...lines.slice(-max)] : [...lines];
-  return kept.join("\n").trimEnd();
+  if (lines.length <= max) return lines.join("\n").trimEnd();
+  const failing = lines.filter((l) => /:FAIL:/.test(l)).slice(0, 20);
+  const tail = lines.slice(-(max - failing.length));
+  const lead = failing.filter((l) => !tail.includes(l));
+  return [...lead, "[...]", ...tail].join("\n").trimEnd();
 }
