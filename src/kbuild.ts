@@ -1,5 +1,13 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { execa } from "execa";
@@ -94,6 +102,21 @@ function checkHeaders(): void {
     throw new KhilError(`missing host headers: install with: apt-get install ${missing.join(" ")}`);
 }
 
+/**
+ * What identifies the Kconfig state of a tree: the commit of a clean git tree, or the package version of a
+ * tree khil extracted itself (those are never edited). Any other tree is configured every time.
+ */
+async function treeStamp(path: string): Promise<string | undefined> {
+  if (path.startsWith(join(cacheDir(), "trees"))) return `packaged:${path}`;
+  if (!existsSync(join(path, ".git"))) return undefined;
+  const head = await execa("git", ["-C", path, "rev-parse", "HEAD"], { reject: false });
+  const dirty = await execa("git", ["-C", path, "status", "--porcelain", "--untracked-files=no"], {
+    reject: false,
+  });
+  if (head.exitCode !== 0 || dirty.exitCode !== 0 || dirty.stdout.trim()) return undefined;
+  return `git:${path}:${head.stdout.trim()}`;
+}
+
 /** tinyconfig + fragments through the tree's merge_config.sh + olddefconfig, then every request checked. */
 async function configure(tree: KernelTree, arch: Arch, fragments: string[], runDir: string) {
   const requested = mergeRequests(fragments.map(readFragment));
@@ -119,7 +142,21 @@ async function configure(tree: KernelTree, arch: Arch, fragments: string[], runD
       );
     }
   };
+  // The same fragments on the same tree state give the same config: skip the three make steps then.
+  const stamp = await treeStamp(tree.path);
+  const key = stamp
+    ? shortHash(JSON.stringify([fragments, fragments.map((f) => readFileSync(f, "utf8")), vars, stamp]), 32)
+    : undefined;
+  const keyFile = join(stage, "khil-config-key");
   await withLock(stage, "configuring", async () => {
+    if (
+      key &&
+      existsSync(keyFile) &&
+      readFileSync(keyFile, "utf8") === key &&
+      existsSync(join(stage, ".config"))
+    )
+      return;
+    rmSync(keyFile, { force: true });
     await run("make", ["-s", `O=${stage}`, ...vars, "tinyconfig"]);
     await run(
       "bash",
@@ -129,6 +166,7 @@ async function configure(tree: KernelTree, arch: Arch, fragments: string[], runD
       },
     );
     await run("make", ["-s", `O=${stage}`, ...vars, "olddefconfig"]);
+    if (key) writeFileSync(keyFile, key);
   });
   out.end();
   const configText = readFileSync(join(stage, ".config"), "utf8");
