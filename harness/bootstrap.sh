@@ -37,6 +37,8 @@ if ((${#missing[@]})); then
 fi
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
-  echo "khil: installing node modules (npm ci)" >&2
-  npm ci --no-audit --no-fund >&2
+  echo "khil: installing node modules" >&2
+  # Some npm versions write lock files without other platforms' optional packages (biome's CLI builds),
+  # which `npm ci` then refuses: install from the lock file as far as it goes instead.
+  npm ci --no-audit --no-fund >&2 2>/dev/null || npm install --no-audit --no-fund >&2
 fi

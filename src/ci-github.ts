@@ -50,7 +50,7 @@ export function githubWorkflow(cells: Cell[], matrixFile: string): string {
         container: { image: "debian:bookworm" },
         steps: [
           ...setup,
-          { run: "npm ci --no-audit --no-fund" },
+          { run: "npm ci --no-audit --no-fund || npm install --no-audit --no-fund" },
           { uses: "actions/download-artifact@v4", with: { pattern: "khil-*", path: "cells" } },
           {
             name: "Merge the cells into one report",
