@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { KhilError } from "./errors.ts";
 import { projectRoot } from "./paths.ts";
+import type { Tool } from "./tools.ts";
 import { parseYamlFile } from "./yaml-schema.ts";
 
 const ArchSchema = z.strictObject({
@@ -17,6 +18,8 @@ const ArchSchema = z.strictObject({
   configFragment: z.string(),
   fragmentsSince: z.array(z.strictObject({ since: z.string(), fragments: z.array(z.string()) })).default([]),
   clangTarget: z.string(),
+  /** What `khil bench` holds boot-to-SSH of khil's minimal kernel to, under TCG. */
+  bootToSshGoalSeconds: z.number().positive(),
   qemu: z.strictObject({
     binary: z.string(),
     package: z.string(),
@@ -57,4 +60,14 @@ export const hostDebianArch = NODE_TO_DEBIAN[nodeArch()] ?? nodeArch();
 /** The compiler prefix for make's CROSS_COMPILE: empty when the host runs the guest's architecture. */
 export function crossPrefix(a: Arch): string {
   return a.debianArch === hostDebianArch ? "" : `${a.triplet}-`;
+}
+
+/** The C compiler for the guest's architecture, with the package a missing one comes from. */
+export function compilerTool(a: Arch): Tool {
+  const prefix = crossPrefix(a);
+  return prefix ? { command: `${prefix}gcc`, pkg: a.crossCompilerPackage } : "gcc";
+}
+
+export function qemuTool(a: Arch): Tool {
+  return { command: a.qemu.binary, pkg: a.qemu.package };
 }

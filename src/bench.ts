@@ -120,8 +120,7 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
       ),
     );
   }
-  const goal = arch.name === "x86_64" ? 3 : 6;
-  const bootRow = row("boot to SSH", khilBoot, rawBoot, { seconds: goal });
+  const bootRow = row("boot to SSH", khilBoot, rawBoot, { seconds: arch.bootToSshGoalSeconds });
   rows.splice(rows.length - 2, 0, bootRow);
 
   log("bench: whole warm boot-and-test");

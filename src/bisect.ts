@@ -101,7 +101,6 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
 export interface BisectOptions extends StepOptions {
   good: string;
   bad: string;
-  suiteArg: string;
   /** Extra arguments repeated to each `khil bisect-step`. */
   stepArgs: string[];
 }

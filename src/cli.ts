@@ -287,7 +287,7 @@ stepOptions(program.command("bisect").description("find the commit that broke th
     for (const k of ["cpus", "memory", "bootTimeout", "accel", "jobs"] as const)
       if (o[k] !== undefined)
         pass.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(o[k]));
-    const r = await bisect({ ...step, good: o.good, bad: o.bad, suiteArg: String(o.suite), stepArgs: pass });
+    const r = await bisect({ ...step, good: o.good, bad: o.bad, stepArgs: pass });
     process.exitCode = r.firstBad ? 0 : 1;
   });
 

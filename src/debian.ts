@@ -47,10 +47,6 @@ export class Sysroot {
     return readdirSync(this.stateDir);
   }
 
-  version(pkg: string): string {
-    return JSON.parse(readFileSync(join(this.stateDir, pkg), "utf8")).version as string;
-  }
-
   async unpack(pkg: string): Promise<void> {
     if (this.has(pkg)) return;
     const spec = `${pkg}:${this.debianArch}`;

@@ -1,17 +1,9 @@
 import { createHash } from "node:crypto";
-import {
-  copyFileSync,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { execa } from "execa";
-import { type Arch, crossPrefix } from "./arch.ts";
+import { type Arch, compilerTool, crossPrefix } from "./arch.ts";
 import { InfraError, KhilError } from "./errors.ts";
 import {
   type ConfigMap,
@@ -27,7 +19,7 @@ import { log } from "./log.ts";
 import { firstError, isObjectLine, isWorkLine } from "./make-output.ts";
 import { cacheDir, projectRoot } from "./paths.ts";
 import { Progress } from "./progress.ts";
-import { requireTools } from "./tools.ts";
+import { requireTools, type Tool } from "./tools.ts";
 import { type KernelTree, loadKconfigDb, treeVersion, versionLess } from "./tree.ts";
 
 export interface KernelBuild {
@@ -88,8 +80,8 @@ export function makeEnv(arch: Arch): { vars: string[]; env: NodeJS.ProcessEnv } 
   };
 }
 
-export function requiredBuildTools(arch: Arch): string[] {
-  return ["make", "gcc", "flex", "bison", "bc", "pahole", "ccache", `${crossPrefix(arch)}gcc`];
+function requiredBuildTools(arch: Arch): Tool[] {
+  return ["make", "gcc", "flex", "bison", "bc", "pahole", "ccache", compilerTool(arch)];
 }
 
 function checkHeaders(): void {
@@ -266,8 +258,4 @@ async function runMake(tree: KernelTree, arch: Arch, buildDir: string, jobs: num
   if (objects > expected) writeFileSync(countFile, String(objects));
   progress.done(work === 0 && objects === 0 ? "up to date, nothing compiled" : `${objects} objects compiled`);
   return objects;
-}
-
-export function copyConfigTo(build: KernelBuild, dir: string): void {
-  copyFileSync(build.config, join(dir, `config-${build.arch}`));
 }

@@ -7,7 +7,7 @@ import type { Cell } from "./matrix.ts";
 import { matrixTable } from "./report.ts";
 import type { Results } from "./results.ts";
 import { loadSuite } from "./suite.ts";
-import { resolveTree } from "./tree.ts";
+import { isPackagedKernel, resolveTree } from "./tree.ts";
 
 export type CellState = "waiting" | "building" | "built" | "testing" | "done";
 
@@ -35,7 +35,7 @@ export async function runMatrix(
   let testing: Promise<void> = Promise.resolve();
   for (const cell of cells) {
     const tree = await resolveTree(
-      /^\d+\.\d+$/.test(cell.kernel) ? { kernel: cell.kernel } : { tree: cell.kernel },
+      isPackagedKernel(cell.kernel) ? { kernel: cell.kernel } : { tree: cell.kernel },
     );
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { archNames } from "./arch.ts";
 import { KhilError } from "./errors.ts";
-import { PACKAGED_KERNELS } from "./tree.ts";
+import { isPackagedKernel } from "./tree.ts";
 import { parseYamlFile } from "./yaml-schema.ts";
 
 const MatrixSchema = z.strictObject({
@@ -39,7 +39,7 @@ export function loadMatrix(file: string): Matrix {
 }
 
 function kernelLabel(k: string): string {
-  return (PACKAGED_KERNELS as readonly string[]).includes(k) ? k : (k.split("/").filter(Boolean).pop() ?? k);
+  return isPackagedKernel(k) ? k : (k.split("/").filter(Boolean).pop() ?? k);
 }
 
 /** Every combination of the axes, in a stable order: kernel, variant, suite, then arch. */

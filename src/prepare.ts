@@ -1,5 +1,5 @@
 import { type AccelChoice, chooseAccel } from "./accel.ts";
-import type { Arch } from "./arch.ts";
+import { type Arch, qemuTool } from "./arch.ts";
 import { Guest } from "./guest.ts";
 import { buildImage, type GuestImage } from "./image.ts";
 import { buildKernel, type KernelBuild } from "./kbuild.ts";
@@ -31,7 +31,7 @@ export async function bootGuest(
   build: KernelBuild,
   hostPrograms: string[] = [],
 ): Promise<{ guest: Guest; image: GuestImage; accel: AccelChoice }> {
-  await requireTools([r.arch.qemu.binary, "readelf", "cpio", "dpkg-deb", "apt-get"]);
+  await requireTools([qemuTool(r.arch), "readelf", "cpio", "dpkg-deb", "apt-get"]);
   const key = guestKey();
   const image = await buildImage(r.arch, key.publicKey, hostPrograms);
   const accel = await chooseAccel(r.arch, build.bootImage, r.accel);

@@ -12,7 +12,7 @@ import {
 } from "node:fs";
 import { basename, join } from "node:path";
 import { execa } from "execa";
-import { type Arch, crossPrefix } from "./arch.ts";
+import { type Arch, compilerTool, crossPrefix } from "./arch.ts";
 import { InfraError } from "./errors.ts";
 import type { KernelBuild } from "./kbuild.ts";
 import { withLock } from "./lock.ts";
@@ -77,7 +77,7 @@ export async function buildSelftests(
     `ld.lld-${LLVM_VERSION}`,
     "rsync",
     "pkg-config",
-    `${crossPrefix(arch)}gcc`,
+    compilerTool(arch),
   ]);
   const src = join(build.tree, BPF_DIR);
   const progTestSources = new Map(

@@ -18,10 +18,6 @@ const PACKAGE_OF: Record<string, string> = {
   "dpkg-deb": "dpkg",
   "apt-get": "apt",
   "apt-cache": "apt",
-  "qemu-system-x86_64": "qemu-system-x86",
-  "qemu-system-aarch64": "qemu-system-arm",
-  "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
-  "x86_64-linux-gnu-gcc": "gcc-x86-64-linux-gnu",
   "clang-19": "clang-19",
   "llc-19": "llvm-19",
   "ld.lld-19": "lld-19",
@@ -29,22 +25,25 @@ const PACKAGE_OF: Record<string, string> = {
   git: "git",
 };
 
-export function packageFor(command: string): string {
-  return PACKAGE_OF[command] ?? command;
-}
-
 async function onPath(command: string): Promise<boolean> {
   const r = await execa("sh", ["-c", 'command -v "$1"', "sh", command], { reject: false });
   return r.exitCode === 0;
 }
 
+/** A command, or a command with the package that provides it where khil's own table cannot know it. */
+export type Tool = string | { command: string; pkg: string };
+
 /** Fails with one line naming every missing command and the apt packages that provide them. */
-export async function requireTools(commands: readonly string[]): Promise<void> {
-  const missing: string[] = [];
-  for (const c of new Set(commands)) if (!(await onPath(c))) missing.push(c);
+export async function requireTools(tools: readonly Tool[]): Promise<void> {
+  const missing: { command: string; pkg: string }[] = [];
+  for (const t of tools) {
+    const { command, pkg } = typeof t === "string" ? { command: t, pkg: PACKAGE_OF[t] ?? t } : t;
+    if (!missing.some((m) => m.command === command) && !(await onPath(command)))
+      missing.push({ command, pkg });
+  }
   if (missing.length === 0) return;
-  const pkgs = [...new Set(missing.map(packageFor))];
+  const pkgs = [...new Set(missing.map((m) => m.pkg))];
   throw new KhilError(
-    `missing host tool${missing.length > 1 ? "s" : ""}: ${missing.join(", ")} — install with: apt-get install ${pkgs.join(" ")}`,
+    `missing host tool${missing.length > 1 ? "s" : ""}: ${missing.map((m) => m.command).join(", ")} — install with: apt-get install ${pkgs.join(" ")}`,
   );
 }

@@ -11,6 +11,10 @@ import { cacheDir } from "./paths.ts";
 export const PACKAGED_KERNELS = ["6.12", "6.1"] as const;
 export const DEFAULT_KERNEL = "6.12";
 
+export function isPackagedKernel(k: string): boolean {
+  return (PACKAGED_KERNELS as readonly string[]).includes(k);
+}
+
 export interface KernelTree {
   path: string;
   /** Short human label: `linux-source-6.12 (6.12.117-1~deb12u1)` or the path of a user's tree. */
@@ -31,7 +35,7 @@ export async function resolveTree(opts: { tree?: string; kernel?: string }): Pro
     return { path, label: path };
   }
   const version = opts.kernel ?? DEFAULT_KERNEL;
-  if (!(PACKAGED_KERNELS as readonly string[]).includes(version))
+  if (!isPackagedKernel(version))
     throw new KhilError(
       `--kernel ${version}: valid are ${PACKAGED_KERNELS.join(", ")} (or give --tree PATH)`,
     );
