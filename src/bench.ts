@@ -6,6 +6,7 @@ import { chooseAccel } from "./accel.ts";
 import type { Arch } from "./arch.ts";
 import { type BenchRow, benchTable, row } from "./bench-stats.ts";
 import { deathSignalPrefix, track } from "./children.ts";
+import { DEFAULT_DEADLINES } from "./deadlines.ts";
 import { freePort, Guest } from "./guest.ts";
 import { buildImage } from "./image.ts";
 import { buildKernel, fragmentPaths, makeEnv } from "./kbuild.ts";
@@ -57,7 +58,8 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
   const { vars, env } = makeEnv(arch);
   const k = (args: string[]) =>
     execa("node", [join(projectRoot, "bin/khil.js"), ...args], { reject: false, all: true });
-  const build = await buildKernel({ tree, arch, fragments, runDir: o.runDir });
+  const buildTimeoutMs = DEFAULT_DEADLINES.build * 1000;
+  const build = await buildKernel({ tree, arch, fragments, runDir: o.runDir, timeoutMs: buildTimeoutMs });
   const rawMake = () =>
     execa("make", ["-s", "-C", tree.path, `O=${build.buildDir}`, ...vars, "-j2", "all"], { env });
 
@@ -79,7 +81,13 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
   rows.push(row("build: incremental (helpers.c)", khilIncr, rawIncr, { ratio: 1.1 }));
   if (!o.quick) rows.push(await coldBuild(arch, tree.path, vars, env, o.runDir));
 
-  const st = await buildSelftests(arch, build, suite.build?.progTests ?? ["timer*"], o.runDir);
+  const st = await buildSelftests(
+    arch,
+    build,
+    suite.build?.progTests ?? ["timer*"],
+    o.runDir,
+    buildTimeoutMs,
+  );
   const files = resolvePush(st.dir, suite.push);
   const key = guestKey();
   const image = await buildImage(

@@ -2,7 +2,16 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs
 import { join } from "node:path";
 import { execa, execaSync } from "execa";
 import type { Arch } from "./arch.ts";
-import { type CellSpec, newResults, newRun, prepareCell, testCell, writeReports } from "./boot-and-test.ts";
+import {
+  type CellSpec,
+  type MachineSpec,
+  newResults,
+  newRun,
+  prepareCell,
+  runDeadline,
+  testCell,
+  writeReports,
+} from "./boot-and-test.ts";
 import { KhilError } from "./errors.ts";
 import { currentHead, git, isGitTree, subject } from "./git.ts";
 import { log } from "./log.ts";
@@ -56,7 +65,7 @@ export interface StepOptions {
   arch: Arch;
   suite: Suite;
   tests?: string[];
-  machine: Pick<CellSpec, "jobs" | "accel" | "bootTimeoutMs" | "cpus" | "memoryMiB" | "pushTimeoutMs">;
+  machine: MachineSpec;
 }
 
 /** One bisect step on whatever the tree has checked out: build, selftests, boot, run, judge. */
@@ -66,7 +75,7 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
   const subj = await subject(o.tree, "HEAD");
   const runDir = createRunDir(`bisect-step-${o.arch.name}-${commit.slice(0, 12)}`);
   const spec: CellSpec = {
-    ...o.machine,
+    machine: { ...o.machine, runDeadline: runDeadline(o.machine, [o.suite]) },
     arch: o.arch,
     tree: { path: o.tree, label: `${o.tree} @ ${commit.slice(0, 12)}` },
     suite: o.suite,

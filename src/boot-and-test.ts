@@ -1,6 +1,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Arch } from "./arch.ts";
+import { type Deadlines, RunDeadline, resolveDeadlines } from "./deadlines.ts";
 import { InfraError, KhilError } from "./errors.ts";
 import type { Guest } from "./guest.ts";
 import type { KernelBuild } from "./kbuild.ts";
@@ -14,6 +15,22 @@ import { buildSelftests } from "./selftests.ts";
 import { type Suite, selectTests, suiteFragments } from "./suite.ts";
 import type { KernelTree } from "./tree.ts";
 
+/** How the user asked every cell of a run to be built, booted and run (the CLI's options). */
+export interface MachineSpec {
+  jobs?: number;
+  accel?: Accel;
+  cpus: number;
+  memoryMiB: number;
+  /** Kernel command-line parameters after khil's own. */
+  append: string[];
+  /** The user's deadlines; the suite's `timeouts` and the defaults fill in the rest. */
+  deadlines: Partial<Deadlines>;
+  /** Failed tests are run again alone up to this many times (`flaky` when they then pass). */
+  retries: number;
+  /** The whole run's deadline, shared by its cells. */
+  runDeadline?: RunDeadline;
+}
+
 /** One arch of one suite on one tree: what `boot-and-test` runs per arch and a matrix runs per cell. */
 export interface CellSpec {
   arch: Arch;
@@ -23,15 +40,14 @@ export interface CellSpec {
   tests?: string[];
   /** false: run the tests the suite's deny list would skip. */
   deny: boolean;
-  jobs?: number;
-  accel?: Accel;
-  bootTimeoutMs: number;
-  cpus: number;
-  memoryMiB: number;
-  pushTimeoutMs: number;
+  machine: MachineSpec;
   runDir: string;
   /** A label for the cell in combined reports (matrix); the arch name otherwise. */
   cell?: string;
+}
+
+function deadlines(spec: CellSpec): Deadlines {
+  return resolveDeadlines(spec.machine.deadlines, spec.suite.timeouts);
 }
 
 interface Prepared {
@@ -55,22 +71,27 @@ export function newRun(spec: CellSpec): ArchRun {
 }
 
 function request(spec: CellSpec): GuestRequest {
+  const m = spec.machine;
+  const d = deadlines(spec);
   return {
     arch: spec.arch,
     tree: spec.tree,
     fragments: [...suiteFragments(spec.suite), ...spec.fragments],
-    jobs: spec.jobs,
+    jobs: m.jobs,
     runDir: spec.runDir,
-    accel: spec.accel,
-    bootTimeoutMs: spec.bootTimeoutMs,
-    cpus: spec.cpus,
-    memoryMiB: spec.memoryMiB,
+    accel: m.accel,
+    buildTimeoutMs: d.build * 1000,
+    bootTimeoutMs: d.boot * 1000,
+    cpus: m.cpus,
+    memoryMiB: m.memoryMiB,
+    append: m.append,
   };
 }
 
 /**
  * Runs one stage, turning its failure into the run's verdict: the stage is named, the stack of an
- * unexpected exception goes to a log, not the terminal. Usage errors (exit 2) still stop everything.
+ * unexpected exception goes to a log, not the terminal. Usage errors (exit 2) still stop everything. Once
+ * the whole run's deadline has passed, a stage fails with that timeout, whatever else it saw.
  */
 async function stage<T>(
   spec: CellSpec,
@@ -79,8 +100,12 @@ async function stage<T>(
   fn: () => Promise<T>,
 ): Promise<T | undefined> {
   const t0 = Date.now();
+  const deadline = spec.machine.runDeadline;
   try {
-    return await fn();
+    if (deadline?.expired) throw new InfraError(deadline.message, name);
+    const r = await fn();
+    if (deadline?.expired) throw new InfraError(deadline.message, name);
+    return r;
   } catch (e) {
     if (e instanceof KhilError && e.exitCode === 2 && !(e instanceof InfraError)) throw e;
     if (!(e instanceof KhilError))
@@ -89,7 +114,8 @@ async function stage<T>(
         `${spec.arch.name} ${name}: ${(e as Error).stack}\n`,
       );
     const s = e instanceof InfraError ? e.stage : name;
-    run.error = { stage: s, message: (e as Error).message };
+    const message = deadline?.expired ? `${deadline.message} (stopped during ${s})` : (e as Error).message;
+    run.error = { stage: s, message };
     run.status = "error";
     log(`${run.cell ?? run.arch}: ${s}: ${run.error.message}`);
     return undefined;
@@ -107,7 +133,7 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
   if (!suite.build) return { build, files: [] };
   const progTests = suite.build.progTests;
   const st = await stage(spec, run, "selftests", () =>
-    buildSelftests(spec.arch, build, progTests, spec.runDir),
+    buildSelftests(spec.arch, build, progTests, spec.runDir, deadlines(spec).build * 1000),
   );
   if (!st) return undefined;
   const files = await stage(spec, run, "push", async () => resolvePush(st.dir, suite.push));
@@ -140,7 +166,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       run.problems.push(`bpf_jit_enable is ${facts.facts.bpfJitEnable}: the tests did not run on the JIT`);
     if (pushDir && files.length) {
       const pushed = await stage(spec, run, "push", async () => {
-        await g.ssh.push(pushDir, files, GUEST_DIR, spec.pushTimeoutMs).catch((e: Error) => {
+        await g.ssh.push(pushDir, files, GUEST_DIR, deadlines(spec).push * 1000).catch((e: Error) => {
           throw new InfraError(e.message, "push");
         });
         return true;
@@ -153,7 +179,16 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const selection = selectTests(suite, spec.arch.name, build.release);
     const ran = await stage(spec, run, "run", async () => {
       await runCommands(
-        { arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, runDir: spec.runDir },
+        {
+          arch: spec.arch,
+          suite,
+          selection,
+          guest: g,
+          build,
+          accel: booted.accel,
+          runDir: spec.runDir,
+          retries: spec.machine.retries,
+        },
         run,
       );
       return true;
@@ -173,6 +208,12 @@ export function writeReports(results: Results): void {
 
 export function newResults(runDir: string): Results {
   return { khil: "0.1.0", startedAt: new Date().toISOString(), finishedAt: "", runDir, runs: [] };
+}
+
+/** The whole run's deadline: the user's, else the largest any of the run's suites asks for. */
+export function runDeadline(machine: MachineSpec, suites: readonly Suite[]): RunDeadline {
+  const total = Math.max(...suites.map((s) => resolveDeadlines(machine.deadlines, s.timeouts).total));
+  return new RunDeadline(total);
 }
 
 /** build → selftests → image → boot → push → run → parse → report, for each arch in turn. */

@@ -1,22 +1,35 @@
 import { execaSync, type ResultPromise } from "execa";
 
 /**
- * Every QEMU khil starts is registered here and killed when khil ends, however it ends: normal exit,
- * exception, Ctrl-C or SIGTERM. QEMU is also started under `setpriv --pdeathsig KILL`, so even a khil killed
- * with SIGKILL takes its guests with it.
+ * Every QEMU and make khil starts is registered here and killed when khil ends, however it ends: normal
+ * exit, exception, Ctrl-C or SIGTERM, or the whole run's deadline. QEMU is also started under
+ * `setpriv --pdeathsig KILL`, so even a khil killed with SIGKILL takes its guests with it.
  */
 const live = new Set<ResultPromise>();
 let installed = false;
 
-function killAll(): void {
-  for (const p of live) {
+function signalAll(signal: NodeJS.Signals): ResultPromise[] {
+  const all = [...live];
+  for (const p of all) {
     try {
-      p.kill("SIGKILL");
+      p.kill(signal);
     } catch {
       // already gone
     }
   }
   live.clear();
+  return all;
+}
+
+/**
+ * Stops every tracked process and resolves when they are reaped. SIGTERM first: make then deletes the
+ * objects it was writing (a compiler killed outright leaves a truncated .o that the next build takes as up
+ * to date); execa sends SIGKILL to whatever is still there 5 s later.
+ */
+export function stopTracked(): Promise<unknown> {
+  const dying = signalAll("SIGTERM");
+  const reaped = Promise.allSettled(dying);
+  return Promise.race([reaped, new Promise((r) => setTimeout(r, 7000))]);
 }
 
 export function track(p: ResultPromise): void {
@@ -24,20 +37,17 @@ export function track(p: ResultPromise): void {
   p.finally(() => live.delete(p)).catch(() => {});
   if (installed) return;
   installed = true;
-  process.on("exit", killAll);
+  // At exit there is no time left for SIGTERM's grace.
+  process.on("exit", () => signalAll("SIGKILL"));
   for (const [sig, code] of [
     ["SIGINT", 130],
     ["SIGTERM", 143],
     ["SIGHUP", 129],
   ] as const) {
     process.on(sig, () => {
-      process.stderr.write(`\nkhil: ${sig}: stopping ${live.size} guest(s)\n`);
-      const dying = [...live];
-      killAll();
+      process.stderr.write(`\nkhil: ${sig}: stopping ${live.size} process(es) (guests, builds)\n`);
       // Reap them before exiting, so that no QEMU (not even a zombie) outlives khil.
-      const reaped = Promise.allSettled(dying);
-      const deadline = new Promise((r) => setTimeout(r, 5000));
-      void Promise.race([reaped, deadline]).then(() => process.exit(code));
+      void stopTracked().then(() => process.exit(code));
     });
   }
 }

@@ -4,13 +4,16 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { resolveArchs } from "./arch.ts";
 import { runBench } from "./bench.ts";
 import { bisect, bisectStep, EXIT, type StepOptions } from "./bisect.ts";
-import { bootAndTest, writeReports } from "./boot-and-test.ts";
+import { bootAndTest, type MachineSpec, runDeadline, writeReports } from "./boot-and-test.ts";
 import { githubWorkflow } from "./ci-github.ts";
+import { DEFAULT_DEADLINES, type Deadlines, resolveDeadlines } from "./deadlines.ts";
 import { KhilError } from "./errors.ts";
 import { buildKernel } from "./kbuild.ts";
 import { expandMatrix, loadMatrix } from "./matrix.ts";
 import { runMatrix } from "./matrix-run.ts";
+import { cacheDir, projectRoot, runsDir } from "./paths.ts";
 import { bootGuest, buildFor, type GuestRequest } from "./prepare.ts";
+import type { Accel } from "./qemu.ts";
 import { githubAnnotations, matrixTable, toMarkdown } from "./report.ts";
 import { mergeResults, readRunDir } from "./report-merge.ts";
 import { allPassed, type Results } from "./results.ts";
@@ -18,7 +21,8 @@ import { createRunDir } from "./run-dir.ts";
 import { shellQuote } from "./ssh.ts";
 import { guestKey } from "./ssh-key.ts";
 import { loadSuite } from "./suite.ts";
-import { isKernelTree, PACKAGED_KERNELS, resolveTree } from "./tree.ts";
+import { checkUserTree, PACKAGED_KERNELS, resolveTree } from "./tree.ts";
+import { checkWritable, diskProblem } from "./writable.ts";
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -26,32 +30,55 @@ function positiveInt(v: string): number {
   return n;
 }
 
+function count(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be a whole number, 0 or more");
+  return n;
+}
+
 function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
 
+const DEBUG_FRAGMENT = join(projectRoot, "kernel-config", "debug.config");
+
 const program = new Command("khil")
   .description("build a kernel carrying the BPF timer series, boot it under QEMU, run its selftests over SSH")
-  .exitOverride();
+  .exitOverride()
+  .hook("preAction", (_, action) => {
+    // Merging reports and writing CI files touch neither the caches nor the run directories.
+    if (["merge", "github"].includes(action.name())) return;
+    checkWritable(cacheDir(), "KHIL_CACHE", 3);
+    checkWritable(runsDir(), "KHIL_RUNS", 0);
+  });
 
 function treeOptions(cmd: Command): Command {
   return cmd
     .option("--tree <path>", "a kernel tree of your own (default: a packaged one, see --kernel)")
     .addOption(new Option("--kernel <version>", "packaged Debian kernel tree").choices([...PACKAGED_KERNELS]))
     .option("--config <fragment>", "extra Kconfig fragment (repeatable)", collect, [])
+    .option("--debug", "a debug kernel: lockdep, KASAN, debug objects (kernel-config/debug.config)")
     .option("--jobs <n>", "parallel make jobs", positiveInt);
+}
+
+function fragmentsOf(o: Record<string, unknown>): string[] {
+  return [...(o.config as string[]), ...(o.debug ? [DEBUG_FRAGMENT] : [])];
 }
 
 treeOptions(program.command("build").description("configure and build the kernel"))
   .option("--arch <arch>", "x86_64, arm64 or all", "x86_64")
+  .option("--build-timeout <s>", `deadline for the build (default ${DEFAULT_DEADLINES.build})`, positiveInt)
   .option("--json", "print the paths as JSON")
   .action(async (o) => {
     const archs = resolveArchs(o.arch);
     const tree = await resolveTree(o);
     const runDir = createRunDir("build");
     const builds = [];
+    const timeoutMs = resolveDeadlines({ build: o.buildTimeout }).build * 1000;
     for (const arch of archs) {
-      builds.push(await buildKernel({ tree, arch, fragments: o.config, jobs: o.jobs, runDir }));
+      builds.push(
+        await buildKernel({ tree, arch, fragments: fragmentsOf(o), jobs: o.jobs, runDir, timeoutMs }),
+      );
     }
     if (o.json)
       process.stdout.write(`${JSON.stringify(builds.length === 1 ? builds[0] : builds, null, 2)}\n`);
@@ -63,11 +90,61 @@ treeOptions(program.command("build").description("configure and build the kernel
   });
 
 function machineOptions(cmd: Command): Command {
+  const d = DEFAULT_DEADLINES;
   return cmd
     .addOption(new Option("--accel <accel>", "override the KVM probe").choices(["kvm", "tcg"]))
     .option("--cpus <n>", "guest CPUs (timer_lockup needs 2)", positiveInt, 2)
     .option("--memory <MiB>", "guest memory", positiveInt, 2048)
-    .option("--boot-timeout <s>", "deadline for boot to SSH, seconds", positiveInt, 60);
+    .option("--append <param>", "kernel command-line parameter (repeatable)", collect, [])
+    .option(
+      "--build-timeout <s>",
+      `deadline for the kernel and selftests builds (default ${d.build})`,
+      positiveInt,
+    )
+    .option("--boot-timeout <s>", `deadline for boot to SSH (default ${d.boot})`, positiveInt);
+}
+
+/** Options of the commands that run a suite: the deadlines past boot, and retries. */
+function runOptions(cmd: Command): Command {
+  const d = DEFAULT_DEADLINES;
+  return cmd
+    .option(
+      "--push-timeout <s>",
+      `deadline for pushing files into the guest (default ${d.push})`,
+      positiveInt,
+    )
+    .option("--timeout <s>", `deadline for the whole run (default ${d.total})`, positiveInt)
+    .option(
+      "--retries <n>",
+      "run failed tests again up to N times; one that passes is reported flaky",
+      count,
+      0,
+    );
+}
+
+/** Deadlines in seconds given on the command line; the suite's and the defaults fill the rest. */
+function cliDeadlines(o: Record<string, unknown>): Partial<Deadlines> {
+  const d: Partial<Deadlines> = {};
+  for (const [k, flag] of [
+    ["build", "buildTimeout"],
+    ["boot", "bootTimeout"],
+    ["push", "pushTimeout"],
+    ["total", "timeout"],
+  ] as const)
+    if (o[flag] !== undefined) d[k] = o[flag] as number;
+  return d;
+}
+
+function machineSpec(o: Record<string, unknown>): MachineSpec {
+  return {
+    jobs: o.jobs as number | undefined,
+    accel: o.accel as Accel | undefined,
+    cpus: o.cpus as number,
+    memoryMiB: o.memory as number,
+    append: o.append as string[],
+    deadlines: cliDeadlines(o),
+    retries: (o.retries as number | undefined) ?? 0,
+  };
 }
 
 function guestOptions(cmd: Command): Command {
@@ -78,16 +155,19 @@ async function guestRequest(o: Record<string, unknown>, kind: string): Promise<G
   const [arch, more] = resolveArchs(String(o.arch));
   if (!arch || more) throw new KhilError(`--arch ${String(o.arch)}: this command takes one architecture`);
   const tree = await resolveTree(o as { tree?: string; kernel?: string });
+  const d = resolveDeadlines(cliDeadlines(o));
   return {
     arch,
     tree,
-    fragments: o.config as string[],
+    fragments: fragmentsOf(o),
     jobs: o.jobs as number | undefined,
     runDir: createRunDir(`${kind}-${arch.name}`),
-    accel: o.accel as "kvm" | "tcg" | undefined,
-    bootTimeoutMs: (o.bootTimeout as number) * 1000,
+    accel: o.accel as Accel | undefined,
+    buildTimeoutMs: d.build * 1000,
+    bootTimeoutMs: d.boot * 1000,
     cpus: o.cpus as number,
     memoryMiB: o.memory as number,
+    append: o.append as string[],
   };
 }
 
@@ -138,41 +218,41 @@ guestOptions(
   }
 });
 
-machineOptions(
-  treeOptions(
-    program.command("boot-and-test").description("build, boot, push the suite's selftests, run and report"),
+runOptions(
+  machineOptions(
+    treeOptions(
+      program.command("boot-and-test").description("build, boot, push the suite's selftests, run and report"),
+    ),
   ),
 )
   .option("--arch <arch>", "x86_64, arm64, a comma list, or all", "x86_64")
   .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
   .option("--test <glob>", "run these tests instead of the suite's selection (repeatable)", collect, [])
   .option("--no-deny", "also run the tests the suite's deny list skips")
-  .option("--push-timeout <s>", "deadline for pushing files into the guest, seconds", positiveInt, 120)
   .action(async (o) => {
     const archs = resolveArchs(o.arch);
     const suite = loadSuite(o.suite);
     const tree = await resolveTree(o);
     const runDir = createRunDir(`boot-and-test-${o.arch}`);
+    const machine = machineSpec(o);
+    machine.runDeadline = runDeadline(machine, [suite]);
     const specs = archs.map((arch) => ({
       arch,
       tree,
       suite,
-      fragments: o.config,
+      fragments: fragmentsOf(o),
       tests: o.test.length ? o.test : undefined,
       deny: o.deny,
-      jobs: o.jobs,
-      accel: o.accel,
-      bootTimeoutMs: o.bootTimeout * 1000,
-      cpus: o.cpus,
-      memoryMiB: o.memory,
-      pushTimeoutMs: o.pushTimeout * 1000,
+      machine,
       runDir,
     }));
     const results = await bootAndTest(specs, runDir);
     process.exitCode = allPassed(results) ? 0 : 1;
   });
 
-machineOptions(program.command("matrix").description("run every cell of a matrix file on this machine"))
+runOptions(
+  machineOptions(program.command("matrix").description("run every cell of a matrix file on this machine")),
+)
   .option("--file <matrix.yaml>", "the matrix", "matrix.yaml")
   .option("--cell <name>", "run only this cell (repeatable)", collect, [])
   .option("--out <dir>", "the run directory (default: a new one under runs/)")
@@ -187,14 +267,12 @@ machineOptions(program.command("matrix").description("run every cell of a matrix
     const cells = o.cell.length ? all.filter((c) => o.cell.includes(c.name)) : all;
     const runDir = o.out ? resolve(o.out) : createRunDir("matrix");
     mkdirSync(runDir, { recursive: true });
-    const results = await runMatrix(cells, runDir, {
-      jobs: o.jobs,
-      accel: o.accel,
-      bootTimeoutMs: o.bootTimeout * 1000,
-      cpus: o.cpus,
-      memoryMiB: o.memory,
-      pushTimeoutMs: 120_000,
-    });
+    const machine = machineSpec(o);
+    machine.runDeadline = runDeadline(
+      machine,
+      cells.map((c) => loadSuite(c.suite)),
+    );
+    const results = await runMatrix(cells, runDir, machine);
     annotate(results);
     process.exitCode = allPassed(results) ? 0 : 1;
   });
@@ -231,7 +309,7 @@ program
   });
 
 function stepOptions(cmd: Command): Command {
-  return machineOptions(cmd)
+  return runOptions(machineOptions(cmd))
     .requiredOption("--tree <path>", "the git kernel tree to bisect")
     .option("--arch <arch>", "x86_64 or arm64", "x86_64")
     .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
@@ -242,21 +320,13 @@ function stepOptions(cmd: Command): Command {
 function stepArgs(o: Record<string, unknown>): StepOptions {
   const [arch, more] = resolveArchs(String(o.arch));
   if (!arch || more) throw new KhilError(`--arch ${String(o.arch)}: bisect takes one architecture`);
-  if (!isKernelTree(String(o.tree))) throw new KhilError(`--tree ${String(o.tree)}: not a Linux kernel tree`);
   const tests = o.test as string[];
   return {
-    tree: resolve(String(o.tree)),
+    tree: checkUserTree(String(o.tree)),
     arch,
     suite: loadSuite(String(o.suite)),
     tests: tests.length ? tests : undefined,
-    machine: {
-      jobs: o.jobs as number | undefined,
-      accel: o.accel as "kvm" | "tcg" | undefined,
-      bootTimeoutMs: (o.bootTimeout as number) * 1000,
-      cpus: o.cpus as number,
-      memoryMiB: o.memory as number,
-      pushTimeoutMs: 120_000,
-    },
+    machine: machineSpec(o),
   };
 }
 
@@ -284,9 +354,11 @@ stepOptions(program.command("bisect").description("find the commit that broke th
     const step = stepArgs(o);
     const pass: string[] = ["--tree", step.tree, "--arch", step.arch.name, "--suite", String(o.suite)];
     for (const t of o.test as string[]) pass.push("--test", t);
-    for (const k of ["cpus", "memory", "bootTimeout", "accel", "jobs"] as const)
-      if (o[k] !== undefined)
-        pass.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(o[k]));
+    const flags = ["cpus", "memory", "accel", "jobs", "append", "retries"] as const;
+    const timeouts = ["buildTimeout", "bootTimeout", "pushTimeout", "timeout"] as const;
+    for (const k of [...flags, ...timeouts])
+      for (const v of [o[k]].flat())
+        if (v !== undefined) pass.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v));
     const r = await bisect({ ...step, good: o.good, bad: o.bad, stepArgs: pass });
     process.exitCode = r.firstBad ? 0 : 1;
   });
@@ -322,6 +394,9 @@ try {
   } else if (e instanceof KhilError) {
     process.stderr.write(`khil: error: ${e.message}\n`);
     process.exitCode = e.exitCode;
+  } else if (diskProblem(err.code)) {
+    process.stderr.write(`khil: error: the disk ${diskProblem(err.code)}: ${(e as Error).message}\n`);
+    process.exitCode = 2;
   } else {
     throw e;
   }

@@ -13,9 +13,9 @@ import {
   mergeRequests,
   parseConfig,
 } from "./kconfig.ts";
-import { lineSplitter } from "./lines.ts";
 import { withLock } from "./lock.ts";
 import { log } from "./log.ts";
+import { runMake } from "./make.ts";
 import { firstError, isObjectLine, isWorkLine } from "./make-output.ts";
 import { cacheDir, projectRoot } from "./paths.ts";
 import { Progress } from "./progress.ts";
@@ -124,10 +124,6 @@ async function configure(tree: KernelTree, arch: Arch, fragments: string[], runD
     const r = await p;
     if (r.exitCode !== 0) {
       const text = String(r.all ?? "");
-      if (/source tree is not clean/.test(text))
-        throw new KhilError(
-          `${tree.path} has build artefacts of its own (an in-tree .config): khil builds out of tree; run 'make mrproper' there first`,
-        );
       throw new InfraError(
         `${cmd} ${args.join(" ")} failed (see ${logFile}): ${firstError(text) ?? ""}`,
         "config",
@@ -181,6 +177,7 @@ export interface BuildOptions {
   fragments: readonly string[];
   jobs?: number;
   runDir: string;
+  timeoutMs: number;
 }
 
 export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
@@ -199,7 +196,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
     const cfgPath = join(buildDir, ".config");
     if (!existsSync(cfgPath) || readFileSync(cfgPath, "utf8") !== configText)
       writeFileSync(cfgPath, configText);
-    const compiled = await runMake(tree, arch, buildDir, o.jobs ?? cpus().length, logFile);
+    const compiled = await makeKernel(tree, arch, buildDir, o.jobs ?? cpus().length, logFile, o.timeoutMs);
     const release = readFileSync(join(buildDir, "include", "config", "kernel.release"), "utf8").trim();
     const build: KernelBuild = {
       arch: arch.name,
@@ -219,34 +216,40 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
   });
 }
 
-async function runMake(tree: KernelTree, arch: Arch, buildDir: string, jobs: number, logFile: string) {
+async function makeKernel(
+  tree: KernelTree,
+  arch: Arch,
+  buildDir: string,
+  jobs: number,
+  logFile: string,
+  timeoutMs: number,
+) {
   const { vars, env } = makeEnv(arch);
   const countFile = join(cacheDir(), "builds", `objects-${arch.name}.txt`);
   const expected = existsSync(countFile) ? Number(readFileSync(countFile, "utf8")) : 0;
   const progress = new Progress(`building ${arch.name} kernel`);
-  const out = createWriteStream(logFile, { flags: "a" });
   let objects = 0;
   let work = 0;
-  const p = execa("make", ["-C", tree.path, `O=${buildDir}`, ...vars, `-j${jobs}`, "all"], {
+  const r = await runMake({
+    args: ["-C", tree.path, `O=${buildDir}`, ...vars, `-j${jobs}`, "all"],
     env,
-    reject: false,
-    all: true,
-    lines: false,
-    buffer: false,
+    logFile,
+    timeoutMs,
+    onLine: (l) => {
+      if (isWorkLine(l)) work++;
+      if (isObjectLine(l)) {
+        objects++;
+        progress.update(expected ? `${objects}/~${expected} objects` : `${objects} objects`);
+      }
+    },
   });
-  const split = lineSplitter((l) => {
-    if (isWorkLine(l)) work++;
-    if (isObjectLine(l)) {
-      objects++;
-      progress.update(expected ? `${objects}/~${expected} objects` : `${objects} objects`);
-    }
-  });
-  p.all?.on("data", (chunk: Buffer) => {
-    out.write(chunk);
-    split(chunk);
-  });
-  const r = await p;
-  await new Promise((res) => out.end(res));
+  if (r.timedOut) {
+    progress.done("stopped");
+    throw new InfraError(
+      `timeout: build after ${Math.round(timeoutMs / 1000)} s (${objects} objects compiled; log: ${logFile})`,
+      "build",
+    );
+  }
   if (r.exitCode !== 0) {
     progress.done("failed");
     const err = firstError(readFileSync(logFile, "utf8"));

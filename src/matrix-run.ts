@@ -1,7 +1,15 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadArch } from "./arch.ts";
-import { type CellSpec, newResults, newRun, prepareCell, testCell, writeReports } from "./boot-and-test.ts";
+import {
+  type CellSpec,
+  type MachineSpec,
+  newResults,
+  newRun,
+  prepareCell,
+  testCell,
+  writeReports,
+} from "./boot-and-test.ts";
 import { log } from "./log.ts";
 import type { Cell } from "./matrix.ts";
 import { matrixTable } from "./report.ts";
@@ -21,11 +29,7 @@ export function progressLine(states: ReadonlyMap<string, CellState>): string {
  * each other down); a cell's boot and tests run while the next cell builds. A cell that fails to build or
  * boot is reported as such and the others still run.
  */
-export async function runMatrix(
-  cells: Cell[],
-  runDir: string,
-  machine: Omit<CellSpec, "arch" | "tree" | "suite" | "fragments" | "runDir" | "cell" | "deny">,
-): Promise<Results> {
+export async function runMatrix(cells: Cell[], runDir: string, machine: MachineSpec): Promise<Results> {
   const results = newResults(runDir);
   const states = new Map<string, CellState>(cells.map((c) => [c.name, "waiting"]));
   const set = (name: string, s: CellState) => {
@@ -40,7 +44,7 @@ export async function runMatrix(
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });
     const spec: CellSpec = {
-      ...machine,
+      machine,
       arch: loadArch(cell.arch),
       tree,
       suite: loadSuite(cell.suite),

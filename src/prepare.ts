@@ -16,13 +16,23 @@ export interface GuestRequest {
   jobs?: number;
   runDir: string;
   accel?: Accel;
-  bootTimeoutMs?: number;
+  buildTimeoutMs: number;
+  bootTimeoutMs: number;
   cpus?: number;
   memoryMiB?: number;
+  /** Kernel command-line parameters after khil's own. */
+  append: string[];
 }
 
 export async function buildFor(r: GuestRequest): Promise<KernelBuild> {
-  return buildKernel({ tree: r.tree, arch: r.arch, fragments: r.fragments, jobs: r.jobs, runDir: r.runDir });
+  return buildKernel({
+    tree: r.tree,
+    arch: r.arch,
+    fragments: r.fragments,
+    jobs: r.jobs,
+    runDir: r.runDir,
+    timeoutMs: r.buildTimeoutMs,
+  });
 }
 
 /** Image, accelerator and boot for a kernel already built: the stages after `build`. */
@@ -44,6 +54,7 @@ export async function bootGuest(
     privateKey: key.privateKey,
     runDir: r.runDir,
     bootTimeoutMs: r.bootTimeoutMs,
+    cmdline: r.append,
     cpus: r.cpus,
     memoryMiB: r.memoryMiB,
   });

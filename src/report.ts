@@ -24,6 +24,9 @@ export function toJunit(r: Results): string {
       if (t.verdict === "pass") return `    <testcase ${attrs}/>`;
       if (t.verdict === "skip")
         return `    <testcase ${attrs}><skipped message="${xmlEscape(t.reason ?? "")}"/></testcase>`;
+      // JUnit has no flaky: it passed in the end, and its output says how it failed first.
+      if (t.verdict === "flaky")
+        return `    <testcase ${attrs}><system-out>${xmlEscape(`flaky: ${t.reason ?? ""}\n${t.log ?? ""}`)}</system-out></testcase>`;
       const tag = t.verdict === "error" ? "error" : "failure";
       return `    <testcase ${attrs}><${tag} message="${xmlEscape(t.reason ?? t.verdict)}">${xmlEscape(t.log ?? "")}</${tag}></testcase>`;
     });
@@ -50,7 +53,13 @@ function header(run: ArchRun): string {
   return `${run.arch}: ${g.kernelRelease} (config ${g.configHash}), ${g.accel}, ${g.cpus} CPUs, ${jit}, clocksource ${g.clocksource}, hrtimer resolution ${res}, boot ${g.bootSeconds.toFixed(1)} s`;
 }
 
-const MARK: Record<string, string> = { pass: "PASS", fail: "FAIL", skip: "SKIP", error: "ERROR" };
+const MARK: Record<string, string> = {
+  pass: "PASS",
+  fail: "FAIL",
+  skip: "SKIP",
+  flaky: "FLAKY",
+  error: "ERROR",
+};
 
 /** The terminal summary: a header per arch from the guest's own facts, then a line per test. */
 export function summaryTable(r: Results): string {
@@ -59,7 +68,7 @@ export function summaryTable(r: Results): string {
     out.push(header(run));
     const width = Math.max(10, ...run.tests.map((t) => caseName(t).length));
     for (const t of run.tests) {
-      const why = t.verdict === "skip" && t.reason ? `  (${t.reason})` : "";
+      const why = t.reason ? `  (${t.reason})` : "";
       out.push(`  ${caseName(t).padEnd(width)}  ${MARK[t.verdict]}${why}`);
     }
     for (const s of run.splats) out.push(`  kernel ${s.kind} during ${s.during} (${s.source}): ${s.title}`);
@@ -67,7 +76,7 @@ export function summaryTable(r: Results): string {
     if (run.error) out.push(`  ${run.error.stage}: ${run.error.message}`);
     const n = (v: string) => run.tests.filter((t) => t.verdict === v).length;
     out.push(
-      `  => ${run.status.toUpperCase()}: ${n("pass")} passed, ${n("fail")} failed, ${n("skip")} skipped`,
+      `  => ${run.status.toUpperCase()}: ${n("pass")} passed, ${n("fail")} failed, ${n("skip")} skipped${n("flaky") ? `, ${n("flaky")} flaky` : ""}`,
     );
   }
   return out.join("\n");
@@ -158,6 +167,8 @@ export function githubAnnotations(r: Results): string[] {
       out.push(
         `::error title=${esc(`${where}: ${caseName(t)}`)}::${esc(t.log?.split("\n").slice(-10).join("\n") || t.verdict)}`,
       );
+    for (const t of run.tests.filter((x) => x.verdict === "flaky"))
+      out.push(`::warning title=${esc(`${where}: ${caseName(t)} is flaky`)}::${esc(t.reason ?? "")}`);
     for (const s of run.splats)
       out.push(`::error title=${esc(`${where}: kernel ${s.kind}`)}::${esc(s.title)}`);
     if (run.error)

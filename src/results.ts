@@ -1,6 +1,7 @@
 /** One schema for every parser and every arch: what results.json holds. */
 
-export type Verdict = "pass" | "fail" | "skip" | "error";
+/** flaky: failed, then passed when run again (`--retries`); it does not fail the run but is reported. */
+export type Verdict = "pass" | "fail" | "skip" | "flaky" | "error";
 
 export interface GuestFacts {
   kernelRelease: string;

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import {
-  createWriteStream,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -17,6 +16,7 @@ import { InfraError } from "./errors.ts";
 import type { KernelBuild } from "./kbuild.ts";
 import { withLock } from "./lock.ts";
 import { log } from "./log.ts";
+import { runMake } from "./make.ts";
 import { firstError } from "./make-output.ts";
 import { cacheDir } from "./paths.ts";
 import { Progress } from "./progress.ts";
@@ -69,6 +69,7 @@ export async function buildSelftests(
   build: KernelBuild,
   progTestGlobs: string[],
   runDir: string,
+  timeoutMs: number,
 ): Promise<SelftestsBuild> {
   const clang = `clang-${LLVM_VERSION}`;
   await requireTools([
@@ -133,21 +134,21 @@ export async function buildSelftests(
       ...(prefix ? [`CLANG=clang --target=${arch.clangTarget}`] : []),
     ];
     const progress = new Progress(`building ${arch.name} selftests`);
-    const stream = createWriteStream(logFile, { flags: "a" });
-    const p = execa("make", ["-C", out, "-j2", ...vars, join(out, "test_progs")], {
-      env: { PATH: `${llvmBin}:${process.env.PATH}`, KDIR: build.buildDir },
-      reject: false,
-      all: true,
-      buffer: false,
-    });
     let steps = 0;
-    p.all?.on("data", (d: Buffer) => {
-      stream.write(d);
-      steps += (d.toString().match(/\n/g) ?? []).length;
-      progress.update(`${steps} steps`);
+    const r = await runMake({
+      args: ["-C", out, "-j2", ...vars, join(out, "test_progs")],
+      env: { PATH: `${llvmBin}:${process.env.PATH}`, KDIR: build.buildDir },
+      logFile,
+      timeoutMs,
+      onLine: () => progress.update(`${++steps} steps`),
     });
-    const r = await p;
-    await new Promise((res) => stream.end(res));
+    if (r.timedOut) {
+      progress.done("stopped");
+      throw new InfraError(
+        `timeout: selftests build after ${Math.round(timeoutMs / 1000)} s (log: ${logFile})`,
+        "selftests",
+      );
+    }
     if (r.exitCode !== 0) {
       progress.done("failed");
       const err = firstError(readFileSync(logFile, "utf8"));

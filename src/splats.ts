@@ -33,6 +33,12 @@ const STARTS: [SplatKind, RegExp][] = [
 
 const END = /---\[ end (trace|Kernel panic)|^\s*$/;
 
+/**
+ * After these the command under them may never return (a CPU spins with preemption off, a task sleeps in D
+ * state forever), and the kernel is not fit to run more tests.
+ */
+export const STUCK_KINDS: readonly SplatKind[] = ["panic", "soft-lockup", "hung-task", "rcu-stall"];
+
 export interface Splat {
   kind: SplatKind;
   /** The first line, e.g. `WARNING: CPU: 0 PID: 60 at kernel/bpf/helpers.c:1163 bpf_timer_cb+0xd/0xa0`. */

@@ -11,6 +11,8 @@ export interface ExecResult {
   code: number | null;
   signal?: string;
   timedOut: boolean;
+  /** Stopped through `io.abort` (e.g. the kernel locked up under it). */
+  aborted?: boolean;
 }
 
 export class GuestSsh {
@@ -31,29 +33,47 @@ export class GuestSsh {
   /** Runs a command, streaming its output; on timeout the channel is closed and `timedOut` set. */
   exec(
     command: string,
-    io: { stdout?: Writable; stderr?: Writable; stdin?: Readable; timeoutMs?: number; pty?: boolean } = {},
+    io: {
+      stdout?: Writable;
+      stderr?: Writable;
+      stdin?: Readable;
+      timeoutMs?: number;
+      abort?: AbortSignal;
+      pty?: boolean;
+    } = {},
   ): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, { pty: io.pty ?? false }, (err, ch) => {
         if (err) return reject(err);
         let timedOut = false;
+        let aborted = false;
         let settled = false;
+        const onAbort = () => {
+          aborted = true;
+          stop();
+        };
         const finish = (r: ExecResult) => {
           if (settled) return;
           settled = true;
           if (timer) clearTimeout(timer);
-          resolve(r);
+          io.abort?.removeEventListener("abort", onAbort);
+          resolve(aborted ? { ...r, aborted } : r);
         };
-        // On a deadline the remote command is killed and the channel closed; a server that keeps the
-        // channel open until its command exits must not keep khil waiting.
+        // The remote command is killed and the channel closed; a server that keeps the channel open until
+        // its command exits (or a guest too stuck to answer) must not keep khil waiting.
+        const stop = () => {
+          ch.signal("KILL");
+          ch.close();
+          setTimeout(() => finish({ code: null, signal: "KILL", timedOut }), 2000).unref();
+        };
         const timer = io.timeoutMs
           ? setTimeout(() => {
               timedOut = true;
-              ch.signal("KILL");
-              ch.close();
-              setTimeout(() => finish({ code: null, signal: "KILL", timedOut }), 2000).unref();
+              stop();
             }, io.timeoutMs)
           : undefined;
+        if (io.abort?.aborted) onAbort();
+        else io.abort?.addEventListener("abort", onAbort);
         if (io.stdout) ch.on("data", (d: Buffer) => io.stdout?.write(d));
         else ch.resume();
         if (io.stderr) ch.stderr.on("data", (d: Buffer) => io.stderr?.write(d));

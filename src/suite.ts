@@ -38,6 +38,15 @@ const SuiteSchema = z.strictObject({
   deny: z.array(DenySchema).default([]),
   /** Guests get at least this many CPUs' worth of tests: fewer online CPUs is a harness fault, not a skip. */
   minCpus: z.number().int().positive().default(1),
+  /** Deadlines in seconds for this suite's stages and whole run; CLI flags override them. */
+  timeouts: z
+    .strictObject({
+      build: z.number().positive().optional(),
+      boot: z.number().positive().optional(),
+      push: z.number().positive().optional(),
+      total: z.number().positive().optional(),
+    })
+    .optional(),
   /**
    * Tests whose SKIP can mean "inconclusive this time" (timer_lockup skips when its race did not happen in
    * 50 tries): rerun alone, up to `times`, and reported with every attempt.

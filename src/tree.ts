@@ -25,13 +25,27 @@ export function isKernelTree(path: string): boolean {
   return existsSync(join(path, "Kconfig")) && existsSync(join(path, "scripts", "kconfig", "merge_config.sh"));
 }
 
+/**
+ * A user's tree khil can build out of tree: kbuild refuses an `O=` build of a tree that was configured in
+ * place (`.config`, `include/config`), so that is said up front with the fix.
+ */
+export function checkUserTree(given: string): string {
+  if (!existsSync(given)) throw new KhilError(`--tree ${given}: no such directory`);
+  const path = realpathSync(given);
+  if (!isKernelTree(path))
+    throw new KhilError(`--tree ${given}: not a Linux kernel tree (no Kconfig and scripts/kconfig/)`);
+  const artefacts = [".config", "include/config"].filter((f) => existsSync(join(path, f)));
+  if (artefacts.length)
+    throw new KhilError(
+      `--tree ${given} has build artefacts of its own (${artefacts.join(", ")}): khil builds out of tree; run 'make mrproper' in it first`,
+    );
+  checkTimerSeries(path);
+  return path;
+}
+
 export async function resolveTree(opts: { tree?: string; kernel?: string }): Promise<KernelTree> {
   if (opts.tree) {
-    if (!existsSync(opts.tree)) throw new KhilError(`--tree ${opts.tree}: no such directory`);
-    const path = realpathSync(opts.tree);
-    if (!isKernelTree(path))
-      throw new KhilError(`--tree ${opts.tree}: not a Linux kernel tree (no Kconfig and scripts/kconfig/)`);
-    checkTimerSeries(path);
+    const path = checkUserTree(opts.tree);
     return { path, label: path };
   }
   const version = opts.kernel ?? DEFAULT_KERNEL;

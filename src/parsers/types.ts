@@ -1,4 +1,5 @@
-export type TestVerdict = "pass" | "fail" | "skip";
+/** "flaky" is never a parser's: khil sets it when a failed test passes on a retry. */
+export type TestVerdict = "pass" | "fail" | "skip" | "flaky";
 
 export interface ParsedTest {
   test: string;

@@ -3,13 +3,13 @@ import { execa } from "execa";
 import { projectRoot } from "../../src/paths.ts";
 
 /** Runs the real CLI as a user would, capturing everything. */
-export function khil(args: string[], opts: { timeoutMs?: number } = {}) {
+export function khil(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}) {
   return execa("node", [join(projectRoot, "bin", "khil.js"), ...args], {
     cwd: projectRoot,
     reject: false,
     all: true,
     timeout: opts.timeoutMs ?? 60 * 60_000,
-    env: { FORCE_COLOR: "0" },
+    env: { FORCE_COLOR: "0", ...opts.env },
   });
 }
 

@@ -10,33 +10,36 @@ async function qemuPids(): Promise<Set<string>> {
   return new Set(r.stdout.split("\n").filter(Boolean));
 }
 
-async function runSuite(suite: string) {
+async function runSuite(suite: string, arch = "x86_64", extra: string[] = []) {
   const before = await qemuPids();
+  const started = Date.now();
   const r = await khil([
     "boot-and-test",
     "--arch",
-    "x86_64",
+    arch,
     "--suite",
     `test/fixtures/suites/${suite}.yaml`,
+    ...extra,
   ]);
+  const seconds = (Date.now() - started) / 1000;
   const dir = /^results: (\S+)/m.exec(r.stdout)?.[1] ?? "";
   const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Results;
   const left = [...(await qemuPids())].filter((p) => !before.has(p));
-  return { r, dir, run: results.runs[0], qemuLeft: left.join(" ") };
+  return { r, dir, run: results.runs[0], qemuLeft: left.join(" "), seconds };
 }
 
-describe("verdicts from real kernel faults (LKDTM) and deadlines, x86_64", () => {
+describe.each(["x86_64", "arm64"])("verdicts from real kernel faults (LKDTM), %s", (arch) => {
   it(
     "a WARNING fails the run although the command succeeded, with the splat recorded",
     async () => {
-      const { r, run, dir } = await runSuite("lkdtm-warning");
+      const { r, run, dir } = await runSuite("lkdtm-warning", arch);
       expect(r.exitCode).toBe(1);
       expect(run?.status).toBe("failed");
       expect(run?.tests[0]?.verdict).toBe("pass");
       const splat = run?.splats.find((s) => s.kind === "warning");
       expect(splat?.location).toMatch(/^drivers\/misc\/lkdtm\/bugs\.c:\d+$/);
       expect(splat?.during).toBe("command provoke-warning");
-      expect(splat?.excerpt).toContain("Call Trace:");
+      expect(splat?.excerpt).toMatch(/Call [Tt]race:/);
       expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("lkdtm_WARNING");
     },
     HOUR,
@@ -45,12 +48,104 @@ describe("verdicts from real kernel faults (LKDTM) and deadlines, x86_64", () =>
   it(
     "a panic ends the run with the panic recorded and no QEMU left",
     async () => {
-      const { r, run, qemuLeft } = await runSuite("lkdtm-panic");
+      const { r, run, qemuLeft, dir } = await runSuite("lkdtm-panic", arch);
       expect(r.exitCode).toBe(1);
       expect(run?.status).toBe("failed");
       expect(run?.splats.map((s) => s.kind)).toContain("panic");
       expect(run?.problems.join("\n")).toMatch(/ended without an exit code/);
+      expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("Kernel panic - not syncing");
       expect(qemuLeft).toBe("");
+    },
+    HOUR,
+  );
+});
+
+describe("verdicts from lockups, hangs and deadlines, x86_64", () => {
+  it(
+    "a soft lockup is reported, its command stopped, the later commands not run",
+    async () => {
+      const { r, run, qemuLeft, seconds } = await runSuite("lkdtm-softlockup");
+      expect(r.exitCode).toBe(1);
+      expect(run?.status).toBe("failed");
+      const splat = run?.splats.find((s) => s.kind === "soft-lockup");
+      expect(splat?.title).toMatch(/soft lockup - CPU#\d+ stuck/);
+      expect(splat?.during).toBe("command provoke-softlockup");
+      expect(run?.problems.join("\n")).toMatch(
+        /stopped command provoke-softlockup 10 s after the kernel reported a soft-lockup/,
+      );
+      expect(run?.problems.join("\n")).toMatch(/soft-lockup: after-the-lockup not run/);
+      // Well before the command's own 300 s deadline.
+      expect(seconds).toBeLessThan(200);
+      expect(qemuLeft).toBe("");
+    },
+    HOUR,
+  );
+
+  it(
+    "a hung task is reported and its command stopped",
+    async () => {
+      const { r, run, qemuLeft, seconds } = await runSuite("lkdtm-hung-task");
+      expect(r.exitCode).toBe(1);
+      const splat = run?.splats.find((s) => s.kind === "hung-task");
+      expect(splat?.title).toMatch(/INFO: task \S+ blocked for more than \d+ seconds/);
+      expect(splat?.excerpt).toMatch(/lkdtm/);
+      expect(run?.problems.join("\n")).toMatch(/stopped command provoke-hung-task/);
+      expect(seconds).toBeLessThan(200);
+      expect(qemuLeft).toBe("");
+    },
+    HOUR,
+  );
+
+  it(
+    "the whole run stops at its deadline, with the stage named and the results written",
+    async () => {
+      const { r, run, dir, qemuLeft, seconds } = await runSuite("sleeper");
+      expect(r.exitCode).toBe(1);
+      expect(run?.status).toBe("error");
+      expect(run?.error).toEqual({
+        stage: "run",
+        message: "timeout: whole run after 90 s (stopped during run)",
+      });
+      expect(seconds).toBeLessThan(150);
+      expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("khil: guest ready");
+      expect(qemuLeft).toBe("");
+    },
+    HOUR,
+  );
+
+  it(
+    "a guest whose SSH server never starts ends at the boot deadline with its console kept",
+    async () => {
+      // rdinit=/bin/sh: the kernel starts a shell instead of khil's init, so no sshd ever runs.
+      const { r, run, dir, qemuLeft, seconds } = await runSuite("sleeper", "x86_64", [
+        "--append",
+        "rdinit=/bin/sh",
+      ]);
+      expect(r.exitCode).toBe(1);
+      expect(run?.error?.stage).toBe("boot");
+      expect(run?.error?.message).toMatch(/^timeout: boot-to-ssh after 20 s \(no readiness marker/);
+      expect(seconds).toBeLessThan(90);
+      expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("rdinit=/bin/sh");
+      expect(qemuLeft).toBe("");
+    },
+    HOUR,
+  );
+
+  it(
+    "--retries reports a test that fails once and then passes as flaky, apart from failed",
+    async () => {
+      const { r, run, dir } = await runSuite("flaky", "x86_64", ["--retries", "2"]);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(run?.status).toBe("passed");
+      expect(run?.tests[0]).toMatchObject({
+        test: "fails-once",
+        verdict: "flaky",
+        reason: "failed, then passed on attempt 2",
+      });
+      expect(r.stdout).toMatch(/fails-once\s+FLAKY/);
+      expect(readFileSync(join(dir, "test-x86_64-fails-once.log"), "utf8")).toMatch(
+        /^failed\n[\s\S]*# khil: fails-once failed, attempt 2:\npassed$/m,
+      );
     },
     HOUR,
   );

@@ -1,0 +1,71 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, describe, expect, it } from "vitest";
+import { resolveTree } from "../../src/tree.ts";
+import { khil } from "./helpers.ts";
+
+const isRoot = process.getuid?.() === 0;
+const mounts: string[] = [];
+
+/** A real small filesystem, mounted read-only or filled up, as a user's cache disk might be. */
+async function tmpfs(options: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "khil-disk-"));
+  await execa("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir]);
+  mounts.push(dir);
+  return dir;
+}
+
+afterAll(async () => {
+  for (const m of mounts) await execa("umount", [m], { reject: false });
+});
+
+describe("bad input: one line, exit code 2, nothing half-done", () => {
+  // Mounting needs root; as another user these report skipped, not passed.
+  it.skipIf(!isRoot)("a read-only cache directory", async () => {
+    const ro = await tmpfs("ro,size=1m");
+    const r = await khil(["build"], { env: { KHIL_CACHE: join(ro, "cache") } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toMatch(
+      /^khil: error: \S+\/cache cannot be created or written \(\w+\): set KHIL_CACHE to a writable directory$/,
+    );
+  });
+
+  it.skipIf(!isRoot)("a full cache directory", async () => {
+    const full = await tmpfs("size=64k");
+    writeFileSync(join(full, "filler"), Buffer.alloc(64 * 1024));
+    const r = await khil(["build"], { env: { KHIL_CACHE: join(full, "cache") } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toMatch(
+      /^khil: error: \S+\/cache is full \(ENOSPC\): free space there or set KHIL_CACHE to a directory with 3 GiB free$/,
+    );
+  });
+
+  it("a kernel tree that was built in place", async () => {
+    const packaged = await resolveTree({});
+    const tree = mkdtempSync(join(tmpdir(), "khil-tree-"));
+    try {
+      // Hard links: a real copy of the packaged tree in seconds, without touching the original.
+      await execa("cp", ["-al", `${packaged.path}/.`, tree]);
+      writeFileSync(join(tree, ".config"), "CONFIG_64BIT=y\n");
+      mkdirSync(join(tree, "include", "config"), { recursive: true });
+      const r = await khil(["build", "--tree", tree]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr.trim()).toBe(
+        `khil: error: --tree ${tree} has build artefacts of its own (.config, include/config): khil builds out of tree; run 'make mrproper' in it first`,
+      );
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("option values that are not numbers", async () => {
+    const r = await khil(["boot-and-test", "--retries", "-1"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("option '--retries <n>' argument '-1' is invalid. must be a whole number");
+    const t = await khil(["boot-and-test", "--timeout", "soon"]);
+    expect(t.exitCode).toBe(2);
+    expect(t.stderr).toContain("option '--timeout <s>' argument 'soon' is invalid");
+  });
+});
