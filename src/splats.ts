@@ -60,12 +60,16 @@ export class SplatDetector {
 
   feed(raw: string): Splat | undefined {
     const line = bare(raw);
-    if (this.current) {
+    // The same report again while the first is still open (a soft lockup is reported every few seconds)
+    // starts a splat of its own; another kind (the Oops after a BUG) belongs to the open one.
+    const repeated = STARTS.find(([, re]) => re.test(line))?.[0] === this.current?.splat.kind;
+    if (this.current && !repeated) {
       this.current.lines.push(line);
       const ended = END.test(line) || this.current.lines.length >= 80;
       if (ended) return this.close();
       return undefined;
     }
+    this.close();
     for (const [kind, re] of STARTS) {
       if (!re.test(line)) continue;
       const title = line.trim();

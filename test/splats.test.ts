@@ -26,3 +26,22 @@ describe("kernel splats on a real console (LKDTM WARNING, then EXCEPTION with oo
     expect(findSplats(clean)).toEqual([]);
   });
 });
+
+describe("kernel splats that leave the kernel stuck (real LKDTM consoles)", () => {
+  it("reports each soft lockup report on its own, its excerpt stopping at the next", () => {
+    const splats = findSplats(fixture("console/x86_64-lkdtm-softlockup.log"));
+    expect(splats.length).toBeGreaterThanOrEqual(2);
+    for (const s of splats) {
+      expect(s.kind).toBe("soft-lockup");
+      expect(s.excerpt).toContain("lkdtm_SOFTLOCKUP");
+      expect(s.excerpt.match(/soft lockup - CPU#/g)).toHaveLength(1);
+    }
+  });
+
+  it("reports a hung task with the stack of the blocked task", () => {
+    const [first] = findSplats(fixture("console/x86_64-lkdtm-hung-task.log"));
+    expect(first?.kind).toBe("hung-task");
+    expect(first?.title).toMatch(/^INFO: task sh:\d+ blocked for more than 2 seconds\.$/);
+    expect(first?.excerpt).toContain("lkdtm_HUNG_TASK");
+  });
+});
