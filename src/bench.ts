@@ -173,8 +173,9 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
 async function coldBuild(arch: Arch, tree: string, vars: string[], env: NodeJS.ProcessEnv, runDir: string) {
   log("bench: cold build (empty build directory, no ccache), khil then raw make: long");
   const scratch = join(runDir, "cold");
+  // The same tree for both (--tree): the cold row measures builds, not unpacking linux-source.
   const khil = await seconds(() =>
-    execa("node", [join(projectRoot, "bin/khil.js"), "build", "--arch", arch.name], {
+    execa("node", [join(projectRoot, "bin/khil.js"), "build", "--arch", arch.name, "--tree", tree], {
       env: { KHIL_CACHE: join(scratch, "khil-cache"), CCACHE_DISABLE: "1" },
     }),
   );
