@@ -4,6 +4,7 @@ import { cpus } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { execa } from "execa";
 import { type Arch, compilerTool, crossPrefix } from "./arch.ts";
+import { markBuilt, toolchainId, upToDate } from "./build-stamp.ts";
 import { InfraError, KhilError } from "./errors.ts";
 import {
   type ConfigMap,
@@ -196,7 +197,19 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
     const cfgPath = join(buildDir, ".config");
     if (!existsSync(cfgPath) || readFileSync(cfgPath, "utf8") !== configText)
       writeFileSync(cfgPath, configText);
-    const compiled = await makeKernel(tree, arch, buildDir, o.jobs ?? cpus().length, logFile, o.timeoutMs);
+    const { vars } = makeEnv(arch);
+    const toolchain = await toolchainId(`${crossPrefix(arch)}gcc`, vars);
+    const outputs = [arch.bootImage, "vmlinux", "Module.symvers"].map((f) => join(buildDir, f));
+    let compiled = 0;
+    if (await upToDate(tree.path, buildDir, outputs, toolchain))
+      log(
+        `building ${arch.name} kernel: up to date, nothing compiled (no tree file changed since the last build)`,
+      );
+    else {
+      const started = Date.now();
+      compiled = await makeKernel(tree, arch, buildDir, o.jobs ?? cpus().length, logFile, o.timeoutMs);
+      markBuilt(buildDir, toolchain, started);
+    }
     const release = readFileSync(join(buildDir, "include", "config", "kernel.release"), "utf8").trim();
     const build: KernelBuild = {
       arch: arch.name,

@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { resolveTree } from "../../src/tree.ts";
 import { HOUR, khil } from "./helpers.ts";
 
 describe("khil build", () => {
@@ -18,6 +19,21 @@ describe("khil build", () => {
       expect(again.exitCode, again.all).toBe(0);
       expect(again.stderr).toContain("up to date, nothing compiled");
       expect(Date.now() - started).toBeLessThan(60_000);
+    },
+    HOUR,
+  );
+
+  it(
+    "runs make again once a tree file is newer than the last build",
+    async () => {
+      const tree = (await resolveTree({})).path;
+      const now = new Date();
+      utimesSync(join(tree, "kernel/bpf/helpers.c"), now, now);
+      const r = await khil(["build", "--arch", "x86_64"]);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stderr).toMatch(/building x86_64 kernel: [1-9]\d* objects compiled/);
+      const again = await khil(["build", "--arch", "x86_64"]);
+      expect(again.stderr).toContain("up to date, nothing compiled");
     },
     HOUR,
   );
