@@ -42,3 +42,15 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   # which `npm ci` then refuses: install from the lock file as far as it goes instead.
   npm ci --no-audit --no-fund >&2 2>/dev/null || npm install --no-audit --no-fund >&2
 fi
+
+# The bundle bin/khil.js prefers to the tsx loader: built when a source is newer, to a temporary name first so
+# that a run starting meanwhile never imports half a file. Without it khil still runs, only slower to start.
+if [[ ! dist/khil.mjs -nt package-lock.json ]] || [[ -n $(find src -newer dist/khil.mjs -print -quit) ]]; then
+  tmp=dist/.khil.$$.mjs
+  if node_modules/.bin/esbuild src/cli.ts --bundle --platform=node --format=esm --packages=external \
+    --target=node20 --log-level=error --outfile="$tmp"; then
+    mv -f "$tmp" dist/khil.mjs
+  else
+    rm -f "$tmp"
+  fi
+fi

@@ -48,6 +48,9 @@ export class Guest {
   ssh!: GuestSsh;
   port = 0;
   bootSeconds = 0;
+  /** When the guest's init printed READY_MARKER: the rest of bootSeconds is the SSH handshake. */
+  markerSeconds = 0;
+  private markerAt = 0;
 
   private constructor(
     readonly arch: Arch,
@@ -103,6 +106,7 @@ export class Guest {
       try {
         await g.waitForSsh(o.privateKey, o.bootTimeoutMs ?? 60_000);
         g.bootSeconds = (Date.now() - started) / 1000;
+        g.markerSeconds = (g.markerAt - started) / 1000;
         return g;
       } catch (e) {
         await g.stop();
@@ -130,7 +134,10 @@ export class Guest {
     const deadline = Date.now() + timeoutMs;
     let ready = false;
     const off = this.onLine((l) => {
-      if (l.includes(READY_MARKER)) ready = true;
+      if (l.includes(READY_MARKER) && !ready) {
+        ready = true;
+        this.markerAt = Date.now();
+      }
     });
     try {
       let lastErr = "";

@@ -35,6 +35,8 @@ export interface KernelBuild {
   release: string;
   log: string;
   compiled: number;
+  /** Wall time of make itself; 0 when khil found nothing to build. */
+  makeSeconds: number;
 }
 
 export const BASE_FRAGMENTS = ["common.config", "bpf-timer.config"];
@@ -201,6 +203,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
     const toolchain = await toolchainId(`${crossPrefix(arch)}gcc`, vars);
     const outputs = [arch.bootImage, "vmlinux", "Module.symvers"].map((f) => join(buildDir, f));
     let compiled = 0;
+    let makeSeconds = 0;
     if (await upToDate(tree.path, buildDir, outputs, toolchain))
       log(
         `building ${arch.name} kernel: up to date, nothing compiled (no tree file changed since the last build)`,
@@ -209,6 +212,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
       const started = Date.now();
       compiled = await makeKernel(tree, arch, buildDir, o.jobs ?? cpus().length, logFile, o.timeoutMs);
       markBuilt(buildDir, toolchain, started);
+      makeSeconds = (Date.now() - started) / 1000;
     }
     const release = readFileSync(join(buildDir, "include", "config", "kernel.release"), "utf8").trim();
     const build: KernelBuild = {
@@ -223,6 +227,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
       release,
       log: logFile,
       compiled,
+      makeSeconds,
     };
     writeFileSync(join(buildDir, "khil-build.json"), `${JSON.stringify(build, null, 2)}\n`);
     return build;

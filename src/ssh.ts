@@ -21,10 +21,21 @@ export class GuestSsh {
   static connect(port: number, privateKey: string, timeoutMs: number): Promise<GuestSsh> {
     return new Promise((resolve, reject) => {
       const c = new ssh2.Client();
-      c.once("ready", () => resolve(new GuestSsh(c)));
-      c.once("error", (e) => {
+      let ready = false;
+      c.once("ready", () => {
+        ready = true;
+        resolve(new GuestSsh(c));
+      });
+      // Kept for the connection's whole life: ssh2 can report more than one error, and one after `ready`
+      // (the guest died) must not crash khil. Commands in flight then see their channel close.
+      c.on("error", (e) => {
+        if (ready) return;
         c.end();
         reject(e);
+      });
+      // A server that closes the connection after its greeting gets no error event, only this.
+      c.once("close", () => {
+        if (!ready) reject(new Error("connection closed before the SSH handshake finished"));
       });
       c.connect({ host: "127.0.0.1", port, username: "root", privateKey, readyTimeout: timeoutMs });
     });
