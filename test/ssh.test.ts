@@ -38,4 +38,12 @@ describe("SSH connection to a guest that is not ready", () => {
     const port = await server(() => {});
     await expect(GuestSsh.connect(port, key, 1000)).rejects.toThrow(/Timed out/);
   });
+
+  // QEMU's user-mode network does this when the guest's network is dead: it accepts the connection, then drops
+  // it. ssh2 reports the timeout, then the lost connection; the second error once crashed khil.
+  it("survives the connection dropping after it timed out", async () => {
+    const port = await server((s) => setTimeout(() => s.destroy(), 1500));
+    await expect(GuestSsh.connect(port, key, 1000)).rejects.toThrow(/Timed out/);
+    await new Promise((r) => setTimeout(r, 1000));
+  });
 });
