@@ -38,8 +38,13 @@ export function loadMatrix(file: string): Matrix {
   return m;
 }
 
+/** Cell names become directory names: a path on an axis is named by its last component. */
+function lastComponent(p: string): string {
+  return p.split("/").filter(Boolean).pop() ?? p;
+}
+
 function kernelLabel(k: string): string {
-  return isPackagedKernel(k) ? k : (k.split("/").filter(Boolean).pop() ?? k);
+  return isPackagedKernel(k) ? k : lastComponent(k);
 }
 
 /** Every combination of the axes, in a stable order: kernel, variant, suite, then arch. */
@@ -50,7 +55,7 @@ export function expandMatrix(m: Matrix): Cell[] {
       for (const suite of m.suite)
         for (const arch of m.arch)
           cells.push({
-            name: [arch, kernelLabel(kernel), suite, variant].join("-"),
+            name: [arch, kernelLabel(kernel), lastComponent(suite).replace(/\.yaml$/, ""), variant].join("-"),
             arch,
             kernel,
             suite,

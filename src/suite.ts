@@ -28,7 +28,8 @@ const SuiteSchema = z.strictObject({
   commands: z
     .array(
       z.strictObject({
-        name: z.string(),
+        // The name becomes part of log file names in the run directory.
+        name: z.string().regex(/^[A-Za-z0-9][\w.-]*$/, "letters, digits, '.', '_' and '-' only"),
         run: z.array(z.string()).min(1),
         timeout: z.number().positive().default(600),
         parser: z.enum(["test_progs", "ktap", "exit-code"]),

@@ -20,6 +20,16 @@ describe("matrix", () => {
     ]);
   });
 
+  it("names cells whose kernel and suite are paths by their last component", () => {
+    const cells = expandMatrix({
+      arch: ["arm64"],
+      kernel: ["/src/linux/"],
+      suite: ["test/fixtures/suites/flaky.yaml"],
+      variant: { debug: ["debug.config"] },
+    });
+    expect(cells.map((c) => c.name)).toEqual(["arm64-linux-flaky-debug"]);
+  });
+
   it("shows every cell's state on one line", () => {
     expect(
       progressLine(

@@ -42,6 +42,11 @@ describe("suite files", () => {
     expect(() => loadSuite(f)).toThrow(new RegExp(`${f}:6: commands.0.parser: .*test_progs`));
   });
 
+  it("refuses a command name that could leave the run directory", () => {
+    const f = suiteFile(GOOD.replace("  - name: c", "  - name: ../../c"));
+    expect(() => loadSuite(f)).toThrow(`${f}:4: commands.0.name: letters, digits, '.', '_' and '-' only`);
+  });
+
   it("reports YAML syntax errors with their line", () => {
     const f = suiteFile("name: t\ntests: [a\n");
     expect(() => loadSuite(f)).toThrow(new RegExp(`^${f}:\\d+: invalid YAML`));
