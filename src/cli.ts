@@ -18,6 +18,7 @@ import { githubAnnotations, matrixTable, toMarkdown } from "./report.ts";
 import { mergeResults, readRunDir } from "./report-merge.ts";
 import { allPassed, type Results } from "./results.ts";
 import { createRunDir } from "./run-dir.ts";
+import { checkTestSelection } from "./selftests.ts";
 import { shellQuote } from "./ssh.ts";
 import { guestKey } from "./ssh-key.ts";
 import { loadSuite } from "./suite.ts";
@@ -233,6 +234,7 @@ runOptions(
     const archs = resolveArchs(o.arch);
     const suite = loadSuite(o.suite);
     const tree = await resolveTree(o);
+    if (o.test.length && suite.build) checkTestSelection(tree.path, suite.build.progTests, o.test);
     const runDir = createRunDir(`boot-and-test-${o.arch}`);
     const machine = machineSpec(o);
     machine.runDeadline = runDeadline(machine, [suite]);

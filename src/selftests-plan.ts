@@ -34,6 +34,23 @@ export function programsNamedByMakefile(makefile: string, programs: readonly str
   return programs.filter((p) => names.has(p));
 }
 
+/**
+ * The tests test_progs will have, read from prog_tests sources the way the selftests Makefile generates
+ * tests.h: one per `void test_NAME(void)` or `void serial_test_NAME(void)`.
+ */
+export function testsDeclared(sources: Iterable<string>): string[] {
+  const names = new Set<string>();
+  for (const text of sources)
+    for (const m of text.matchAll(/^void (?:serial_)?test_([a-zA-Z0-9_]+)\((?:void)?\)/gm))
+      names.add(m[1] ?? "");
+  return [...names].sort();
+}
+
+/** The `-a`-style selections (`glob` or `glob/subtest-glob`) whose test part matches none of `tests`. */
+export function unmatchedSelections(selections: readonly string[], tests: readonly string[]): string[] {
+  return selections.filter((s) => !tests.some((t) => matchesAny(t, [s.split("/")[0] ?? s])));
+}
+
 export interface SelftestsPlan {
   progTests: string[];
   progs: string[];

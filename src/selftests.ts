@@ -12,7 +12,7 @@ import {
 import { basename, join } from "node:path";
 import { execa } from "execa";
 import { type Arch, compilerTool, crossPrefix } from "./arch.ts";
-import { InfraError } from "./errors.ts";
+import { InfraError, KhilError } from "./errors.ts";
 import type { KernelBuild } from "./kbuild.ts";
 import { withLock } from "./lock.ts";
 import { log } from "./log.ts";
@@ -20,7 +20,7 @@ import { runMake } from "./make.ts";
 import { firstError } from "./make-output.ts";
 import { cacheDir } from "./paths.ts";
 import { Progress } from "./progress.ts";
-import { planSelftests } from "./selftests-plan.ts";
+import { matchesAny, planSelftests, testsDeclared, unmatchedSelections } from "./selftests-plan.ts";
 import { requireTools } from "./tools.ts";
 
 const BPF_DIR = "tools/testing/selftests/bpf";
@@ -64,6 +64,32 @@ function prepareShadow(treePath: string, shadow: string, keep: (rel: string) => 
   writeFileSync(join(shadow, "files.txt"), `${files.join("\n")}\n`);
 }
 
+/** prog_tests sources of a tree by name (file name without `.c`). */
+function readProgTests(treePath: string): Map<string, string> {
+  const dir = join(treePath, BPF_DIR, "prog_tests");
+  return new Map(
+    readdirSync(dir)
+      .filter((f) => f.endsWith(".c"))
+      .map((f) => [f.slice(0, -2), readFileSync(join(dir, f), "utf8")] as const),
+  );
+}
+
+/**
+ * Refuses, before anything is built, a `--test` selection that names no test of those the suite's
+ * selftests build would hold: a typo should cost a second, not a kernel build.
+ */
+export function checkTestSelection(treePath: string, progTestGlobs: string[], selections: string[]): void {
+  // A tree without the selftests is reported by the selftests build, with its stage.
+  if (!existsSync(join(treePath, BPF_DIR, "prog_tests"))) return;
+  const sources = [...readProgTests(treePath)].filter(([name]) => matchesAny(name, progTestGlobs));
+  const tests = testsDeclared(sources.map(([, text]) => text));
+  const unknown = unmatchedSelections(selections, tests);
+  if (unknown.length)
+    throw new KhilError(
+      `--test ${unknown.join(", ")} matches no test the suite builds (prog_tests ${progTestGlobs.join(", ")}): valid are ${tests.join(", ")}`,
+    );
+}
+
 export async function buildSelftests(
   arch: Arch,
   build: KernelBuild,
@@ -81,11 +107,7 @@ export async function buildSelftests(
     compilerTool(arch),
   ]);
   const src = join(build.tree, BPF_DIR);
-  const progTestSources = new Map(
-    readdirSync(join(src, "prog_tests"))
-      .filter((f) => f.endsWith(".c"))
-      .map((f) => [f.slice(0, -2), readFileSync(join(src, "prog_tests", f), "utf8")] as const),
-  );
+  const progTestSources = readProgTests(build.tree);
   const programs = readdirSync(join(src, "progs"))
     .filter((f) => f.endsWith(".c"))
     .map((f) => f.slice(0, -2));

@@ -4,7 +4,12 @@ import { parseReadelf } from "../src/elf.ts";
 import { countCpus, parseFacts } from "../src/guest-facts.ts";
 import { firstError, isObjectLine } from "../src/make-output.ts";
 import { kernelCmdline, qemuArgs } from "../src/qemu.ts";
-import { planSelftests, skeletonsIncluded } from "../src/selftests-plan.ts";
+import {
+  planSelftests,
+  skeletonsIncluded,
+  testsDeclared,
+  unmatchedSelections,
+} from "../src/selftests-plan.ts";
 import { shellQuote } from "../src/ssh.ts";
 import { missingTimerApi } from "../src/tree.ts";
 
@@ -67,6 +72,18 @@ describe("selftests plan", () => {
       progs: ["atomics", "fentry_test", "linked_funcs1", "timer", "timer_failure"],
     });
     expect(skeletonsIncluded('#include "a.lskel.h"\n#include "b.subskel.h"')).toEqual(["a", "b"]);
+  });
+
+  it("reads the tests test_progs will have from prog_tests, as the Makefile does", () => {
+    const timer = "static void test_helper(int x)\n{\n}\n\nvoid serial_test_timer(void)\n{\n";
+    const crash = 'void test_timer_crash(void)\n{\n\tif (test__start_subtest("array"))\n';
+    const lockup = "void test_timer_lockup()\n{\n";
+    const tests = testsDeclared([timer, crash, lockup]);
+    expect(tests).toEqual(["timer", "timer_crash", "timer_lockup"]);
+    expect(unmatchedSelections(["timer_crash/hash", "timer*", "tmer", "x/timer"], tests)).toEqual([
+      "tmer",
+      "x/timer",
+    ]);
   });
 });
 

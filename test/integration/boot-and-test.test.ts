@@ -38,9 +38,15 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
   );
 
   it(
-    "fails a selection that matches no test, naming the tests there are",
+    "fails a suite selection that matches no test in the built test_progs, naming the tests there are",
     async () => {
-      const r = await khil(["boot-and-test", "--arch", "x86_64", "--test", "no_such_test*"]);
+      const r = await khil([
+        "boot-and-test",
+        "--arch",
+        "x86_64",
+        "--suite",
+        "test/fixtures/suites/no-such-test.yaml",
+      ]);
       expect(r.exitCode).toBe(1);
       expect(r.all).toMatch(
         /selection \(no_such_test\*\) matches no test in this test_progs; it has \d+ tests: .*timer/,
@@ -50,6 +56,23 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
     },
     HOUR,
   );
+
+  it("refuses a --test that names no test of the suite before building anything", async () => {
+    const r = await khil([
+      "boot-and-test",
+      "--arch",
+      "x86_64",
+      "--test",
+      "timer_crash/hash",
+      "--test",
+      "timr*",
+    ]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      "khil: error: --test timr* matches no test the suite builds (prog_tests timer*): valid are timer, timer_crash, timer_lockup, timer_mim",
+    );
+    expect(r.stdout).not.toMatch(/^results:/m);
+  });
 
   it("refuses a suite file with a misspelled key, naming file and line", async () => {
     const r = await khil(["boot-and-test", "--suite", "test/fixtures/suites/misspelled.yaml"]);
