@@ -3,6 +3,10 @@
 # modules. Cheap when everything is there already, so every npm script runs it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Two khil commands started together in a fresh checkout must not install node modules over each other:
+# one bootstraps, the other waits for it and then finds everything in place.
+exec 9<harness/bootstrap.sh
+flock 9
 
 mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' harness/host-packages.txt | grep -v '^$' | awk '{print $1}')
 native=$(dpkg --print-architecture)
@@ -32,8 +36,9 @@ if ((${#missing[@]})); then
     dpkg --print-foreign-architectures | grep -qx "$a" || dpkg --add-architecture "$a"
   done
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >&2
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  # Another checkout's bootstrap (or unattended-upgrades) may hold dpkg's lock: wait for it, not fail.
+  apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
