@@ -18,6 +18,8 @@ const ArchSchema = z.strictObject({
   configFragment: z.string(),
   fragmentsSince: z.array(z.strictObject({ since: z.string(), fragments: z.array(z.string()) })).default([]),
   clangTarget: z.string(),
+  /** Kernel parameters this architecture's guests need, after khil's own and before the user's. */
+  cmdline: z.array(z.string()).default([]),
   /** What `khil bench` holds boot-to-SSH of khil's minimal kernel to, under TCG. */
   bootToSshGoalSeconds: z.number().positive(),
   qemu: z.strictObject({

@@ -161,6 +161,11 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       run.problems.push(
         `the guest has ${facts.facts.cpus} CPU(s), the suite needs ${spec.suite.minCpus}: tests that need more skip (a harness fault)`,
       );
+    const res = facts.facts.hrtimerResolutionNs;
+    if (res !== 1)
+      run.problems.push(
+        `hrtimers are in low-resolution mode (resolution ${res ?? "unknown"} ns, clocksource ${facts.facts.clocksource}): the timer tests did not run on high-resolution hrtimers (a harness fault)`,
+      );
     const jitOn = facts.facts.bpfJitEnable === "1";
     if (!jitOn)
       run.problems.push(`bpf_jit_enable is ${facts.facts.bpfJitEnable}: the tests did not run on the JIT`);

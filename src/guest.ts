@@ -5,6 +5,7 @@ import { execa, type ResultPromise } from "execa";
 import type { Arch } from "./arch.ts";
 import { deathSignalPrefix, track } from "./children.ts";
 import { InfraError } from "./errors.ts";
+import { hostTscKhz } from "./host-tsc.ts";
 import { lineSplitter } from "./lines.ts";
 import { type Accel, kernelCmdline, qemuArgs } from "./qemu.ts";
 import { GuestSsh } from "./ssh.ts";
@@ -80,6 +81,7 @@ export class Guest {
   }
 
   static async boot(o: BootOptions): Promise<Guest> {
+    const host = { tscKhz: await hostTscKhz() };
     for (let attempt = 0; ; attempt++) {
       const consoleStream = createWriteStream(join(o.runDir, "console.log"), { flags: "a" });
       const port = await freePort();
@@ -90,7 +92,7 @@ export class Guest {
         sshPort: port,
         memoryMiB: o.memoryMiB ?? 2048,
         cpus: o.cpus ?? 2,
-        cmdline: kernelCmdline(o.arch, o.cmdline),
+        cmdline: kernelCmdline(o.arch, host, o.cmdline),
       });
       const prefix = deathSignalPrefix();
       const [cmd, ...rest] = [...prefix, o.arch.qemu.binary, ...args];

@@ -13,12 +13,27 @@ export interface QemuPlan {
   cmdline: string[];
 }
 
+/** Facts of the host that a guest's kernel parameters may name, as `{name}` in an arch file's `cmdline`. */
+export interface HostFacts {
+  tscKhz?: number;
+}
+
 /**
  * The kernel command line every khil guest gets. loglevel=7: a WARNING is printed at KERN_WARNING, which a
- * `quiet` console hides. panic=-1 with QEMU's -no-reboot turns a panic into QEMU exiting at once.
+ * `quiet` console hides. panic=-1 with QEMU's -no-reboot turns a panic into QEMU exiting at once. An arch
+ * parameter naming a host fact this host does not have is left out: the guest kernel then finds it itself.
  */
-export function kernelCmdline(arch: Arch, extra: readonly string[] = []): string[] {
-  return [`console=${arch.qemu.console}`, "loglevel=7", "panic=-1", "oops=panic", ...extra];
+export function kernelCmdline(arch: Arch, host: HostFacts, extra: readonly string[] = []): string[] {
+  const archParams = arch.cmdline.flatMap((p) => {
+    let missing = false;
+    const v = p.replace(/\{(\w+)\}/g, (_, name: string) => {
+      const fact = host[name as keyof HostFacts];
+      if (fact === undefined) missing = true;
+      return String(fact);
+    });
+    return missing ? [] : [v];
+  });
+  return [`console=${arch.qemu.console}`, "loglevel=7", "panic=-1", "oops=panic", ...archParams, ...extra];
 }
 
 export function qemuArgs(arch: Arch, p: QemuPlan): string[] {

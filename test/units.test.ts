@@ -23,12 +23,20 @@ describe("qemu command line", () => {
       sshPort: 2222,
       memoryMiB: 1024,
       cpus: 2,
-      cmdline: kernelCmdline(a),
+      cmdline: kernelCmdline(a, {}),
     });
     expect(args.join(" ")).toContain("-netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22");
     expect(args).toContain("max,pauth-impdef=on");
     expect(args[args.indexOf("-append") + 1]).toBe("console=ttyAMA0 loglevel=7 panic=-1 oops=panic");
     expect(args).not.toContain("quiet");
+  });
+
+  it("gives an x86_64 guest the host's TSC rate where the host has one, and leaves it out elsewhere", () => {
+    const x = loadArch("x86_64");
+    expect(kernelCmdline(x, { tscKhz: 2596140 }, ["rdinit=/bin/sh"]).join(" ")).toBe(
+      "console=ttyS0 loglevel=7 panic=-1 oops=panic tsc=reliable tsc_early_khz=2596140 rdinit=/bin/sh",
+    );
+    expect(kernelCmdline(x, {}).join(" ")).toBe("console=ttyS0 loglevel=7 panic=-1 oops=panic tsc=reliable");
   });
 });
 

@@ -27,6 +27,7 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
           expect(verdict(t), `${run.arch} ${t}`).toBe("pass");
         expect(run.guest?.bpfJitEnable).toBe("1");
         expect(run.guest?.cpus).toBe(2);
+        expect(run.guest?.hrtimerResolutionNs, run.guest?.clocksource).toBe(1);
         expect(run.guest?.kernelRelease).toMatch(/^6\.12\./);
         expect(run.guest?.configHash).not.toMatch(/^guest:/);
       }
