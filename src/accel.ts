@@ -1,9 +1,8 @@
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { accessSync, constants } from "node:fs";
 import { execa } from "execa";
 import { type Arch, hostDebianArch } from "./arch.ts";
 import { deathSignalPrefix, track } from "./children.ts";
-import { cacheDir } from "./paths.ts";
+import { perHostBoot } from "./host-boot-cache.ts";
 import { type Accel, qemuArgs } from "./qemu.ts";
 
 export interface AccelChoice {
@@ -27,18 +26,8 @@ export async function chooseAccel(arch: Arch, kernel: string, override?: Accel):
   } catch {
     return { accel: "tcg", reason: "/dev/kvm is missing or not accessible" };
   }
-  const bootId = existsSync("/proc/sys/kernel/random/boot_id")
-    ? readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()
-    : "";
-  const cacheFile = join(cacheDir(), `kvm-probe-${arch.name}.json`);
-  if (existsSync(cacheFile)) {
-    const c = JSON.parse(readFileSync(cacheFile, "utf8")) as AccelChoice & { bootId: string };
-    if (c.bootId === bootId) return { accel: c.accel, reason: `${c.reason} (probed earlier this host boot)` };
-  }
-  const choice = await probe(arch, kernel);
-  mkdirSync(cacheDir(), { recursive: true });
-  writeFileSync(cacheFile, JSON.stringify({ ...choice, bootId }));
-  return choice;
+  const { value, cached } = await perHostBoot(`kvm-probe-${arch.name}`, () => probe(arch, kernel));
+  return cached ? { ...value, reason: `${value.reason} (probed earlier this host boot)` } : value;
 }
 
 async function probe(arch: Arch, kernel: string): Promise<AccelChoice> {

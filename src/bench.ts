@@ -8,7 +8,7 @@ import { type BenchRow, benchTable, row, stats } from "./bench-stats.ts";
 import { deathSignalPrefix, track } from "./children.ts";
 import { DEFAULT_DEADLINES } from "./deadlines.ts";
 import { freePort, Guest } from "./guest.ts";
-import { hostTscKhz } from "./host-tsc.ts";
+import { hostFacts } from "./host-facts.ts";
 import { buildImage } from "./image.ts";
 import { buildKernel, fragmentPaths, type KernelBuild, makeEnv } from "./kbuild.ts";
 import { log } from "./log.ts";
@@ -240,7 +240,7 @@ async function rawBootOnce(
     sshPort: port,
     memoryMiB: 2048,
     cpus: 2,
-    cmdline: kernelCmdline(arch, { tscKhz: await hostTscKhz() }),
+    cmdline: kernelCmdline(arch, await hostFacts(arch)),
   });
   const [cmd, ...rest] = [...deathSignalPrefix(), arch.qemu.binary, ...args];
   const started = process.hrtime.bigint();

@@ -5,7 +5,7 @@ import { execa, type ResultPromise } from "execa";
 import type { Arch } from "./arch.ts";
 import { deathSignalPrefix, track } from "./children.ts";
 import { InfraError } from "./errors.ts";
-import { hostTscKhz } from "./host-tsc.ts";
+import { hostFacts } from "./host-facts.ts";
 import { lineSplitter } from "./lines.ts";
 import { type Accel, kernelCmdline, qemuArgs } from "./qemu.ts";
 import { GuestSsh } from "./ssh.ts";
@@ -81,7 +81,7 @@ export class Guest {
   }
 
   static async boot(o: BootOptions): Promise<Guest> {
-    const host = { tscKhz: await hostTscKhz() };
+    const host = await hostFacts(o.arch);
     for (let attempt = 0; ; attempt++) {
       const consoleStream = createWriteStream(join(o.runDir, "console.log"), { flags: "a" });
       const port = await freePort();

@@ -1,4 +1,5 @@
 import type { Arch } from "./arch.ts";
+import type { HostFacts } from "./host-facts.ts";
 
 export type Accel = "kvm" | "tcg";
 
@@ -13,11 +14,6 @@ export interface QemuPlan {
   cmdline: string[];
 }
 
-/** Facts of the host that a guest's kernel parameters may name, as `{name}` in an arch file's `cmdline`. */
-export interface HostFacts {
-  tscKhz?: number;
-}
-
 /**
  * The kernel command line every khil guest gets. loglevel=7: a WARNING is printed at KERN_WARNING, which a
  * `quiet` console hides. panic=-1 with QEMU's -no-reboot turns a panic into QEMU exiting at once. An arch
@@ -25,13 +21,9 @@ export interface HostFacts {
  */
 export function kernelCmdline(arch: Arch, host: HostFacts, extra: readonly string[] = []): string[] {
   const archParams = arch.cmdline.flatMap((p) => {
-    let missing = false;
-    const v = p.replace(/\{(\w+)\}/g, (_, name: string) => {
-      const fact = host[name as keyof HostFacts];
-      if (fact === undefined) missing = true;
-      return String(fact);
-    });
-    return missing ? [] : [v];
+    const named = [...p.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as keyof HostFacts);
+    if (named.some((n) => host[n] === undefined)) return [];
+    return [p.replace(/\{(\w+)\}/g, (_, n: keyof HostFacts) => String(host[n]))];
   });
   return [`console=${arch.qemu.console}`, "loglevel=7", "panic=-1", "oops=panic", ...archParams, ...extra];
 }
