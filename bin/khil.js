@@ -23,5 +23,5 @@ if (bundleIsFresh()) await import(bundle);
 else {
   const { register } = await import("tsx/esm/api");
   register();
-  await import("../src/cli.ts");
+  await import("../src/cli/main.ts");
 }

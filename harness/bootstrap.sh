@@ -52,7 +52,7 @@ fi
 # that a run starting meanwhile never imports half a file. Without it khil still runs, only slower to start.
 if [[ ! dist/khil.mjs -nt package-lock.json ]] || [[ -n $(find src -newer dist/khil.mjs -print -quit) ]]; then
   tmp=dist/.khil.$$.mjs
-  if node_modules/.bin/esbuild src/cli.ts --bundle --platform=node --format=esm --packages=external \
+  if node_modules/.bin/esbuild src/cli/main.ts --bundle --platform=node --format=esm --packages=external \
     --target=node20 --log-level=error --outfile="$tmp"; then
     mv -f "$tmp" dist/khil.mjs
   else

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { benchTable, row, stats } from "../src/bench-stats.ts";
+import { benchTable, row, stats } from "../src/bench/stats.ts";
 
 describe("bench statistics", () => {
   it("min, median, max of odd and even samples", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_DEADLINES, resolveDeadlines } from "../src/deadlines.ts";
-import { loadSuite } from "../src/suite.ts";
+import { DEFAULT_DEADLINES, resolveDeadlines } from "../src/run/deadlines.ts";
+import { loadSuite } from "../src/run/suite.ts";
 
 describe("deadlines", () => {
   it("takes the command line over the suite over the defaults, stage by stage", () => {

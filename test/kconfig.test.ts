@@ -8,8 +8,8 @@ import {
   mergeRequests,
   parseConfig,
   parseKconfigFile,
-} from "../src/kconfig.ts";
-import { loadKconfigDb, resolveTree } from "../src/tree.ts";
+} from "../src/kernel/kconfig.ts";
+import { loadKconfigDb, resolveTree } from "../src/kernel/tree.ts";
 
 describe("fragments and .config", () => {
   it("reads set and unset options, later fragments winning", () => {

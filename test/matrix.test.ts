@@ -2,13 +2,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { validateWorkflow } from "@action-validator/core";
 import { describe, expect, it } from "vitest";
-import { githubWorkflow } from "../src/ci-github.ts";
-import { expandMatrix, loadMatrix } from "../src/matrix.ts";
-import { progressLine } from "../src/matrix-run.ts";
-import { projectRoot } from "../src/paths.ts";
-import { matrixTable, toMarkdown } from "../src/report.ts";
-import { mergeResults } from "../src/report-merge.ts";
-import type { ArchRun, Results } from "../src/results.ts";
+import { projectRoot } from "../src/host/paths.ts";
+import { githubWorkflow } from "../src/matrix/github.ts";
+import { expandMatrix, loadMatrix } from "../src/matrix/matrix.ts";
+import { progressLine } from "../src/matrix/runner.ts";
+import { mergeResults } from "../src/report/merge.ts";
+import type { ArchRun, Results } from "../src/report/results.ts";
+import { matrixTable, toMarkdown } from "../src/report/summary.ts";
 
 const matrixFile = join(projectRoot, "matrix.yaml");
 

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseExitCode } from "../src/parsers/exit-code.ts";
-import { parseKtap } from "../src/parsers/ktap.ts";
-import { parseTestProgs, parseTestProgsJson, reconcile } from "../src/parsers/test-progs.ts";
+import { parseExitCode } from "../src/parse/exit-code.ts";
+import { parseKtap } from "../src/parse/ktap.ts";
+import { parseTestProgs, parseTestProgsJson, reconcile } from "../src/parse/test-progs.ts";
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", name), "utf8");
 const names = (run: ReturnType<typeof parseTestProgs>) =>

@@ -1,7 +1,7 @@
 import { createServer, type Socket } from "node:net";
 import ssh2 from "ssh2";
 import { afterEach, describe, expect, it } from "vitest";
-import { GuestSsh } from "../src/ssh.ts";
+import { GuestSsh } from "../src/guest/ssh.ts";
 
 // The unit here is the connection's error handling; a real guest's sshd is exercised by the boot tests.
 const key = ssh2.utils.generateKeyPairSync("ed25519").private;

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { archNames, loadArch, resolveArchs } from "../src/arch.ts";
-import { denyReason, loadSuite, selectTests } from "../src/suite.ts";
+import { archNames, loadArch, resolveArchs } from "../src/arch/arch.ts";
+import { denyReason, loadSuite, selectTests } from "../src/run/suite.ts";
 
 function suiteFile(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), "khil-suite-"));

@@ -1,17 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { loadArch } from "../src/arch.ts";
-import { parseReadelf } from "../src/elf.ts";
-import { countCpus, parseFacts } from "../src/guest-facts.ts";
-import { firstError, isObjectLine } from "../src/make-output.ts";
-import { kernelCmdline, qemuArgs } from "../src/qemu.ts";
+import { loadArch } from "../src/arch/arch.ts";
+import { parseReadelf } from "../src/guest/elf.ts";
+import { countCpus, parseFacts } from "../src/guest/facts.ts";
+import { kernelCmdline, qemuArgs } from "../src/guest/qemu.ts";
+import { shellQuote } from "../src/guest/ssh.ts";
+import { firstError, isObjectLine } from "../src/kernel/make-output.ts";
+import { missingTimerApi } from "../src/kernel/tree.ts";
 import {
   planSelftests,
   skeletonsIncluded,
   testsDeclared,
   unmatchedSelections,
-} from "../src/selftests-plan.ts";
-import { shellQuote } from "../src/ssh.ts";
-import { missingTimerApi } from "../src/tree.ts";
+} from "../src/selftests/plan.ts";
 
 describe("qemu command line", () => {
   it("forwards SSH on loopback only and keeps the console on stdio", () => {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
-import { resolveTree } from "../../src/tree.ts";
+import { resolveTree } from "../../src/kernel/tree.ts";
 import { khil } from "./helpers.ts";
 
 const mounts: string[] = [];

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { resolveTree } from "../../src/tree.ts";
+import { resolveTree } from "../../src/kernel/tree.ts";
 import { HOUR, khil } from "./helpers.ts";
 
 describe("khil build", () => {

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { execa } from "execa";
-import { projectRoot } from "../../src/paths.ts";
+import { projectRoot } from "../../src/host/paths.ts";
 
 /** Runs the real CLI as a user would, capturing everything. */
 export function khil(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}) {

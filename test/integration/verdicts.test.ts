@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import type { Results } from "../../src/results.ts";
+import type { Results } from "../../src/report/results.ts";
 import { HOUR, khil } from "./helpers.ts";
 
 async function qemuPids(): Promise<Set<string>> {

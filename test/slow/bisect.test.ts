@@ -2,8 +2,8 @@ import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs
 import { basename, join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { cacheDir, projectRoot } from "../../src/paths.ts";
-import { resolveTree } from "../../src/tree.ts";
+import { cacheDir, projectRoot } from "../../src/host/paths.ts";
+import { resolveTree } from "../../src/kernel/tree.ts";
 
 const HOUR = 60 * 60_000;
 const COMMITS = 16;

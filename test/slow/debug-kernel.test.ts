@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Results } from "../../src/results.ts";
+import type { Results } from "../../src/report/results.ts";
 import { HOUR, khil } from "../integration/helpers.ts";
 
 describe.each(["x86_64", "arm64"])(

@@ -1,0 +1,75 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { arch as nodeArch } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+import { KhilError } from "../common/errors.ts";
+import { parseYamlFile } from "../common/yaml.ts";
+import { projectRoot } from "../host/paths.ts";
+import type { Tool } from "../host/tools.ts";
+
+const ArchSchema = z.strictObject({
+  name: z.string(),
+  kernelArch: z.string(),
+  srcArch: z.string(),
+  debianArch: z.string(),
+  triplet: z.string(),
+  crossCompilerPackage: z.string(),
+  bootImage: z.string(),
+  configFragment: z.string(),
+  fragmentsSince: z.array(z.strictObject({ since: z.string(), fragments: z.array(z.string()) })).default([]),
+  clangTarget: z.string(),
+  /** Kernel parameters this architecture's guests need, after khil's own and before the user's. */
+  cmdline: z.array(z.string()).default([]),
+  /** What `khil bench` holds boot-to-SSH of khil's minimal kernel to, under TCG. */
+  bootToSshGoalSeconds: z.number().positive(),
+  qemu: z.strictObject({
+    binary: z.string(),
+    package: z.string(),
+    machine: z.string(),
+    cpu: z.strictObject({ kvm: z.string(), tcg: z.string() }),
+    console: z.string(),
+    nic: z.string(),
+    args: z.array(z.string()),
+  }),
+});
+export type Arch = z.infer<typeof ArchSchema>;
+
+const archDir = join(projectRoot, "harness", "arch");
+
+export function archNames(): string[] {
+  return readdirSync(archDir)
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => f.slice(0, -".yaml".length))
+    .sort();
+}
+
+export function loadArch(name: string): Arch {
+  const names = archNames();
+  if (!names.includes(name)) throw new KhilError(`unknown arch '${name}': valid are ${names.join(", ")}`);
+  const file = join(archDir, `${name}.yaml`);
+  return parseYamlFile(file, readFileSync(file, "utf8"), ArchSchema);
+}
+
+/** `all` expands to every described architecture. */
+export function resolveArchs(spec: string): Arch[] {
+  const list = spec === "all" ? archNames() : spec.split(",").map((s) => s.trim());
+  return list.map(loadArch);
+}
+
+const NODE_TO_DEBIAN: Record<string, string> = { x64: "amd64", arm64: "arm64" };
+export const hostDebianArch = NODE_TO_DEBIAN[nodeArch()] ?? nodeArch();
+
+/** The compiler prefix for make's CROSS_COMPILE: empty when the host runs the guest's architecture. */
+export function crossPrefix(a: Arch): string {
+  return a.debianArch === hostDebianArch ? "" : `${a.triplet}-`;
+}
+
+/** The C compiler for the guest's architecture, with the package a missing one comes from. */
+export function compilerTool(a: Arch): Tool {
+  const prefix = crossPrefix(a);
+  return prefix ? { command: `${prefix}gcc`, pkg: a.crossCompilerPackage } : "gcc";
+}
+
+export function qemuTool(a: Arch): Tool {
+  return { command: a.qemu.binary, pkg: a.qemu.package };
+}

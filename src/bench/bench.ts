@@ -1,0 +1,278 @@
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import type { Arch } from "../arch/arch.ts";
+import { log } from "../common/log.ts";
+import { chooseAccel } from "../guest/accel.ts";
+import { freePort, Guest } from "../guest/guest.ts";
+import { buildImage } from "../guest/image.ts";
+import { kernelCmdline, qemuArgs } from "../guest/qemu.ts";
+import { guestKey } from "../guest/ssh-key.ts";
+import { deathSignalPrefix, track } from "../host/children.ts";
+import { hostFacts } from "../host/facts.ts";
+import { projectRoot } from "../host/paths.ts";
+import { buildKernel, fragmentPaths, type KernelBuild, makeEnv } from "../kernel/kbuild.ts";
+import { resolveTree, treeVersion } from "../kernel/tree.ts";
+import { readRunDir } from "../report/merge.ts";
+import { GUEST_DIR, resolvePush } from "../run/commands.ts";
+import { DEFAULT_DEADLINES } from "../run/deadlines.ts";
+import { loadSuite, suiteFragments } from "../run/suite.ts";
+import { buildSelftests } from "../selftests/build.ts";
+import { type BenchRow, benchTable, row, stats } from "./stats.ts";
+
+async function seconds(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+const TESTS = "timer,timer_crash,timer_lockup,timer_mim";
+
+function sshArgs(port: number, key: string): string[] {
+  return [
+    "-i",
+    key,
+    "-p",
+    String(port),
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ConnectTimeout=2",
+    "root@127.0.0.1",
+  ];
+}
+
+/**
+ * Each khil stage next to the same work done by the raw tools on the same tree, config, kernel and image,
+ * one after the other on this machine.
+ */
+export async function runBench(arch: Arch, o: { quick: boolean; runs: number; runDir: string }) {
+  const rows: BenchRow[] = [];
+  const tree = await resolveTree({});
+  const suite = loadSuite("bpf-timer");
+  const fragments = suiteFragments(suite);
+  const { vars, env } = makeEnv(arch);
+  const k = (args: string[]) =>
+    execa("node", [join(projectRoot, "bin/khil.js"), ...args], { reject: false, all: true });
+  const buildTimeoutMs = DEFAULT_DEADLINES.build * 1000;
+  const build = await buildKernel({ tree, arch, fragments, runDir: o.runDir, timeoutMs: buildTimeoutMs });
+  const rawMake = () =>
+    execa("make", ["-s", "-C", tree.path, `O=${build.buildDir}`, ...vars, "-j2", "all"], { env });
+
+  log("bench: warm no-op build");
+  const khilNoop: number[] = [];
+  const rawNoop: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    khilNoop.push(await seconds(() => k(["build", "--arch", arch.name])));
+    rawNoop.push(await seconds(rawMake));
+  }
+  rows.push(row("build: warm, nothing to do", khilNoop, rawNoop));
+
+  log("bench: incremental build after touching kernel/bpf/helpers.c");
+  const touch = () => execa("touch", [join(tree.path, "kernel/bpf/helpers.c")]);
+  const khilIncr: number[] = [];
+  const khilMake: number[] = [];
+  const rawIncr: number[] = [];
+  const khilOnce = async () => {
+    await touch();
+    khilIncr.push(await seconds(() => k(["build", "--arch", arch.name])));
+    khilMake.push(lastMakeSeconds(build.buildDir));
+  };
+  const rawOnce = async () => {
+    await touch();
+    rawIncr.push(await seconds(rawMake));
+  };
+  // Taking turns at going first: neither side always finds the page cache as the other left it.
+  for (let i = 0; i < o.runs; i++)
+    for (const once of i % 2 ? [rawOnce, khilOnce] : [khilOnce, rawOnce]) await once();
+  const incr = row("build: incremental (helpers.c)", khilIncr, rawIncr, { ratio: 1.1 });
+  const makeMedian = stats(khilMake).median;
+  incr.note = `khil's make ${makeMedian.toFixed(1)} s, khil around it ${(incr.khil.median - makeMedian).toFixed(1)} s (medians)`;
+  rows.push(incr);
+  if (!o.quick) rows.push(await coldBuild(arch, tree.path, vars, env, o.runDir));
+
+  const st = await buildSelftests(
+    arch,
+    build,
+    suite.build?.progTests ?? ["timer*"],
+    o.runDir,
+    buildTimeoutMs,
+  );
+  const files = resolvePush(st.dir, suite.push);
+  const key = guestKey();
+  const image = await buildImage(
+    arch,
+    key.publicKey,
+    files.filter((f) => !f.endsWith(".o") && !f.endsWith(".ko")).map((f) => join(st.dir, f)),
+  );
+  const accel = await chooseAccel(arch, build.bootImage);
+
+  log("bench: boot to SSH");
+  const khilBoot: number[] = [];
+  const rawBoot: number[] = [];
+  const khilMarker: number[] = [];
+  let khilPush = 0;
+  let khilRun = 0;
+  for (let i = 0; i < o.runs; i++) {
+    const g = await Guest.boot({
+      arch,
+      kernel: build.bootImage,
+      initrd: image.path,
+      accel: accel.accel,
+      privateKey: key.privateKey,
+      runDir: o.runDir,
+    });
+    khilBoot.push(g.bootSeconds);
+    khilMarker.push(g.markerSeconds);
+    if (i === 0) {
+      khilPush = await seconds(() => g.ssh.push(st.dir, files, GUEST_DIR, 120_000));
+      khilRun = await seconds(() => g.ssh.capture(`cd ${GUEST_DIR} && ./test_progs -a ${TESTS}`, 600_000));
+    }
+    await g.stop();
+    rawBoot.push(
+      await rawBootOnce(
+        arch,
+        build.bootImage,
+        image.path,
+        accel.accel,
+        key.path,
+        i === 0 ? { dir: st.dir, files, rows, khilPush, khilRun } : undefined,
+      ),
+    );
+  }
+  const bootRow = row("boot to SSH", khilBoot, rawBoot, { seconds: arch.bootToSshGoalSeconds });
+  const marker = stats(khilMarker).median;
+  bootRow.note = `guest's init ready at ${marker.toFixed(2)} s, SSH session ${(bootRow.khil.median - marker).toFixed(2)} s later (medians)`;
+  rows.splice(rows.length - 2, 0, bootRow);
+
+  // The raw makes above left khil's build stamp older than the tree; a user's second run finds it current.
+  await k(["build", "--arch", arch.name]);
+  log("bench: whole warm boot-and-test");
+  const before = Date.now();
+  const bt = await k(["boot-and-test", "--arch", arch.name]);
+  const whole = (Date.now() - before) / 1000;
+  const runDir = /^results: (\S+)/m.exec(bt.stdout)?.[1];
+  const results = runDir ? readRunDir(runDir) : undefined;
+  const rawSum =
+    (rows.find((r) => r.stage === "build: warm, nothing to do")?.raw.median ?? 0) +
+    (bootRow.raw.median || 0) +
+    (rows.find((r) => r.stage === "push")?.raw.median ?? 0) +
+    (rows.find((r) => r.stage === "run the timer tests")?.raw.median ?? 0);
+  const wholeRow = row("boot-and-test: warm, whole", [whole], [rawSum], { ratio: 1.15 });
+  const t = results?.runs[0]?.timings ?? {};
+  wholeRow.note = `khil's stages: ${Object.entries(t)
+    .map(([n, s]) => `${n} ${Number(s).toFixed(1)} s`)
+    .join(", ")}`;
+  rows.push(wholeRow);
+
+  const bench = {
+    machine: {
+      cores: cpus().length,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      arch: arch.name,
+      accel: accel.accel,
+      accelReason: accel.reason,
+    },
+    khilPeakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    cliPeakRssMiB: results?.khilPeakRssMiB,
+    guestMemoryMiB: 2048,
+    rows,
+  };
+  writeFileSync(join(o.runDir, "bench.json"), `${JSON.stringify(bench, null, 2)}\n`);
+  process.stdout.write(
+    `${benchTable(rows)}\nkhil peak RSS: bench process ${bench.khilPeakRssMiB} MiB, boot-and-test CLI ${bench.cliPeakRssMiB ?? "?"} MiB; guest memory ${bench.guestMemoryMiB} MiB\nbench.json: ${join(o.runDir, "bench.json")}\n`,
+  );
+  return bench;
+}
+
+function lastMakeSeconds(buildDir: string): number {
+  return (JSON.parse(readFileSync(join(buildDir, "khil-build.json"), "utf8")) as KernelBuild).makeSeconds;
+}
+
+/** Both from nothing: an empty build directory and no ccache (CCACHE_DISABLE), khil first, then make. */
+async function coldBuild(arch: Arch, tree: string, vars: string[], env: NodeJS.ProcessEnv, runDir: string) {
+  log("bench: cold build (empty build directory, no ccache), khil then raw make: long");
+  const scratch = join(runDir, "cold");
+  // The same tree for both (--tree): the cold row measures builds, not unpacking linux-source.
+  const khil = await seconds(() =>
+    execa("node", [join(projectRoot, "bin/khil.js"), "build", "--arch", arch.name, "--tree", tree], {
+      env: { KHIL_CACHE: join(scratch, "khil-cache"), CCACHE_DISABLE: "1" },
+    }),
+  );
+  const dir = join(scratch, "raw");
+  const fragments = fragmentPaths(arch, treeVersion(tree), suiteFragments(loadSuite("bpf-timer")));
+  const coldEnv = { ...env, CCACHE_DISABLE: "1" };
+  const raw = await seconds(async () => {
+    await execa("make", ["-s", "-C", tree, `O=${dir}`, ...vars, "tinyconfig"], { env: coldEnv });
+    await execa(
+      "bash",
+      ["scripts/kconfig/merge_config.sh", "-m", "-O", dir, join(dir, ".config"), ...fragments],
+      {
+        cwd: tree,
+        env: { KCONFIG_CONFIG: join(dir, ".config") },
+      },
+    );
+    await execa("make", ["-s", "-C", tree, `O=${dir}`, ...vars, "olddefconfig"], { env: coldEnv });
+    await execa("make", ["-s", "-C", tree, `O=${dir}`, ...vars, "-j2", "all"], { env: coldEnv });
+  });
+  rmSync(scratch, { recursive: true, force: true });
+  return row("build: cold", [khil], [raw]);
+}
+
+async function rawBootOnce(
+  arch: Arch,
+  kernel: string,
+  initrd: string,
+  accel: "kvm" | "tcg",
+  keyPath: string,
+  extra?: { dir: string; files: string[]; rows: BenchRow[]; khilPush: number; khilRun: number },
+): Promise<number> {
+  const port = await freePort();
+  const args = qemuArgs(arch, {
+    kernel,
+    initrd,
+    accel,
+    sshPort: port,
+    memoryMiB: 2048,
+    cpus: 2,
+    cmdline: kernelCmdline(arch, await hostFacts(arch)),
+  });
+  const [cmd, ...rest] = [...deathSignalPrefix(), arch.qemu.binary, ...args];
+  const started = process.hrtime.bigint();
+  const q = execa(cmd ?? arch.qemu.binary, rest, { stdin: "ignore", stdout: "ignore", reject: false });
+  track(q);
+  let boot = Number.NaN;
+  for (let i = 0; i < 600; i++) {
+    const r = await execa("ssh", [...sshArgs(port, keyPath), "true"], { reject: false });
+    if (r.exitCode === 0) {
+      boot = Number(process.hrtime.bigint() - started) / 1e9;
+      break;
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  if (extra) {
+    const tarPush = await seconds(async () => {
+      const tar = execa("tar", ["-czf", "-", "-C", extra.dir, ...extra.files]);
+      const ssh = execa("ssh", [...sshArgs(port, keyPath), "mkdir -p /root/raw && tar -xzf - -C /root/raw"], {
+        reject: false,
+      });
+      tar.stdout?.pipe(ssh.stdin as NodeJS.WritableStream);
+      await Promise.all([tar, ssh]);
+    });
+    const run = await seconds(() =>
+      execa("ssh", [...sshArgs(port, keyPath), `cd /root/raw && ./test_progs -a ${TESTS}`], {
+        reject: false,
+      }),
+    );
+    extra.rows.push(row("push", [extra.khilPush], [tarPush]));
+    extra.rows.push(row("run the timer tests", [extra.khilRun], [run]));
+  }
+  q.kill("SIGKILL");
+  await q;
+  return boot;
+}

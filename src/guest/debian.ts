@@ -1,0 +1,86 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { KhilError } from "../common/errors.ts";
+import { log } from "../common/log.ts";
+import { cacheDir } from "../host/paths.ts";
+
+/**
+ * A directory per Debian architecture into which packages of that architecture are unpacked with
+ * `dpkg-deb -x`: nothing in them is run on the host.
+ */
+export class Sysroot {
+  readonly root: string;
+  private readonly debs: string;
+  private readonly stateDir: string;
+
+  constructor(readonly debianArch: string) {
+    const base = join(cacheDir(), "sysroot", debianArch);
+    this.root = join(base, "root");
+    this.debs = join(base, "debs");
+    this.stateDir = join(base, "unpacked");
+    for (const d of [this.root, this.debs, this.stateDir]) mkdirSync(d, { recursive: true });
+  }
+
+  has(pkg: string): boolean {
+    return existsSync(join(this.stateDir, pkg));
+  }
+
+  /** Depends of an unpacked package, names only (alternatives: the first). */
+  depends(pkg: string): string[] {
+    const f = join(this.stateDir, pkg);
+    if (!existsSync(f)) return [];
+    const dep = JSON.parse(readFileSync(f, "utf8")).depends as string;
+    return dep
+      .split(",")
+      .map(
+        (d) =>
+          d
+            .split("|")[0]
+            ?.trim()
+            .split(/[\s(:]/)[0] ?? "",
+      )
+      .filter(Boolean);
+  }
+
+  unpacked(): string[] {
+    return readdirSync(this.stateDir);
+  }
+
+  async unpack(pkg: string): Promise<void> {
+    if (this.has(pkg)) return;
+    const spec = `${pkg}:${this.debianArch}`;
+    const r = await execa("apt-get", ["download", "-q", spec], { cwd: this.debs, reject: false, all: true });
+    if (r.exitCode !== 0) {
+      const hint = /Unable to locate|No packages found/.test(String(r.all))
+        ? ` (is the architecture enabled? dpkg --add-architecture ${this.debianArch} && apt-get update)`
+        : "";
+      throw new KhilError(
+        `apt-get download ${spec} failed${hint}: ${String(r.all).trim().split("\n").pop()}`,
+      );
+    }
+    const deb = readdirSync(this.debs).find(
+      (f) => f.startsWith(`${pkg}_`) && f.endsWith(`_${this.debianArch}.deb`),
+    );
+    const debAll =
+      deb ?? readdirSync(this.debs).find((f) => f.startsWith(`${pkg}_`) && f.endsWith("_all.deb"));
+    if (!debAll) throw new KhilError(`apt-get download ${spec} left no .deb in ${this.debs}`);
+    const debPath = join(this.debs, debAll);
+    await execa("dpkg-deb", ["-x", debPath, this.root]);
+    const fields = await execa("dpkg-deb", ["-f", debPath, "Version", "Depends", "Pre-Depends"]);
+    const get = (k: string) => new RegExp(`^${k}: (.*)$`, "m").exec(fields.stdout)?.[1] ?? "";
+    const depends = [get("Pre-Depends"), get("Depends")].filter(Boolean).join(", ");
+    const tmp = join(this.stateDir, `.${pkg}.tmp`);
+    writeFileSync(tmp, JSON.stringify({ version: get("Version"), depends }));
+    renameSync(tmp, join(this.stateDir, pkg));
+    log(`unpacked ${spec} ${get("Version")}`);
+  }
+}
+
+/** The Debian package that installed a file on the host (for libraries of multiarch -dev packages). */
+export async function hostPackageOf(path: string): Promise<string | undefined> {
+  const r = await execa("dpkg", ["-S", path], { reject: false });
+  if (r.exitCode !== 0) return undefined;
+  const first = r.stdout.split("\n")[0] ?? "";
+  return first.split(":")[0]?.split(",")[0]?.trim();
+}

@@ -1,0 +1,185 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { execa, type ResultPromise } from "execa";
+import type { Arch } from "../arch/arch.ts";
+import { InfraError } from "../common/errors.ts";
+import { lineSplitter } from "../common/lines.ts";
+import { deathSignalPrefix, track } from "../host/children.ts";
+import { hostFacts } from "../host/facts.ts";
+import { type Accel, kernelCmdline, qemuArgs } from "./qemu.ts";
+import { GuestSsh } from "./ssh.ts";
+
+export const READY_MARKER = "khil: guest ready:";
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BootOptions {
+  arch: Arch;
+  kernel: string;
+  initrd: string;
+  accel: Accel;
+  privateKey: string;
+  runDir: string;
+  memoryMiB?: number;
+  cpus?: number;
+  bootTimeoutMs?: number;
+  cmdline?: string[];
+}
+
+type LineListener = (line: string) => void;
+
+/** A running QEMU guest reached over SSH. Its serial console goes to console.log from the first byte. */
+export class Guest {
+  readonly consoleLog: string;
+  private readonly listeners = new Set<LineListener>();
+  private readonly tail: string[] = [];
+  private exited = false;
+  private exitInfo = "";
+  ssh!: GuestSsh;
+  port = 0;
+  bootSeconds = 0;
+  /** When the guest's init printed READY_MARKER: the rest of bootSeconds is the SSH handshake. */
+  markerSeconds = 0;
+  private markerAt = 0;
+
+  private constructor(
+    readonly arch: Arch,
+    readonly accel: Accel,
+    private readonly proc: ResultPromise,
+    private readonly console: WriteStream,
+    runDir: string,
+  ) {
+    this.consoleLog = join(runDir, "console.log");
+    const split = lineSplitter((line) => {
+      this.tail.push(line);
+      if (this.tail.length > 40) this.tail.shift();
+      for (const l of this.listeners) l(line);
+    });
+    proc.stdout?.on("data", (chunk: Buffer) => {
+      console.write(chunk);
+      split(chunk);
+    });
+    proc.then((r) => {
+      this.exited = true;
+      this.exitInfo = `${r.exitCode ?? r.signal}: ${String(r.stderr ?? "")
+        .trim()
+        .split("\n")
+        .slice(-3)
+        .join(" / ")}`;
+    });
+  }
+
+  static async boot(o: BootOptions): Promise<Guest> {
+    const host = await hostFacts(o.arch);
+    for (let attempt = 0; ; attempt++) {
+      const consoleStream = createWriteStream(join(o.runDir, "console.log"), { flags: "a" });
+      const port = await freePort();
+      const args = qemuArgs(o.arch, {
+        kernel: o.kernel,
+        initrd: o.initrd,
+        accel: o.accel,
+        sshPort: port,
+        memoryMiB: o.memoryMiB ?? 2048,
+        cpus: o.cpus ?? 2,
+        cmdline: kernelCmdline(o.arch, host, o.cmdline),
+      });
+      const prefix = deathSignalPrefix();
+      const [cmd, ...rest] = [...prefix, o.arch.qemu.binary, ...args];
+      const started = Date.now();
+      const proc = execa(cmd ?? o.arch.qemu.binary, rest, {
+        stdin: "ignore",
+        reject: false,
+        buffer: { stdout: false, stderr: true },
+      });
+      track(proc);
+      const g = new Guest(o.arch, o.accel, proc, consoleStream, o.runDir);
+      g.port = port;
+      try {
+        await g.waitForSsh(o.privateKey, o.bootTimeoutMs ?? 60_000);
+        g.bootSeconds = (Date.now() - started) / 1000;
+        g.markerSeconds = (g.markerAt - started) / 1000;
+        return g;
+      } catch (e) {
+        await g.stop();
+        // Another process took the port between our probe and QEMU's bind: try another.
+        if (attempt < 2 && /host forwarding rule/.test(g.exitInfo)) continue;
+        throw e;
+      }
+    }
+  }
+
+  onLine(l: LineListener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  consoleTail(n = 15): string {
+    return this.tail.slice(-n).join("\n");
+  }
+
+  get running(): boolean {
+    return !this.exited;
+  }
+
+  private async waitForSsh(privateKey: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let ready = false;
+    const off = this.onLine((l) => {
+      if (l.includes(READY_MARKER) && !ready) {
+        ready = true;
+        this.markerAt = Date.now();
+      }
+    });
+    try {
+      let lastErr = "";
+      while (Date.now() < deadline) {
+        if (this.exited)
+          throw new InfraError(
+            `guest exited during boot (qemu ${this.exitInfo}); console ends with:\n${this.consoleTail()}`,
+            "boot",
+          );
+        if (ready) {
+          try {
+            this.ssh = await GuestSsh.connect(
+              this.port,
+              privateKey,
+              Math.max(1000, Math.min(10_000, deadline - Date.now())),
+            );
+            return;
+          } catch (e) {
+            lastErr = (e as Error).message;
+          }
+        }
+        await new Promise((r) => setTimeout(r, ready ? 250 : 100));
+      }
+      throw new InfraError(
+        `timeout: boot-to-ssh after ${Math.round(timeoutMs / 1000)} s${ready ? ` (guest ready, ssh: ${lastErr})` : " (no readiness marker on the console)"}; console ends with:\n${this.consoleTail()}`,
+        "boot",
+      );
+    } finally {
+      off();
+    }
+  }
+
+  async stop(): Promise<void> {
+    try {
+      this.ssh?.close();
+    } catch {
+      // the connection may already be gone
+    }
+    if (!this.exited) this.proc.kill("SIGKILL");
+    await this.proc.catch(() => {});
+    await new Promise((r) => this.console.end(r));
+  }
+}

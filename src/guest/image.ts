@@ -1,0 +1,218 @@
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { execa } from "execa";
+import { z } from "zod";
+import type { Arch } from "../arch/arch.ts";
+import { KhilError } from "../common/errors.ts";
+import { log } from "../common/log.ts";
+import { parseYamlFile } from "../common/yaml.ts";
+import { withLock } from "../host/lock.ts";
+import { cacheDir, projectRoot } from "../host/paths.ts";
+import { hostPackageOf, Sysroot } from "./debian.ts";
+import { parseReadelf } from "./elf.ts";
+
+const RecipeSchema = z.strictObject({
+  packages: z.array(z.string()),
+  programs: z.array(z.string()),
+  runtimeLibraries: z.array(z.string()),
+  init: z.string(),
+});
+
+const imagesDir = join(projectRoot, "images");
+
+function loadRecipe() {
+  const file = join(imagesDir, "base.yaml");
+  return { file, recipe: parseYamlFile(file, readFileSync(file, "utf8"), RecipeSchema) };
+}
+
+/** Follows symlinks inside `root`, treating absolute link targets as relative to it. */
+function resolveIn(root: string, rel: string): string | undefined {
+  let cur = rel.replace(/^\/+/, "");
+  for (let hops = 0; hops < 20; hops++) {
+    const full = join(root, cur);
+    if (!existsSync(full)) {
+      // a dangling link or no such file; existsSync follows links, so check the link itself
+      try {
+        lstatSync(full);
+      } catch {
+        return undefined;
+      }
+    }
+    const st = lstatSync(full);
+    if (!st.isSymbolicLink()) return full;
+    const target = readlinkSync(full);
+    cur = target.startsWith("/") ? target.slice(1) : join(dirname(cur), target);
+  }
+  return undefined;
+}
+
+async function readelf(path: string) {
+  const r = await execa("readelf", ["-dlW", path], { reject: false });
+  return parseReadelf(r.stdout);
+}
+
+function libDirs(a: Arch): string[] {
+  return [`lib/${a.triplet}`, `usr/lib/${a.triplet}`, "lib", "usr/lib"];
+}
+
+/**
+ * Finds every shared library the programs need, unpacking the Debian packages that provide them: first the
+ * package the host has the same library from (multiarch -dev packages khil built against), else the
+ * dependencies of the packages already unpacked.
+ */
+async function resolveLibraries(arch: Arch, sys: Sysroot, programs: string[], extraSonames: string[]) {
+  const libs = new Map<string, string>(); // soname -> real file in the sysroot
+  let interpreter: { path: string; file: string } | undefined;
+  const queue: { file: string; soname?: string }[] = programs.map((file) => ({ file }));
+  for (const s of extraSonames) queue.push({ file: "", soname: s });
+  const find = (soname: string) => {
+    for (const d of libDirs(arch)) {
+      const f = resolveIn(sys.root, join(d, soname));
+      if (f) return f;
+    }
+    return undefined;
+  };
+  const provide = async (soname: string, forFile: string): Promise<string> => {
+    let found = find(soname);
+    if (found) return found;
+    for (const d of [`/lib/${arch.triplet}`, `/usr/lib/${arch.triplet}`]) {
+      const pkg = existsSync(join(d, soname)) ? await hostPackageOf(join(d, soname)) : undefined;
+      if (pkg) {
+        await sys.unpack(pkg);
+        found = find(soname);
+        if (found) return found;
+      }
+    }
+    for (let round = 0; round < 4 && !found; round++) {
+      const next = sys
+        .unpacked()
+        .flatMap((p) => sys.depends(p))
+        .filter((p) => !sys.has(p));
+      if (next.length === 0) break;
+      for (const p of new Set(next)) await sys.unpack(p);
+      found = find(soname);
+    }
+    if (!found)
+      throw new KhilError(
+        `no ${arch.debianArch} Debian package found for ${soname} (needed by ${forFile || "glibc at run time"}): install its -dev package for ${arch.debianArch}, e.g. apt-get install <lib>-dev:${arch.debianArch}`,
+      );
+    return found;
+  };
+  const seen = new Set<string>();
+  while (queue.length > 0) {
+    const item = queue.shift();
+    if (!item) break;
+    let file = item.file;
+    if (item.soname) {
+      if (libs.has(item.soname)) continue;
+      file = await provide(item.soname, "");
+      libs.set(item.soname, file);
+    }
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const deps = await readelf(file);
+    if (deps.interpreter && !interpreter) {
+      const f =
+        resolveIn(sys.root, deps.interpreter) ??
+        (await provide(deps.interpreter.split("/").pop() ?? "", file));
+      interpreter = { path: deps.interpreter, file: f };
+    }
+    for (const soname of deps.needed) {
+      if (libs.has(soname)) continue;
+      const f = await provide(soname, file);
+      libs.set(soname, f);
+      queue.push({ file: f });
+    }
+  }
+  return { libs, interpreter };
+}
+
+export interface GuestImage {
+  path: string;
+  hash: string;
+}
+
+/**
+ * Builds (or finds in the cache) the initramfs for one architecture. `hostPrograms` are binaries pushed into
+ * the guest later (test_progs): the image carries their libraries.
+ */
+export async function buildImage(
+  arch: Arch,
+  publicKey: string,
+  hostPrograms: string[] = [],
+): Promise<GuestImage> {
+  const { recipe } = loadRecipe();
+  const sys = new Sysroot(arch.debianArch);
+  return withLock(join(cacheDir(), "sysroot", arch.debianArch), "preparing guest packages", async () => {
+    for (const p of recipe.packages) await sys.unpack(p);
+    const programs = recipe.programs.map((p) => {
+      const f = resolveIn(sys.root, p);
+      if (!f)
+        throw new KhilError(
+          `images/base.yaml: program ${p} is not in packages ${recipe.packages.join(", ")}`,
+        );
+      return { dest: p, file: f };
+    });
+    const { libs, interpreter } = await resolveLibraries(
+      arch,
+      sys,
+      [...programs.map((p) => p.file), ...hostPrograms],
+      recipe.runtimeLibraries,
+    );
+    const init = readFileSync(join(imagesDir, recipe.init), "utf8");
+    const files: { dest: string; file: string }[] = [
+      ...programs,
+      ...[...libs].map(([soname, file]) => ({ dest: `lib/${arch.triplet}/${soname}`, file })),
+    ];
+    if (interpreter) files.push({ dest: interpreter.path.replace(/^\//, ""), file: interpreter.file });
+    const h = createHash("sha256").update(init).update(publicKey).update(JSON.stringify(recipe));
+    for (const f of [...files].sort((a, b) => (a.dest < b.dest ? -1 : 1)))
+      h.update(f.dest).update(readFileSync(f.file));
+    const hash = h.digest("hex").slice(0, 16);
+    const out = join(cacheDir(), "images", `${arch.name}-${hash}.cpio.gz`);
+    if (existsSync(out)) return { path: out, hash };
+    log(
+      `building the ${arch.name} guest image (${files.length} files from ${sys.unpacked().length} packages)`,
+    );
+    const stage = `${out}.root-${process.pid}`;
+    rmSync(stage, { recursive: true, force: true });
+    for (const f of files) {
+      const d = join(stage, f.dest);
+      mkdirSync(dirname(d), { recursive: true });
+      copyFileSync(f.file, d);
+      chmodSync(d, 0o755);
+    }
+    writeFileSync(join(stage, "init"), init, { mode: 0o755 });
+    mkdirSync(join(stage, "etc"), { recursive: true });
+    writeFileSync(join(stage, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+    writeFileSync(join(stage, "etc/group"), "root:x:0:\ntty:x:5:\n");
+    writeFileSync(join(stage, "etc/shells"), "/bin/sh\n");
+    mkdirSync(join(stage, "root/.ssh"), { recursive: true, mode: 0o700 });
+    chmodSync(join(stage, "root"), 0o700);
+    writeFileSync(join(stage, "root/.ssh/authorized_keys"), `${publicKey.trim()}\n`, { mode: 0o600 });
+    const list = await execa("find", ["."], { cwd: stage });
+    const cpio = await execa("cpio", ["-o", "-H", "newc", "-R", "0:0", "--quiet"], {
+      cwd: stage,
+      input: `${list.stdout.split("\n").sort().join("\n")}\n`,
+      encoding: "buffer",
+    });
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(`${out}.tmp`, gzipSync(cpio.stdout, { level: 1 }));
+    renameSync(`${out}.tmp`, out);
+    rmSync(stage, { recursive: true, force: true });
+    return { path: out, hash };
+  });
+}

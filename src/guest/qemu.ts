@@ -1,0 +1,65 @@
+import type { Arch } from "../arch/arch.ts";
+import type { HostFacts } from "../host/facts.ts";
+
+export type Accel = "kvm" | "tcg";
+
+export interface QemuPlan {
+  kernel: string;
+  initrd?: string;
+  accel: Accel;
+  /** Host port forwarded to the guest's SSH port, bound to 127.0.0.1 only. */
+  sshPort?: number;
+  memoryMiB: number;
+  cpus: number;
+  cmdline: string[];
+}
+
+/**
+ * The kernel command line every khil guest gets. loglevel=7: a WARNING is printed at KERN_WARNING, which a
+ * `quiet` console hides. panic=-1 with QEMU's -no-reboot turns a panic into QEMU exiting at once. An arch
+ * parameter naming a host fact this host does not have is left out: the guest kernel then finds it itself.
+ */
+export function kernelCmdline(arch: Arch, host: HostFacts, extra: readonly string[] = []): string[] {
+  const archParams = arch.cmdline.flatMap((p) => {
+    const named = [...p.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as keyof HostFacts);
+    if (named.some((n) => host[n] === undefined)) return [];
+    return [p.replace(/\{(\w+)\}/g, (_, n: keyof HostFacts) => String(host[n]))];
+  });
+  return [`console=${arch.qemu.console}`, "loglevel=7", "panic=-1", "oops=panic", ...archParams, ...extra];
+}
+
+export function qemuArgs(arch: Arch, p: QemuPlan): string[] {
+  const q = arch.qemu;
+  const args = [
+    "-nodefaults",
+    "-no-reboot",
+    "-display",
+    "none",
+    "-machine",
+    q.machine,
+    "-accel",
+    p.accel,
+    "-cpu",
+    q.cpu[p.accel],
+    "-m",
+    String(p.memoryMiB),
+    "-smp",
+    String(p.cpus),
+    "-serial",
+    "stdio",
+    "-kernel",
+    p.kernel,
+    "-append",
+    p.cmdline.join(" "),
+  ];
+  if (p.initrd) args.push("-initrd", p.initrd);
+  if (p.sshPort !== undefined) {
+    args.push(
+      "-netdev",
+      `user,id=net0,hostfwd=tcp:127.0.0.1:${p.sshPort}-:22`,
+      "-device",
+      `${q.nic},netdev=net0,romfile=`,
+    );
+  }
+  return [...args, ...q.args];
+}

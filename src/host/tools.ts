@@ -1,0 +1,49 @@
+import { execa } from "execa";
+import { KhilError } from "../common/errors.ts";
+
+/** Host commands khil runs, with the Debian package that provides each: a missing one is named with it. */
+const PACKAGE_OF: Record<string, string> = {
+  make: "make",
+  gcc: "gcc",
+  flex: "flex",
+  bison: "bison",
+  bc: "bc",
+  pahole: "dwarves",
+  ccache: "ccache",
+  cpio: "cpio",
+  gzip: "gzip",
+  xz: "xz-utils",
+  tar: "tar",
+  readelf: "binutils",
+  "dpkg-deb": "dpkg",
+  "apt-get": "apt",
+  "apt-cache": "apt",
+  "clang-19": "clang-19",
+  "llc-19": "llvm-19",
+  "ld.lld-19": "lld-19",
+  "pkg-config": "pkg-config",
+  git: "git",
+};
+
+async function onPath(command: string): Promise<boolean> {
+  const r = await execa("sh", ["-c", 'command -v "$1"', "sh", command], { reject: false });
+  return r.exitCode === 0;
+}
+
+/** A command, or a command with the package that provides it where khil's own table cannot know it. */
+export type Tool = string | { command: string; pkg: string };
+
+/** Fails with one line naming every missing command and the apt packages that provide them. */
+export async function requireTools(tools: readonly Tool[]): Promise<void> {
+  const missing: { command: string; pkg: string }[] = [];
+  for (const t of tools) {
+    const { command, pkg } = typeof t === "string" ? { command: t, pkg: PACKAGE_OF[t] ?? t } : t;
+    if (!missing.some((m) => m.command === command) && !(await onPath(command)))
+      missing.push({ command, pkg });
+  }
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map((m) => m.pkg))];
+  throw new KhilError(
+    `missing host tool${missing.length > 1 ? "s" : ""}: ${missing.map((m) => m.command).join(", ")} — install with: apt-get install ${pkgs.join(" ")}`,
+  );
+}

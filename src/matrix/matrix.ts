@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { archNames } from "../arch/arch.ts";
+import { KhilError } from "../common/errors.ts";
+import { parseYamlFile } from "../common/yaml.ts";
+import { isPackagedKernel } from "../kernel/tree.ts";
+
+const MatrixSchema = z.strictObject({
+  arch: z.array(z.string()).min(1),
+  kernel: z.array(z.string()).min(1),
+  suite: z.array(z.string()).min(1),
+  variant: z.record(z.string(), z.array(z.string())).default({ default: [] }),
+});
+export type Matrix = z.infer<typeof MatrixSchema>;
+
+export interface Cell {
+  name: string;
+  arch: string;
+  /** A packaged version ("6.12") or a tree path. */
+  kernel: string;
+  suite: string;
+  variant: string;
+  fragments: string[];
+}
+
+export function loadMatrix(file: string): Matrix {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    throw new KhilError(`cannot read matrix file ${file}`);
+  }
+  const m = parseYamlFile(file, text, MatrixSchema);
+  const valid = archNames();
+  const bad = m.arch.filter((a) => !valid.includes(a));
+  if (bad.length)
+    throw new KhilError(`${file}: unknown arch ${bad.join(", ")}: valid are ${valid.join(", ")}`);
+  return m;
+}
+
+/** Cell names become directory names: a path on an axis is named by its last component. */
+function lastComponent(p: string): string {
+  return p.split("/").filter(Boolean).pop() ?? p;
+}
+
+function kernelLabel(k: string): string {
+  return isPackagedKernel(k) ? k : lastComponent(k);
+}
+
+/** Every combination of the axes, in a stable order: kernel, variant, suite, then arch. */
+export function expandMatrix(m: Matrix): Cell[] {
+  const cells: Cell[] = [];
+  for (const kernel of m.kernel)
+    for (const [variant, fragments] of Object.entries(m.variant))
+      for (const suite of m.suite)
+        for (const arch of m.arch)
+          cells.push({
+            name: [arch, kernelLabel(kernel), lastComponent(suite).replace(/\.yaml$/, ""), variant].join("-"),
+            arch,
+            kernel,
+            suite,
+            variant,
+            fragments,
+          });
+  return cells;
+}

@@ -1,0 +1,243 @@
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Arch } from "../arch/arch.ts";
+import { InfraError, KhilError } from "../common/errors.ts";
+import { log } from "../common/log.ts";
+import { bootGuest, buildFor, type GuestRequest } from "../guest/boot.ts";
+import type { Guest } from "../guest/guest.ts";
+import type { Accel } from "../guest/qemu.ts";
+import type { KernelBuild } from "../kernel/kbuild.ts";
+import type { KernelTree } from "../kernel/tree.ts";
+import { type ArchRun, archStatus, type Results } from "../report/results.ts";
+import { summaryTable, toJunit } from "../report/summary.ts";
+import { buildSelftests } from "../selftests/build.ts";
+import { GUEST_DIR, readGuestFacts, resolvePush, runCommands } from "./commands.ts";
+import { type Deadlines, RunDeadline, resolveDeadlines } from "./deadlines.ts";
+import { type Suite, selectTests, suiteFragments } from "./suite.ts";
+
+/** How the user asked every cell of a run to be built, booted and run (the CLI's options). */
+export interface MachineSpec {
+  jobs?: number;
+  accel?: Accel;
+  cpus: number;
+  memoryMiB: number;
+  /** Kernel command-line parameters after khil's own. */
+  append: string[];
+  /** The user's deadlines; the suite's `timeouts` and the defaults fill in the rest. */
+  deadlines: Partial<Deadlines>;
+  /** Failed tests are run again alone up to this many times (`flaky` when they then pass). */
+  retries: number;
+  /** The whole run's deadline, shared by its cells. */
+  runDeadline?: RunDeadline;
+}
+
+/** One arch of one suite on one tree: what `boot-and-test` runs per arch and a matrix runs per cell. */
+export interface CellSpec {
+  arch: Arch;
+  tree: KernelTree;
+  suite: Suite;
+  fragments: string[];
+  tests?: string[];
+  /** false: run the tests the suite's deny list would skip. */
+  deny: boolean;
+  machine: MachineSpec;
+  runDir: string;
+  /** A label for the cell in combined reports (matrix); the arch name otherwise. */
+  cell?: string;
+}
+
+function deadlines(spec: CellSpec): Deadlines {
+  return resolveDeadlines(spec.machine.deadlines, spec.suite.timeouts);
+}
+
+interface Prepared {
+  build: KernelBuild;
+  pushDir?: string;
+  files: string[];
+}
+
+export function newRun(spec: CellSpec): ArchRun {
+  const run: ArchRun = {
+    arch: spec.arch.name,
+    suite: spec.suite.name,
+    status: "error",
+    problems: [],
+    splats: [],
+    tests: [],
+    timings: {},
+  };
+  if (spec.cell) run.cell = spec.cell;
+  return run;
+}
+
+function request(spec: CellSpec): GuestRequest {
+  const m = spec.machine;
+  const d = deadlines(spec);
+  return {
+    arch: spec.arch,
+    tree: spec.tree,
+    fragments: [...suiteFragments(spec.suite), ...spec.fragments],
+    jobs: m.jobs,
+    runDir: spec.runDir,
+    accel: m.accel,
+    buildTimeoutMs: d.build * 1000,
+    bootTimeoutMs: d.boot * 1000,
+    cpus: m.cpus,
+    memoryMiB: m.memoryMiB,
+    append: m.append,
+  };
+}
+
+/**
+ * Runs one stage, turning its failure into the run's verdict: the stage is named, the stack of an
+ * unexpected exception goes to a log, not the terminal. Usage errors (exit 2) still stop everything. Once
+ * the whole run's deadline has passed, a stage fails with that timeout, whatever else it saw.
+ */
+async function stage<T>(
+  spec: CellSpec,
+  run: ArchRun,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T | undefined> {
+  const t0 = Date.now();
+  const deadline = spec.machine.runDeadline;
+  try {
+    if (deadline?.expired) throw new InfraError(deadline.message, name);
+    const r = await fn();
+    if (deadline?.expired) throw new InfraError(deadline.message, name);
+    return r;
+  } catch (e) {
+    if (e instanceof KhilError && e.exitCode === 2 && !(e instanceof InfraError)) throw e;
+    if (!(e instanceof KhilError))
+      appendFileSync(
+        join(spec.runDir, "khil-errors.log"),
+        `${spec.arch.name} ${name}: ${(e as Error).stack}\n`,
+      );
+    const s = e instanceof InfraError ? e.stage : name;
+    const message = deadline?.expired ? `${deadline.message} (stopped during ${s})` : (e as Error).message;
+    run.error = { stage: s, message };
+    run.status = "error";
+    log(`${run.cell ?? run.arch}: ${s}: ${run.error.message}`);
+    return undefined;
+  } finally {
+    run.timings[name] = (Date.now() - t0) / 1000;
+  }
+}
+
+/** The stages that only use the host: kernel and selftests builds. */
+export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepared | undefined> {
+  mkdirSync(spec.runDir, { recursive: true });
+  const build = await stage(spec, run, "build", () => buildFor(request(spec)));
+  if (!build) return undefined;
+  const suite = spec.suite;
+  if (!suite.build) return { build, files: [] };
+  const progTests = suite.build.progTests;
+  const st = await stage(spec, run, "selftests", () =>
+    buildSelftests(spec.arch, build, progTests, spec.runDir, deadlines(spec).build * 1000),
+  );
+  if (!st) return undefined;
+  const files = await stage(spec, run, "push", async () => resolvePush(st.dir, suite.push));
+  return files ? { build, pushDir: st.dir, files } : undefined;
+}
+
+/** The stages in the guest: image, boot, facts, push, the suite's commands; the guest is always stopped. */
+export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promise<void> {
+  let guest: Guest | undefined;
+  try {
+    const { pushDir, files, build } = p;
+    const elfs = pushDir
+      ? files.filter((f) => !f.endsWith(".o") && !f.endsWith(".ko")).map((f) => join(pushDir, f))
+      : [];
+    const booted = await stage(spec, run, "boot", () => bootGuest(request(spec), build, elfs));
+    if (!booted) return;
+    guest = booted.guest;
+    const g = guest;
+    run.timings.bootToSsh = g.bootSeconds;
+    const facts = await stage(spec, run, "facts", () => readGuestFacts(g, build, booted.accel));
+    if (!facts) return;
+    run.guest = facts.facts;
+    run.problems.push(...facts.problems);
+    if (facts.facts.cpus < spec.suite.minCpus)
+      run.problems.push(
+        `the guest has ${facts.facts.cpus} CPU(s), the suite needs ${spec.suite.minCpus}: tests that need more skip (a harness fault)`,
+      );
+    const res = facts.facts.hrtimerResolutionNs;
+    if (res !== 1)
+      run.problems.push(
+        `hrtimers are in low-resolution mode (resolution ${res ?? "unknown"} ns, clocksource ${facts.facts.clocksource}): the timer tests did not run on high-resolution hrtimers (a harness fault)`,
+      );
+    const jitOn = facts.facts.bpfJitEnable === "1";
+    if (!jitOn)
+      run.problems.push(`bpf_jit_enable is ${facts.facts.bpfJitEnable}: the tests did not run on the JIT`);
+    if (pushDir && files.length) {
+      const pushed = await stage(spec, run, "push", async () => {
+        await g.ssh.push(pushDir, files, GUEST_DIR, deadlines(spec).push * 1000).catch((e: Error) => {
+          throw new InfraError(e.message, "push");
+        });
+        return true;
+      });
+      if (!pushed) return;
+      log(`${spec.arch.name}: pushed ${files.length} files in ${run.timings.push?.toFixed(1)} s`);
+    }
+    const selected = spec.tests ? { ...spec.suite, tests: spec.tests, arch: undefined } : spec.suite;
+    const suite = spec.deny ? selected : { ...selected, deny: [] };
+    const selection = selectTests(suite, spec.arch.name, build.release);
+    const ran = await stage(spec, run, "run", async () => {
+      await runCommands(
+        {
+          arch: spec.arch,
+          suite,
+          selection,
+          guest: g,
+          build,
+          accel: booted.accel,
+          runDir: spec.runDir,
+          retries: spec.machine.retries,
+        },
+        run,
+      );
+      return true;
+    });
+    if (ran) run.status = archStatus(run, jitOn);
+  } finally {
+    if (guest) await guest.stop();
+  }
+}
+
+export function writeReports(results: Results): void {
+  results.finishedAt = new Date().toISOString();
+  results.khilPeakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
+  writeFileSync(join(results.runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(results.runDir, "junit.xml"), toJunit(results));
+}
+
+export function newResults(runDir: string): Results {
+  return { khil: "0.1.0", startedAt: new Date().toISOString(), finishedAt: "", runDir, runs: [] };
+}
+
+/** The whole run's deadline: the user's, else the largest any of the run's suites asks for. */
+export function runDeadline(machine: MachineSpec, suites: readonly Suite[]): RunDeadline {
+  const total = Math.max(...suites.map((s) => resolveDeadlines(machine.deadlines, s.timeouts).total));
+  return new RunDeadline(total);
+}
+
+/** build → selftests → image → boot → push → run → parse → report, for each arch in turn. */
+export async function bootAndTest(specs: CellSpec[], runDir: string): Promise<Results> {
+  const results = newResults(runDir);
+  for (const spec of specs) {
+    const run = newRun(spec);
+    results.runs.push(run);
+    const t0 = Date.now();
+    try {
+      const prepared = await prepareCell(spec, run);
+      if (prepared) await testCell(spec, run, prepared);
+    } finally {
+      run.timings.total = (Date.now() - t0) / 1000;
+      // Written after every arch, so what was gathered survives a later failure or Ctrl-C.
+      writeReports(results);
+    }
+  }
+  process.stdout.write(`${summaryTable(results)}\n`);
+  process.stdout.write(`results: ${runDir} (results.json, junit.xml, console.log, logs)\n`);
+  return results;
+}

@@ -1,0 +1,106 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { z } from "zod";
+import { KhilError } from "../common/errors.ts";
+import { parseYamlFile } from "../common/yaml.ts";
+import { projectRoot } from "../host/paths.ts";
+import { versionLess } from "../kernel/tree.ts";
+import { matchesAny } from "../selftests/plan.ts";
+
+const DenySchema = z.strictObject({
+  tests: z.array(z.string()).min(1),
+  arch: z.string().optional(),
+  kernelBelow: z
+    .string()
+    .regex(/^\d+\.\d+$/, "a kernel version such as 6.4")
+    .optional(),
+  reason: z.string().min(1),
+});
+
+const SuiteSchema = z.strictObject({
+  name: z.string(),
+  description: z.string().optional(),
+  config: z.array(z.string()).default([]),
+  build: z.strictObject({ selftests: z.literal("bpf"), progTests: z.array(z.string()).min(1) }).optional(),
+  push: z.array(z.string()).default([]),
+  tests: z.array(z.string()).min(1),
+  arch: z.record(z.string(), z.strictObject({ tests: z.array(z.string()).min(1) })).optional(),
+  commands: z
+    .array(
+      z.strictObject({
+        // The name becomes part of log file names in the run directory.
+        name: z.string().regex(/^[A-Za-z0-9][\w.-]*$/, "letters, digits, '.', '_' and '-' only"),
+        run: z.array(z.string()).min(1),
+        timeout: z.number().positive().default(600),
+        parser: z.enum(["test_progs", "ktap", "exit-code"]),
+      }),
+    )
+    .min(1),
+  deny: z.array(DenySchema).default([]),
+  /** Guests get at least this many CPUs' worth of tests: fewer online CPUs is a harness fault, not a skip. */
+  minCpus: z.number().int().positive().default(1),
+  /** Deadlines in seconds for this suite's stages and whole run; CLI flags override them. */
+  timeouts: z
+    .strictObject({
+      build: z.number().positive().optional(),
+      boot: z.number().positive().optional(),
+      push: z.number().positive().optional(),
+      total: z.number().positive().optional(),
+    })
+    .optional(),
+  /**
+   * Tests whose SKIP can mean "inconclusive this time" (timer_lockup skips when its race did not happen in
+   * 50 tries): rerun alone, up to `times`, and reported with every attempt.
+   */
+  rerunSkipped: z
+    .strictObject({ tests: z.array(z.string()).min(1), times: z.number().int().min(1).max(10) })
+    .optional(),
+});
+
+export type Suite = z.infer<typeof SuiteSchema> & { file: string };
+export type DenyRule = z.infer<typeof DenySchema>;
+
+const suitesDir = join(projectRoot, "suites");
+
+export function suiteNames(): string[] {
+  return readdirSync(suitesDir)
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => f.slice(0, -5))
+    .sort();
+}
+
+/** A suite by name (suites/NAME.yaml) or by path. */
+export function loadSuite(nameOrPath: string): Suite {
+  const file =
+    nameOrPath.endsWith(".yaml") || nameOrPath.includes("/")
+      ? nameOrPath
+      : join(suitesDir, `${nameOrPath}.yaml`);
+  if (!existsSync(file))
+    throw new KhilError(
+      `unknown suite '${nameOrPath}': valid are ${suiteNames().join(", ")} (or a path to a .yaml)`,
+    );
+  return { ...parseYamlFile(file, readFileSync(file, "utf8"), SuiteSchema), file };
+}
+
+export function suiteFragments(s: Suite): string[] {
+  return s.config.map((c) => (isAbsolute(c) || c.includes("/") ? c : join(projectRoot, "kernel-config", c)));
+}
+
+export interface Selection {
+  tests: string[];
+  /** Denied test patterns with the reason, for this arch and kernel. */
+  denied: { pattern: string; reason: string }[];
+}
+
+/** Which tests a suite selects on one arch and kernel release (e.g. "6.1.192"). */
+export function selectTests(s: Suite, arch: string, release: string): Selection {
+  const tests = s.arch?.[arch]?.tests ?? s.tests;
+  const denied = s.deny
+    .filter((d) => (!d.arch || d.arch === arch) && (!d.kernelBelow || versionLess(release, d.kernelBelow)))
+    .flatMap((d) => d.tests.map((pattern) => ({ pattern, reason: d.reason.trim() })));
+  return { tests, denied };
+}
+
+export function denyReason(sel: Selection, test: string): string | undefined {
+  return sel.denied.find((d) => matchesAny(test, [d.pattern]))?.reason;
+}

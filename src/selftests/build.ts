@@ -1,0 +1,185 @@
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, join } from "node:path";
+import { execa } from "execa";
+import { type Arch, compilerTool, crossPrefix } from "../arch/arch.ts";
+import { InfraError, KhilError } from "../common/errors.ts";
+import { log } from "../common/log.ts";
+import { Progress } from "../common/progress.ts";
+import { withLock } from "../host/lock.ts";
+import { cacheDir } from "../host/paths.ts";
+import { requireTools } from "../host/tools.ts";
+import type { KernelBuild } from "../kernel/kbuild.ts";
+import { runMake } from "../kernel/make.ts";
+import { firstError } from "../kernel/make-output.ts";
+import { matchesAny, planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
+
+const BPF_DIR = "tools/testing/selftests/bpf";
+const LLVM_VERSION = "19";
+
+export interface SelftestsBuild {
+  /** The directory holding test_progs, bpf_testmod.ko and the BPF objects, where push globs are resolved. */
+  dir: string;
+  progTests: string[];
+  log: string;
+}
+
+/**
+ * A tree that is the kernel tree everywhere (symlinks) except tools/testing/selftests/bpf, which is a real
+ * copy holding only the selected prog_tests and the BPF programs they need. make writes its output there.
+ */
+function prepareShadow(treePath: string, shadow: string, keep: (rel: string) => boolean): void {
+  const parts = BPF_DIR.split("/");
+  for (let depth = 0; depth < parts.length; depth++) {
+    const rel = parts.slice(0, depth).join("/");
+    const dir = join(shadow, rel);
+    mkdirSync(dir, { recursive: true });
+    for (const entry of readdirSync(join(treePath, rel))) {
+      if (entry === parts[depth]) continue;
+      const link = join(dir, entry);
+      if (!existsSync(link)) symlinkSync(join(treePath, rel, entry), link);
+    }
+  }
+  mkdirSync(join(shadow, BPF_DIR), { recursive: true });
+  // rsync compares size and mtime and keeps mtimes, so make rebuilds only what changed in the tree.
+  const src = join(treePath, BPF_DIR);
+  const files: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of readdirSync(join(src, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else if (keep(r)) files.push(r);
+    }
+  };
+  walk("");
+  writeFileSync(join(shadow, "files.txt"), `${files.join("\n")}\n`);
+}
+
+/** prog_tests sources of a tree by name (file name without `.c`). */
+function readProgTests(treePath: string): Map<string, string> {
+  const dir = join(treePath, BPF_DIR, "prog_tests");
+  return new Map(
+    readdirSync(dir)
+      .filter((f) => f.endsWith(".c"))
+      .map((f) => [f.slice(0, -2), readFileSync(join(dir, f), "utf8")] as const),
+  );
+}
+
+/**
+ * Refuses, before anything is built, a `--test` selection that names no test of those the suite's
+ * selftests build would hold: a typo should cost a second, not a kernel build.
+ */
+export function checkTestSelection(treePath: string, progTestGlobs: string[], selections: string[]): void {
+  // A tree without the selftests is reported by the selftests build, with its stage.
+  if (!existsSync(join(treePath, BPF_DIR, "prog_tests"))) return;
+  const sources = [...readProgTests(treePath)].filter(([name]) => matchesAny(name, progTestGlobs));
+  const tests = testsDeclared(sources.map(([, text]) => text));
+  const unknown = unmatchedSelections(selections, tests);
+  if (unknown.length)
+    throw new KhilError(
+      `--test ${unknown.join(", ")} matches no test the suite builds (prog_tests ${progTestGlobs.join(", ")}): valid are ${tests.join(", ")}`,
+    );
+}
+
+export async function buildSelftests(
+  arch: Arch,
+  build: KernelBuild,
+  progTestGlobs: string[],
+  runDir: string,
+  timeoutMs: number,
+): Promise<SelftestsBuild> {
+  const clang = `clang-${LLVM_VERSION}`;
+  await requireTools([
+    clang,
+    `llc-${LLVM_VERSION}`,
+    `ld.lld-${LLVM_VERSION}`,
+    "rsync",
+    "pkg-config",
+    compilerTool(arch),
+  ]);
+  const src = join(build.tree, BPF_DIR);
+  const progTestSources = readProgTests(build.tree);
+  const programs = readdirSync(join(src, "progs"))
+    .filter((f) => f.endsWith(".c"))
+    .map((f) => f.slice(0, -2));
+  const plan = planSelftests(
+    progTestGlobs,
+    progTestSources,
+    programs,
+    readFileSync(join(src, "Makefile"), "utf8"),
+  );
+  if (plan.progTests.length === 0)
+    throw new InfraError(
+      `no prog_tests in ${src} match ${progTestGlobs.join(", ")}: the suite's build.progTests selects nothing`,
+      "selftests",
+    );
+  const key = createHash("sha256").update(JSON.stringify(plan)).digest("hex").slice(0, 10);
+  const dir = join(cacheDir(), "selftests", `${basename(build.buildDir)}-${key}`);
+  const logFile = join(runDir, `selftests-${arch.name}.log`);
+  return withLock(dir, "building the selftests", async () => {
+    const shadow = join(dir, "tree");
+    const keepTests = new Set(plan.progTests.map((t) => `prog_tests/${t}.c`));
+    const keepProgs = new Set(plan.progs.map((p) => `progs/${p}.c`));
+    prepareShadow(build.tree, shadow, (rel) => {
+      if (rel.startsWith("prog_tests/") && rel.endsWith(".c")) return keepTests.has(rel);
+      if (rel.startsWith("progs/") && rel.endsWith(".c")) return keepProgs.has(rel);
+      // the generated list of tests would name tests that are not copied
+      return rel !== "prog_tests/tests.h";
+    });
+    const out = join(shadow, BPF_DIR);
+    await execa("rsync", ["-a", `--files-from=${join(shadow, "files.txt")}`, `${src}/`, `${out}/`]);
+    // A test dropped from the selection must leave the build too.
+    for (const sub of ["prog_tests", "progs"]) {
+      for (const f of readdirSync(join(out, sub)).filter((n) => n.endsWith(".c"))) {
+        const rel = `${sub}/${f}`;
+        if (!(sub === "prog_tests" ? keepTests : keepProgs).has(rel)) rmSync(join(out, rel), { force: true });
+      }
+    }
+    log(
+      `building test_progs for ${arch.name} from ${plan.progTests.length} prog_tests and ${plan.progs.length} BPF programs`,
+    );
+    const prefix = crossPrefix(arch);
+    const llvmBin = `/usr/lib/llvm-${LLVM_VERSION}/bin`;
+    const vars = [
+      `ARCH=${arch.kernelArch}`,
+      `CROSS_COMPILE=${prefix}`,
+      `VMLINUX_BTF=${build.vmlinux}`,
+      ...(prefix ? [`CLANG=clang --target=${arch.clangTarget}`] : []),
+    ];
+    const progress = new Progress(`building ${arch.name} selftests`);
+    let steps = 0;
+    const r = await runMake({
+      args: ["-C", out, "-j2", ...vars, join(out, "test_progs")],
+      env: { PATH: `${llvmBin}:${process.env.PATH}`, KDIR: build.buildDir },
+      logFile,
+      timeoutMs,
+      onLine: () => progress.update(`${++steps} steps`),
+    });
+    if (r.timedOut) {
+      progress.done("stopped");
+      throw new InfraError(
+        `timeout: selftests build after ${Math.round(timeoutMs / 1000)} s (log: ${logFile})`,
+        "selftests",
+      );
+    }
+    if (r.exitCode !== 0) {
+      progress.done("failed");
+      const err = firstError(readFileSync(logFile, "utf8"));
+      throw new InfraError(
+        `selftests build failed: ${err ?? `make exited ${r.exitCode}`} (log: ${logFile})`,
+        "selftests",
+      );
+    }
+    progress.done(`test_progs built (${Math.round(statSync(join(out, "test_progs")).size / 1e6)} MB)`);
+    return { dir: out, progTests: plan.progTests, log: logFile };
+  });
+}
