@@ -1,14 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  canonicalConfig,
-  compareConfig,
-  evalExpr,
-  explainMismatch,
-  type KconfigDb,
-  mergeRequests,
-  parseConfig,
-  parseKconfigFile,
-} from "../src/kernel/kconfig.ts";
+import { canonicalConfig, compareConfig, mergeRequests, parseConfig } from "../src/kernel/kconfig.ts";
+import { evalExpr, explainMismatch, type KconfigDb, parseKconfigFile } from "../src/kernel/kconfig-lang.ts";
 import { loadKconfigDb, resolveTree } from "../src/kernel/tree.ts";
 
 describe("fragments and .config", () => {

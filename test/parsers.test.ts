@@ -4,14 +4,14 @@ import { describe, expect, it } from "vitest";
 import { parseExitCode } from "../src/parse/exit-code.ts";
 import { parseKtap } from "../src/parse/ktap.ts";
 import { parseTestProgs, parseTestProgsJson, reconcile } from "../src/parse/test-progs.ts";
+import { namesAndVerdicts } from "./helpers.ts";
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", name), "utf8");
-const names = (run: ReturnType<typeof parseTestProgs>) =>
-  run.tests.map((t) => `${t.subtest ? `${t.test}/${t.subtest}` : t.test}:${t.verdict}`);
+const names = (run: ReturnType<typeof parseTestProgs>) => namesAndVerdicts(run.tests);
 
 describe("test_progs output captured from khil runs", () => {
-  it("x86_64 6.12, all timer tests passing, text and JSON agreeing", () => {
-    const text = parseTestProgs(fixture("test_progs/x86_64-6.12-pass.txt"));
+  it.each(["x86_64", "arm64"])("%s 6.12, all timer tests passing, text and JSON agreeing", (arch) => {
+    const text = parseTestProgs(fixture(`test_progs/${arch}-6.12-pass.txt`));
     expect(names(text)).toEqual([
       "timer/test_bad_ret:pass",
       "timer:pass",
@@ -22,7 +22,7 @@ describe("test_progs output captured from khil runs", () => {
       "timer_mim:pass",
     ]);
     expect(text.summary).toEqual({ passed: 4, skipped: 0, failed: 0 });
-    const both = reconcile(text, parseTestProgsJson(fixture("test_progs/x86_64-6.12-pass.json")));
+    const both = reconcile(text, parseTestProgsJson(fixture(`test_progs/${arch}-6.12-pass.json`)));
     expect(both.problems).toEqual([]);
   });
 
@@ -135,7 +135,7 @@ describe("KTAP and TAP", () => {
         "ok 3 posix_timers",
       ].join("\n"),
     );
-    expect(run.tests.map((t) => `${t.subtest ? `${t.test}/${t.subtest}` : t.test}:${t.verdict}`)).toEqual([
+    expect(names(run)).toEqual([
       "nanosleep/nanosleep_short:pass",
       "nanosleep/nanosleep_long:fail",
       "nanosleep:fail",

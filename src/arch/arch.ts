@@ -1,11 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { arch as nodeArch } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { KhilError } from "../common/errors.ts";
 import { parseYamlFile } from "../common/yaml.ts";
 import { projectRoot } from "../host/paths.ts";
-import type { Tool } from "../host/tools.ts";
 
 const ArchSchema = z.strictObject({
   name: z.string(),
@@ -54,22 +52,4 @@ export function loadArch(name: string): Arch {
 export function resolveArchs(spec: string): Arch[] {
   const list = spec === "all" ? archNames() : spec.split(",").map((s) => s.trim());
   return list.map(loadArch);
-}
-
-const NODE_TO_DEBIAN: Record<string, string> = { x64: "amd64", arm64: "arm64" };
-export const hostDebianArch = NODE_TO_DEBIAN[nodeArch()] ?? nodeArch();
-
-/** The compiler prefix for make's CROSS_COMPILE: empty when the host runs the guest's architecture. */
-export function crossPrefix(a: Arch): string {
-  return a.debianArch === hostDebianArch ? "" : `${a.triplet}-`;
-}
-
-/** The C compiler for the guest's architecture, with the package a missing one comes from. */
-export function compilerTool(a: Arch): Tool {
-  const prefix = crossPrefix(a);
-  return prefix ? { command: `${prefix}gcc`, pkg: a.crossCompilerPackage } : "gcc";
-}
-
-export function qemuTool(a: Arch): Tool {
-  return { command: a.qemu.binary, pkg: a.qemu.package };
 }

@@ -5,47 +5,22 @@ import { execa } from "execa";
 import type { Arch } from "../arch/arch.ts";
 import { log } from "../common/log.ts";
 import { chooseAccel } from "../guest/accel.ts";
-import { freePort, Guest } from "../guest/guest.ts";
+import { Guest } from "../guest/guest.ts";
 import { buildImage } from "../guest/image.ts";
-import { kernelCmdline, qemuArgs } from "../guest/qemu.ts";
 import { guestKey } from "../guest/ssh-key.ts";
-import { deathSignalPrefix, track } from "../host/children.ts";
-import { hostFacts } from "../host/facts.ts";
 import { projectRoot } from "../host/paths.ts";
-import { buildKernel, fragmentPaths, type KernelBuild, makeEnv } from "../kernel/kbuild.ts";
+import { fragmentPaths } from "../kernel/configure.ts";
+import { buildKernel, type KernelBuild } from "../kernel/kbuild.ts";
+import { kernelMakeEnv } from "../kernel/make.ts";
 import { resolveTree, treeVersion } from "../kernel/tree.ts";
 import { readRunDir } from "../report/merge.ts";
-import { GUEST_DIR, resolvePush } from "../run/commands.ts";
+import { GUEST_DIR } from "../run/context.ts";
 import { DEFAULT_DEADLINES } from "../run/deadlines.ts";
+import { programsAmong, resolvePush } from "../run/push.ts";
 import { loadSuite, suiteFragments } from "../run/suite.ts";
 import { buildSelftests } from "../selftests/build.ts";
-import { type BenchRow, benchTable, row, stats } from "./stats.ts";
-
-async function seconds(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-const TESTS = "timer,timer_crash,timer_lockup,timer_mim";
-
-function sshArgs(port: number, key: string): string[] {
-  return [
-    "-i",
-    key,
-    "-p",
-    String(port),
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "LogLevel=ERROR",
-    "-o",
-    "ConnectTimeout=2",
-    "root@127.0.0.1",
-  ];
-}
+import { rawBootOnce, rawColdBuild, TESTS } from "./raw.ts";
+import { type BenchRow, benchTable, row, seconds, stats } from "./stats.ts";
 
 /**
  * Each khil stage next to the same work done by the raw tools on the same tree, config, kernel and image,
@@ -56,7 +31,7 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
   const tree = await resolveTree({});
   const suite = loadSuite("bpf-timer");
   const fragments = suiteFragments(suite);
-  const { vars, env } = makeEnv(arch);
+  const { vars, env } = kernelMakeEnv(arch);
   const k = (args: string[]) =>
     execa("node", [join(projectRoot, "bin/khil.js"), ...args], { reject: false, all: true });
   const buildTimeoutMs = DEFAULT_DEADLINES.build * 1000;
@@ -105,11 +80,7 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
   );
   const files = resolvePush(st.dir, suite.push);
   const key = guestKey();
-  const image = await buildImage(
-    arch,
-    key.publicKey,
-    files.filter((f) => !f.endsWith(".o") && !f.endsWith(".ko")).map((f) => join(st.dir, f)),
-  );
+  const image = await buildImage(arch, key.publicKey, programsAmong(st.dir, files));
   const accel = await chooseAccel(arch, build.bootImage);
 
   log("bench: boot to SSH");
@@ -204,75 +175,8 @@ async function coldBuild(arch: Arch, tree: string, vars: string[], env: NodeJS.P
       env: { KHIL_CACHE: join(scratch, "khil-cache"), CCACHE_DISABLE: "1" },
     }),
   );
-  const dir = join(scratch, "raw");
   const fragments = fragmentPaths(arch, treeVersion(tree), suiteFragments(loadSuite("bpf-timer")));
-  const coldEnv = { ...env, CCACHE_DISABLE: "1" };
-  const raw = await seconds(async () => {
-    await execa("make", ["-s", "-C", tree, `O=${dir}`, ...vars, "tinyconfig"], { env: coldEnv });
-    await execa(
-      "bash",
-      ["scripts/kconfig/merge_config.sh", "-m", "-O", dir, join(dir, ".config"), ...fragments],
-      {
-        cwd: tree,
-        env: { KCONFIG_CONFIG: join(dir, ".config") },
-      },
-    );
-    await execa("make", ["-s", "-C", tree, `O=${dir}`, ...vars, "olddefconfig"], { env: coldEnv });
-    await execa("make", ["-s", "-C", tree, `O=${dir}`, ...vars, "-j2", "all"], { env: coldEnv });
-  });
+  const raw = await seconds(() => rawColdBuild(tree, join(scratch, "raw"), vars, env, fragments));
   rmSync(scratch, { recursive: true, force: true });
   return row("build: cold", [khil], [raw]);
-}
-
-async function rawBootOnce(
-  arch: Arch,
-  kernel: string,
-  initrd: string,
-  accel: "kvm" | "tcg",
-  keyPath: string,
-  extra?: { dir: string; files: string[]; rows: BenchRow[]; khilPush: number; khilRun: number },
-): Promise<number> {
-  const port = await freePort();
-  const args = qemuArgs(arch, {
-    kernel,
-    initrd,
-    accel,
-    sshPort: port,
-    memoryMiB: 2048,
-    cpus: 2,
-    cmdline: kernelCmdline(arch, await hostFacts(arch)),
-  });
-  const [cmd, ...rest] = [...deathSignalPrefix(), arch.qemu.binary, ...args];
-  const started = process.hrtime.bigint();
-  const q = execa(cmd ?? arch.qemu.binary, rest, { stdin: "ignore", stdout: "ignore", reject: false });
-  track(q);
-  let boot = Number.NaN;
-  for (let i = 0; i < 600; i++) {
-    const r = await execa("ssh", [...sshArgs(port, keyPath), "true"], { reject: false });
-    if (r.exitCode === 0) {
-      boot = Number(process.hrtime.bigint() - started) / 1e9;
-      break;
-    }
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  if (extra) {
-    const tarPush = await seconds(async () => {
-      const tar = execa("tar", ["-czf", "-", "-C", extra.dir, ...extra.files]);
-      const ssh = execa("ssh", [...sshArgs(port, keyPath), "mkdir -p /root/raw && tar -xzf - -C /root/raw"], {
-        reject: false,
-      });
-      tar.stdout?.pipe(ssh.stdin as NodeJS.WritableStream);
-      await Promise.all([tar, ssh]);
-    });
-    const run = await seconds(() =>
-      execa("ssh", [...sshArgs(port, keyPath), `cd /root/raw && ./test_progs -a ${TESTS}`], {
-        reject: false,
-      }),
-    );
-    extra.rows.push(row("push", [extra.khilPush], [tarPush]));
-    extra.rows.push(row("run the timer tests", [extra.khilRun], [run]));
-  }
-  q.kill("SIGKILL");
-  await q;
-  return boot;
 }

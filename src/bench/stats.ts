@@ -1,4 +1,10 @@
-/** Pure helpers of `khil bench`: sample statistics, ratios against the raw tools, goals. */
+/** Helpers of `khil bench`: timing, sample statistics, ratios against the raw tools, goals. */
+
+export async function seconds(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
 
 export interface Stats {
   min: number;

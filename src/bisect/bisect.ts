@@ -1,111 +1,14 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa, execaSync } from "execa";
-import type { Arch } from "../arch/arch.ts";
 import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { projectRoot } from "../host/paths.ts";
 import { createRunDir } from "../host/run-dir.ts";
+import { requireTools } from "../host/tools.ts";
 import { currentHead, git, isGitTree, subject } from "../kernel/git.ts";
-import type { ArchRun } from "../report/results.ts";
-import {
-  type CellSpec,
-  type MachineSpec,
-  newResults,
-  newRun,
-  prepareCell,
-  runDeadline,
-  testCell,
-  writeReports,
-} from "../run/cell.ts";
-import type { Suite } from "../run/suite.ts";
-
-export type StepVerdict = "good" | "bad" | "skip";
-
-export interface StepRecord {
-  commit: string;
-  subject: string;
-  verdict: StepVerdict;
-  reason: string;
-  seconds: number;
-  runDir: string;
-  /** Failing tests with their log excerpts (bad), or the passing tests (good). */
-  tests: { name: string; verdict: string; log?: string }[];
-}
-
-/** `git bisect run` exit codes: 0 good, 1 bad, 125 skip (this commit cannot be judged). */
-export const EXIT: Record<StepVerdict, number> = { good: 0, bad: 1, skip: 125 };
-
-/**
- * Judges a run: tests failing (or a kernel splat while they ran) make a commit bad; a commit that does not
- * build, boot or have the selected tests is skipped, with the reason, since it says nothing of the tests.
- */
-export function judge(run: ArchRun): { verdict: StepVerdict; reason: string } {
-  if (run.error) {
-    if (run.error.stage === "run" && !/matches no test/.test(run.error.message))
-      return { verdict: "bad", reason: `run: ${run.error.message.split("\n")[0]}` };
-    return { verdict: "skip", reason: `${run.error.stage}: ${run.error.message.split("\n")[0]}` };
-  }
-  if (run.status === "passed") return { verdict: "good", reason: "selected tests passed" };
-  if (run.status === "skipped")
-    return { verdict: "skip", reason: "the suite denies every selected test here" };
-  const failed = run.tests
-    .filter((t) => t.verdict === "fail")
-    .map((t) => (t.subtest ? `${t.test}/${t.subtest}` : t.test));
-  const why = [
-    failed.length ? `failed: ${failed.join(", ")}` : "",
-    ...run.splats.map((s) => `kernel ${s.kind}: ${s.title}`),
-    ...run.problems,
-  ].filter(Boolean);
-  return { verdict: "bad", reason: why.join("; ") };
-}
-
-export interface StepOptions {
-  tree: string;
-  arch: Arch;
-  suite: Suite;
-  tests?: string[];
-  machine: MachineSpec;
-}
-
-/** One bisect step on whatever the tree has checked out: build, selftests, boot, run, judge. */
-export async function bisectStep(o: StepOptions): Promise<StepRecord> {
-  const started = Date.now();
-  const commit = await git(o.tree, ["rev-parse", "HEAD"]);
-  const subj = await subject(o.tree, "HEAD");
-  const runDir = createRunDir(`bisect-step-${o.arch.name}-${commit.slice(0, 12)}`);
-  const spec: CellSpec = {
-    machine: { ...o.machine, runDeadline: runDeadline(o.machine, [o.suite]) },
-    arch: o.arch,
-    tree: { path: o.tree, label: `${o.tree} @ ${commit.slice(0, 12)}` },
-    suite: o.suite,
-    fragments: [],
-    tests: o.tests,
-    deny: true,
-    runDir,
-  };
-  const results = newResults(runDir);
-  const run = newRun(spec);
-  results.runs.push(run);
-  try {
-    const prepared = await prepareCell(spec, run);
-    if (prepared) await testCell(spec, run, prepared);
-  } finally {
-    writeReports(results);
-  }
-  const { verdict, reason } = judge(run);
-  const tests = run.tests
-    .filter((t) => (verdict === "bad" ? t.verdict === "fail" : true))
-    .map((t) => {
-      const rec: StepRecord["tests"][number] = {
-        name: t.subtest ? `${t.test}/${t.subtest}` : t.test,
-        verdict: t.verdict,
-      };
-      if (t.log) rec.log = t.log;
-      return rec;
-    });
-  return { commit, subject: subj, verdict, reason, seconds: (Date.now() - started) / 1000, runDir, tests };
-}
+import type { StepRecord } from "./judge.ts";
+import { bisectStep, type StepOptions } from "./step.ts";
 
 export interface BisectOptions extends StepOptions {
   good: string;
@@ -148,6 +51,7 @@ export function stepTable(steps: StepRecord[]): string {
  * `git bisect reset` and the original HEAD, also after Ctrl-C or an error.
  */
 export async function bisect(o: BisectOptions): Promise<BisectReport> {
+  await requireTools(["git"]);
   if (!(await isGitTree(o.tree)))
     throw new KhilError(`--tree ${o.tree}: not a git repository (bisect needs one)`);
   const dirty = await git(o.tree, ["status", "--porcelain", "--untracked-files=no"]);

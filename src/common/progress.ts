@@ -43,8 +43,4 @@ export class Progress {
     if (this.tty) process.stderr.write("\r\x1b[2K");
     log(`${this.label}: ${final} in ${fmtElapsed(Date.now() - this.start)}`);
   }
-
-  get elapsedMs(): number {
-    return Date.now() - this.start;
-  }
 }

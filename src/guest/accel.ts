@@ -1,9 +1,8 @@
 import { accessSync, constants } from "node:fs";
-import { execa } from "execa";
-import { type Arch, hostDebianArch } from "../arch/arch.ts";
+import type { Arch } from "../arch/arch.ts";
+import { hostDebianArch } from "../arch/toolchain.ts";
 import { perHostBoot } from "../host/boot-cache.ts";
-import { deathSignalPrefix, track } from "../host/children.ts";
-import { type Accel, qemuArgs } from "./qemu.ts";
+import { type Accel, startQemu } from "./qemu.ts";
 
 export interface AccelChoice {
   accel: Accel;
@@ -31,16 +30,13 @@ export async function chooseAccel(arch: Arch, kernel: string, override?: Accel):
 }
 
 async function probe(arch: Arch, kernel: string): Promise<AccelChoice> {
-  const args = qemuArgs(arch, {
+  const p = startQemu(arch, {
     kernel,
     accel: "kvm",
     memoryMiB: 256,
     cpus: 1,
     cmdline: [`console=${arch.qemu.console}`, "earlyprintk=serial", "panic=-1"],
   });
-  const [cmd, ...rest] = [...deathSignalPrefix(), arch.qemu.binary, ...args];
-  const p = execa(cmd ?? arch.qemu.binary, rest, { stdin: "ignore", reject: false, buffer: false });
-  track(p);
   const saw = await new Promise<boolean>((resolve) => {
     let text = "";
     const timer = setTimeout(() => resolve(false), PROBE_DEADLINE_MS);

@@ -1,4 +1,5 @@
-import { type Arch, qemuTool } from "../arch/arch.ts";
+import type { Arch } from "../arch/arch.ts";
+import { qemuTool } from "../arch/toolchain.ts";
 import { log } from "../common/log.ts";
 import { requireTools } from "../host/tools.ts";
 import { buildKernel, type KernelBuild } from "../kernel/kbuild.ts";
@@ -40,6 +41,7 @@ export async function bootGuest(
   r: GuestRequest,
   build: KernelBuild,
   hostPrograms: string[] = [],
+  onConsoleLine?: (line: string) => void,
 ): Promise<{ guest: Guest; image: GuestImage; accel: AccelChoice }> {
   await requireTools([qemuTool(r.arch), "readelf", "cpio", "dpkg-deb", "apt-get"]);
   const key = guestKey();
@@ -57,6 +59,7 @@ export async function bootGuest(
     cmdline: r.append,
     cpus: r.cpus,
     memoryMiB: r.memoryMiB,
+    onConsoleLine,
   });
   log(`ready in ${guest.bootSeconds.toFixed(1)} s (${accel.accel})`);
   return { guest, image, accel };

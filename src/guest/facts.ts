@@ -1,4 +1,9 @@
 /** What khil reads from the guest itself about the machine it tested. */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { KernelBuild } from "../kernel/kbuild.ts";
+import type { AccelChoice } from "./accel.ts";
+import type { Guest } from "./guest.ts";
 
 export const FACTS_SCRIPT = [
   'echo "release=$(uname -r)"',
@@ -49,4 +54,70 @@ export function countCpus(mask: string): number {
     n += b === undefined || Number.isNaN(b) ? 1 : b - a + 1;
   }
   return n;
+}
+
+/** What results record about the guest a run tested, read from the guest itself. */
+export interface GuestFacts {
+  kernelRelease: string;
+  configHash: string;
+  arch: string;
+  machine: string;
+  accel: string;
+  accelReason: string;
+  bpfJitEnable: string;
+  clocksource: string;
+  hrtimerResolutionNs: number | null;
+  cpus: number;
+  bootSeconds: number;
+}
+
+/** The guest's facts, and where they show it is not the kernel khil built. */
+export async function readGuestFacts(
+  guest: Guest,
+  build: KernelBuild,
+  accel: AccelChoice,
+): Promise<{ facts: GuestFacts; problems: string[] }> {
+  const r = await guest.ssh.capture(FACTS_SCRIPT);
+  const raw = parseFacts(r.out);
+  const problems: string[] = [];
+  const ourSha = createHash("sha256").update(readFileSync(build.config)).digest("hex");
+  if (raw.configSha256 && raw.configSha256 !== ourSha)
+    problems.push("the guest's /proc/config.gz is not the config khil built: it booted another kernel");
+  if (raw.release !== build.release)
+    problems.push(`the guest runs ${raw.release}, khil built ${build.release}`);
+  return {
+    facts: {
+      kernelRelease: raw.release,
+      configHash: raw.configSha256 === ourSha ? build.configHash : `guest:${raw.configSha256.slice(0, 12)}`,
+      arch: guest.arch.name,
+      machine: raw.machine,
+      accel: accel.accel,
+      accelReason: accel.reason,
+      bpfJitEnable: raw.jit,
+      clocksource: raw.clocksource,
+      hrtimerResolutionNs: raw.hrtimerResolutionNs,
+      cpus: raw.cpus,
+      bootSeconds: guest.bootSeconds,
+    },
+    problems,
+  };
+}
+
+/**
+ * Where the machine, not the kernel under test, keeps the tests from testing what they claim: each a
+ * harness fault that fails the run.
+ */
+export function harnessFaults(f: GuestFacts, minCpus: number): string[] {
+  const out: string[] = [];
+  if (f.cpus < minCpus)
+    out.push(
+      `the guest has ${f.cpus} CPU(s), the suite needs ${minCpus}: tests that need more skip (a harness fault)`,
+    );
+  if (f.hrtimerResolutionNs !== 1)
+    out.push(
+      `hrtimers are in low-resolution mode (resolution ${f.hrtimerResolutionNs ?? "unknown"} ns, clocksource ${f.clocksource}): the timer tests did not run on high-resolution hrtimers (a harness fault)`,
+    );
+  if (f.bpfJitEnable !== "1")
+    out.push(`bpf_jit_enable is ${f.bpfJitEnable}: the tests did not run on the JIT`);
+  return out;
 }

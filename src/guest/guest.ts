@@ -1,13 +1,12 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { execa, type ResultPromise } from "execa";
+import type { ResultPromise } from "execa";
 import type { Arch } from "../arch/arch.ts";
 import { InfraError } from "../common/errors.ts";
 import { lineSplitter } from "../common/lines.ts";
-import { deathSignalPrefix, track } from "../host/children.ts";
-import { hostFacts } from "../host/facts.ts";
-import { type Accel, kernelCmdline, qemuArgs } from "./qemu.ts";
+import { hostFacts } from "./host-facts.ts";
+import { type Accel, kernelCmdline, startQemu } from "./qemu.ts";
 import { GuestSsh } from "./ssh.ts";
 
 export const READY_MARKER = "khil: guest ready:";
@@ -35,6 +34,8 @@ export interface BootOptions {
   cpus?: number;
   bootTimeoutMs?: number;
   cmdline?: string[];
+  /** Sees every console line from the first byte on (boot included), for as long as the guest lives. */
+  onConsoleLine?: (line: string) => void;
 }
 
 type LineListener = (line: string) => void;
@@ -85,7 +86,8 @@ export class Guest {
     for (let attempt = 0; ; attempt++) {
       const consoleStream = createWriteStream(join(o.runDir, "console.log"), { flags: "a" });
       const port = await freePort();
-      const args = qemuArgs(o.arch, {
+      const started = Date.now();
+      const proc = startQemu(o.arch, {
         kernel: o.kernel,
         initrd: o.initrd,
         accel: o.accel,
@@ -94,17 +96,9 @@ export class Guest {
         cpus: o.cpus ?? 2,
         cmdline: kernelCmdline(o.arch, host, o.cmdline),
       });
-      const prefix = deathSignalPrefix();
-      const [cmd, ...rest] = [...prefix, o.arch.qemu.binary, ...args];
-      const started = Date.now();
-      const proc = execa(cmd ?? o.arch.qemu.binary, rest, {
-        stdin: "ignore",
-        reject: false,
-        buffer: { stdout: false, stderr: true },
-      });
-      track(proc);
       const g = new Guest(o.arch, o.accel, proc, consoleStream, o.runDir);
       g.port = port;
+      if (o.onConsoleLine) g.onLine(o.onConsoleLine);
       try {
         await g.waitForSsh(o.privateKey, o.bootTimeoutMs ?? 60_000);
         g.bootSeconds = (Date.now() - started) / 1000;

@@ -1,5 +1,7 @@
+import { execa, type ResultPromise } from "execa";
 import type { Arch } from "../arch/arch.ts";
-import type { HostFacts } from "../host/facts.ts";
+import { deathSignalPrefix, track } from "../host/children.ts";
+import type { HostFacts } from "./host-facts.ts";
 
 export type Accel = "kvm" | "tcg";
 
@@ -62,4 +64,20 @@ export function qemuArgs(arch: Arch, p: QemuPlan): string[] {
     );
   }
   return [...args, ...q.args];
+}
+
+/**
+ * Starts QEMU for `plan`, tracked (Ctrl-C, exit and the run's deadline stop it) and under a parent-death
+ * signal, so that not even a khil killed with SIGKILL leaves a guest behind. Its serial console is stdout.
+ */
+export function startQemu(arch: Arch, plan: QemuPlan, console: "pipe" | "ignore" = "pipe"): ResultPromise {
+  const [cmd, ...rest] = [...deathSignalPrefix(), arch.qemu.binary, ...qemuArgs(arch, plan)];
+  const p = execa(cmd ?? arch.qemu.binary, rest, {
+    stdin: "ignore",
+    stdout: console,
+    reject: false,
+    buffer: { stdout: false, stderr: true },
+  });
+  track(p);
+  return p;
 }

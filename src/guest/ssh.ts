@@ -50,11 +50,10 @@ export class GuestSsh {
       stdin?: Readable;
       timeoutMs?: number;
       abort?: AbortSignal;
-      pty?: boolean;
     } = {},
   ): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
-      this.client.exec(command, { pty: io.pty ?? false }, (err, ch) => {
+      this.client.exec(command, (err, ch) => {
         if (err) return reject(err);
         let timedOut = false;
         let aborted = false;
@@ -105,12 +104,13 @@ export class GuestSsh {
   async capture(
     command: string,
     timeoutMs = 30_000,
+    abort?: AbortSignal,
   ): Promise<{ code: number | null; out: string; err: string }> {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const collect = (into: Buffer[]) =>
       ({ write: (d: Buffer) => into.push(Buffer.from(d)) }) as unknown as Writable;
-    const r = await this.exec(command, { stdout: collect(out), stderr: collect(err), timeoutMs });
+    const r = await this.exec(command, { stdout: collect(out), stderr: collect(err), timeoutMs, abort });
     return { code: r.code, out: Buffer.concat(out).toString(), err: Buffer.concat(err).toString() };
   }
 

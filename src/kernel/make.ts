@@ -1,7 +1,26 @@
 import { createWriteStream } from "node:fs";
+import { join } from "node:path";
 import { execa } from "execa";
+import type { Arch } from "../arch/arch.ts";
+import { archMakeVars, crossPrefix } from "../arch/toolchain.ts";
 import { lineSplitter } from "../common/lines.ts";
 import { track } from "../host/children.ts";
+import { cacheDir } from "../host/paths.ts";
+
+/** make's variables and environment for building a kernel for `arch`, compiled through ccache. */
+export function kernelMakeEnv(arch: Arch): { vars: string[]; env: NodeJS.ProcessEnv } {
+  const cache = cacheDir();
+  return {
+    vars: [...archMakeVars(arch), `CC=ccache ${crossPrefix(arch)}gcc`],
+    // BASEDIR and NOHASHDIR let ccache hit across build directories (a new config key, a bisect step).
+    env: {
+      CCACHE_DIR: process.env.KHIL_CCACHE_DIR ?? join(cache, "ccache"),
+      CCACHE_BASEDIR: cache,
+      CCACHE_NOHASHDIR: "1",
+      CCACHE_MAXSIZE: "20G",
+    },
+  };
+}
 
 export interface MakeRun {
   exitCode: number | undefined;

@@ -5,7 +5,7 @@ import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { aptInstall } from "../host/apt.ts";
 import { cacheDir } from "../host/paths.ts";
-import { type KconfigDb, parseKconfigFile } from "./kconfig.ts";
+import { type KconfigDb, parseKconfigFile } from "./kconfig-lang.ts";
 
 /** Debian packages of kernel trees khil knows; each carries the BPF timer series (merged in 5.15). */
 export const PACKAGED_KERNELS = ["6.12", "6.1"] as const;

@@ -5,15 +5,8 @@ import { log } from "../common/log.ts";
 import { isPackagedKernel, resolveTree } from "../kernel/tree.ts";
 import type { Results } from "../report/results.ts";
 import { matrixTable } from "../report/summary.ts";
-import {
-  type CellSpec,
-  type MachineSpec,
-  newResults,
-  newRun,
-  prepareCell,
-  testCell,
-  writeReports,
-} from "../run/cell.ts";
+import { newResults, writeReports } from "../report/write.ts";
+import { type CellSpec, type MachineSpec, newRun, prepareCell, testCell } from "../run/cell.ts";
 import { loadSuite } from "../run/suite.ts";
 import type { Cell } from "./matrix.ts";
 

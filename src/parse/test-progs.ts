@@ -134,3 +134,13 @@ export function reconcile(run: ParsedRun, json: ReturnType<typeof parseTestProgs
   }
   return { ...run, tests, problems };
 }
+
+/** What test_progs' exit code says against what was parsed: 0 all passed, 1 a failure, 2 nothing matched, 3 infrastructure. */
+export function exitCodeProblems(code: number | null, run: ParsedRun): string[] {
+  const failing = run.tests.some((t) => t.verdict === "fail");
+  if (code === 2) return ["test_progs: no test matched the selection"];
+  if (code === 3) return ["test_progs exited 3: infrastructure error (see its log)"];
+  if (code === 1 && !failing) return ["test_progs exited 1 but no failing test was parsed"];
+  if (code === 0 && failing) return ["test_progs exited 0 but failing tests were parsed"];
+  return [];
+}

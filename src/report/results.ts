@@ -1,21 +1,8 @@
 /** One schema for every parser and every arch: what results.json holds. */
+import type { GuestFacts } from "../guest/facts.ts";
 
 /** flaky: failed, then passed when run again (`--retries`); it does not fail the run but is reported. */
 export type Verdict = "pass" | "fail" | "skip" | "flaky" | "error";
-
-export interface GuestFacts {
-  kernelRelease: string;
-  configHash: string;
-  arch: string;
-  machine: string;
-  accel: string;
-  accelReason: string;
-  bpfJitEnable: string;
-  clocksource: string;
-  hrtimerResolutionNs: number | null;
-  cpus: number;
-  bootSeconds: number;
-}
 
 export interface TestRecord {
   arch: string;
@@ -70,21 +57,7 @@ export interface Results {
   runs: ArchRun[];
 }
 
-/** The exit code's question: did every selected test pass, those the suite denies with a reason aside? */
-export function allPassed(r: Results): boolean {
-  return r.runs.every((run) => run.status === "passed" || run.status === "skipped");
-}
-
-export function archStatus(
-  run: Pick<ArchRun, "tests" | "problems" | "error" | "splats">,
-  jitOn: boolean,
-): ArchRun["status"] {
-  if (run.error) return "error";
-  if (run.splats.length > 0) return "failed";
-  const top = run.tests.filter((t) => !t.subtest);
-  if (top.length === 0) return "error";
-  if (!jitOn) return "failed";
-  if (run.problems.length > 0) return "failed";
-  if (run.tests.some((t) => t.verdict === "fail" || t.verdict === "error")) return "failed";
-  return top.every((t) => t.verdict === "skip" && t.reason?.startsWith("denied:")) ? "skipped" : "passed";
+/** `test` or `test/subtest`, as test_progs names them and every report shows them. */
+export function testName(t: { test: string; subtest?: string }): string {
+  return t.subtest ? `${t.test}/${t.subtest}` : t.test;
 }

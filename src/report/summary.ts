@@ -1,48 +1,4 @@
-import type { ArchRun, Results, TestRecord } from "./results.ts";
-
-function xmlEscape(s: string): string {
-  return (
-    s
-      .replace(/&/g, "&amp;")
-      .replace(/</g, "&lt;")
-      .replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;")
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: XML 1.0 forbids these characters
-      .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, "")
-  );
-}
-
-function caseName(t: TestRecord): string {
-  return t.subtest ? `${t.test}/${t.subtest}` : t.test;
-}
-
-/** JUnit XML: one testsuite per arch, one testcase per test and subtest. */
-export function toJunit(r: Results): string {
-  const suites = r.runs.map((run) => {
-    const cases = run.tests.map((t) => {
-      const attrs = `classname="${xmlEscape(`${run.arch}.${run.suite}`)}" name="${xmlEscape(caseName(t))}" time="${((t.durationMs ?? 0) / 1000).toFixed(3)}"`;
-      if (t.verdict === "pass") return `    <testcase ${attrs}/>`;
-      if (t.verdict === "skip")
-        return `    <testcase ${attrs}><skipped message="${xmlEscape(t.reason ?? "")}"/></testcase>`;
-      // JUnit has no flaky: it passed in the end, and its output says how it failed first.
-      if (t.verdict === "flaky")
-        return `    <testcase ${attrs}><system-out>${xmlEscape(`flaky: ${t.reason ?? ""}\n${t.log ?? ""}`)}</system-out></testcase>`;
-      const tag = t.verdict === "error" ? "error" : "failure";
-      return `    <testcase ${attrs}><${tag} message="${xmlEscape(t.reason ?? t.verdict)}">${xmlEscape(t.log ?? "")}</${tag}></testcase>`;
-    });
-    if (run.error)
-      cases.push(
-        `    <testcase classname="${xmlEscape(`${run.arch}.${run.suite}`)}" name="${xmlEscape(run.error.stage)}"><error message="${xmlEscape(run.error.message)}"/></testcase>`,
-      );
-    const count = (v: string) => run.tests.filter((t) => t.verdict === v).length;
-    return [
-      `  <testsuite name="${xmlEscape(`${run.suite} (${run.arch})`)}" tests="${cases.length}" failures="${count("fail")}" errors="${count("error") + (run.error ? 1 : 0)}" skipped="${count("skip")}">`,
-      ...cases,
-      "  </testsuite>",
-    ].join("\n");
-  });
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="khil">\n${suites.join("\n")}\n</testsuites>\n`;
-}
+import { type ArchRun, type Results, testName } from "./results.ts";
 
 function header(run: ArchRun): string {
   const g = run.guest;
@@ -66,10 +22,10 @@ export function summaryTable(r: Results): string {
   const out: string[] = [];
   for (const run of r.runs) {
     out.push(header(run));
-    const width = Math.max(10, ...run.tests.map((t) => caseName(t).length));
+    const width = Math.max(10, ...run.tests.map((t) => testName(t).length));
     for (const t of run.tests) {
       const why = t.reason ? `  (${t.reason})` : "";
-      out.push(`  ${caseName(t).padEnd(width)}  ${MARK[t.verdict]}${why}`);
+      out.push(`  ${testName(t).padEnd(width)}  ${MARK[t.verdict]}${why}`);
     }
     for (const s of run.splats) out.push(`  kernel ${s.kind} during ${s.during} (${s.source}): ${s.title}`);
     for (const p of run.problems) out.push(`  problem: ${p}`);
@@ -88,9 +44,9 @@ function columns(r: Results): {
   cell: (run: ArchRun, test: string) => string;
 } {
   const names = r.runs.map((run) => run.cell ?? run.arch);
-  const tests = [...new Set(r.runs.flatMap((run) => run.tests.map(caseName)))];
+  const tests = [...new Set(r.runs.flatMap((run) => run.tests.map(testName)))];
   const cell = (run: ArchRun, test: string) => {
-    const t = run.tests.find((x) => caseName(x) === test);
+    const t = run.tests.find((x) => testName(x) === test);
     if (t) return MARK[t.verdict] ?? t.verdict;
     return run.error ? `(${run.error.stage})` : "-";
   };
@@ -155,24 +111,4 @@ export function toMarkdown(r: Results): string {
       lines.push(`- ${esc(run.cell ?? run.arch)}: kernel ${s.kind} during ${s.during}: \`${s.title}\``);
   }
   return `${lines.join("\n")}\n`;
-}
-
-/** GitHub Actions workflow commands marking each failure in the job's annotations. */
-export function githubAnnotations(r: Results): string[] {
-  const esc = (s: string) => s.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
-  const out: string[] = [];
-  for (const run of r.runs) {
-    const where = run.cell ?? run.arch;
-    for (const t of run.tests.filter((x) => x.verdict === "fail" || x.verdict === "error"))
-      out.push(
-        `::error title=${esc(`${where}: ${caseName(t)}`)}::${esc(t.log?.split("\n").slice(-10).join("\n") || t.verdict)}`,
-      );
-    for (const t of run.tests.filter((x) => x.verdict === "flaky"))
-      out.push(`::warning title=${esc(`${where}: ${caseName(t)} is flaky`)}::${esc(t.reason ?? "")}`);
-    for (const s of run.splats)
-      out.push(`::error title=${esc(`${where}: kernel ${s.kind}`)}::${esc(s.title)}`);
-    if (run.error)
-      out.push(`::error title=${esc(`${where}: ${run.error.stage}`)}::${esc(run.error.message)}`);
-  }
-  return out;
 }

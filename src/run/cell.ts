@@ -1,18 +1,24 @@
-import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Arch } from "../arch/arch.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { bootGuest, buildFor, type GuestRequest } from "../guest/boot.ts";
+import { harnessFaults, readGuestFacts } from "../guest/facts.ts";
 import type { Guest } from "../guest/guest.ts";
 import type { Accel } from "../guest/qemu.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import type { KernelTree } from "../kernel/tree.ts";
-import { type ArchRun, archStatus, type Results } from "../report/results.ts";
-import { summaryTable, toJunit } from "../report/summary.ts";
+import type { ArchRun, Results } from "../report/results.ts";
+import { summaryTable } from "../report/summary.ts";
+import { archStatus } from "../report/verdict.ts";
+import { newResults, writeReports } from "../report/write.ts";
 import { buildSelftests } from "../selftests/build.ts";
-import { GUEST_DIR, readGuestFacts, resolvePush, runCommands } from "./commands.ts";
+import { runCommands } from "./commands.ts";
+import { GUEST_DIR } from "./context.ts";
 import { type Deadlines, RunDeadline, resolveDeadlines } from "./deadlines.ts";
+import { KernelWatch } from "./kernel-log.ts";
+import { programsAmong, resolvePush } from "./push.ts";
 import { type Suite, selectTests, suiteFragments } from "./suite.ts";
 
 /** How the user asked every cell of a run to be built, booted and run (the CLI's options). */
@@ -140,36 +146,34 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
   return files ? { build, pushDir: st.dir, files } : undefined;
 }
 
+/** Whether the guest still answers after its last command: no verdict rests on a kernel that died quietly. */
+async function livenessProblem(g: Guest): Promise<string | undefined> {
+  if (!g.running) return "the guest's QEMU exited during the run";
+  const r = await g.ssh.capture("true", 10_000).catch((e: Error) => ({ code: null, out: e.message }));
+  return r.code === 0
+    ? undefined
+    : `the guest did not answer over SSH after the last command (${r.out || "no exit code"})`;
+}
+
 /** The stages in the guest: image, boot, facts, push, the suite's commands; the guest is always stopped. */
 export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promise<void> {
   let guest: Guest | undefined;
+  const { pushDir, files, build } = p;
+  const watch = new KernelWatch(run, build);
   try {
-    const { pushDir, files, build } = p;
-    const elfs = pushDir
-      ? files.filter((f) => !f.endsWith(".o") && !f.endsWith(".ko")).map((f) => join(pushDir, f))
-      : [];
-    const booted = await stage(spec, run, "boot", () => bootGuest(request(spec), build, elfs));
+    const elfs = pushDir ? programsAmong(pushDir, files) : [];
+    const booted = await stage(spec, run, "boot", () => bootGuest(request(spec), build, elfs, watch.feed));
     if (!booted) return;
     guest = booted.guest;
     const g = guest;
     run.timings.bootToSsh = g.bootSeconds;
+    watch.stage("facts");
     const facts = await stage(spec, run, "facts", () => readGuestFacts(g, build, booted.accel));
     if (!facts) return;
     run.guest = facts.facts;
-    run.problems.push(...facts.problems);
-    if (facts.facts.cpus < spec.suite.minCpus)
-      run.problems.push(
-        `the guest has ${facts.facts.cpus} CPU(s), the suite needs ${spec.suite.minCpus}: tests that need more skip (a harness fault)`,
-      );
-    const res = facts.facts.hrtimerResolutionNs;
-    if (res !== 1)
-      run.problems.push(
-        `hrtimers are in low-resolution mode (resolution ${res ?? "unknown"} ns, clocksource ${facts.facts.clocksource}): the timer tests did not run on high-resolution hrtimers (a harness fault)`,
-      );
-    const jitOn = facts.facts.bpfJitEnable === "1";
-    if (!jitOn)
-      run.problems.push(`bpf_jit_enable is ${facts.facts.bpfJitEnable}: the tests did not run on the JIT`);
+    run.problems.push(...facts.problems, ...harnessFaults(facts.facts, spec.suite.minCpus));
     if (pushDir && files.length) {
+      watch.stage("push");
       const pushed = await stage(spec, run, "push", async () => {
         await g.ssh.push(pushDir, files, GUEST_DIR, deadlines(spec).push * 1000).catch((e: Error) => {
           throw new InfraError(e.message, "push");
@@ -182,37 +186,18 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const selected = spec.tests ? { ...spec.suite, tests: spec.tests, arch: undefined } : spec.suite;
     const suite = spec.deny ? selected : { ...selected, deny: [] };
     const selection = selectTests(suite, spec.arch.name, build.release);
+    const c = { arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch };
     const ran = await stage(spec, run, "run", async () => {
-      await runCommands(
-        {
-          arch: spec.arch,
-          suite,
-          selection,
-          guest: g,
-          build,
-          accel: booted.accel,
-          runDir: spec.runDir,
-          retries: spec.machine.retries,
-        },
-        run,
-      );
+      await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);
+      const dead = watch.stuck ? undefined : await livenessProblem(g);
+      if (dead) run.problems.push(dead);
       return true;
     });
-    if (ran) run.status = archStatus(run, jitOn);
+    if (ran) run.status = archStatus(run, facts.facts.bpfJitEnable === "1");
   } finally {
+    watch.finish();
     if (guest) await guest.stop();
   }
-}
-
-export function writeReports(results: Results): void {
-  results.finishedAt = new Date().toISOString();
-  results.khilPeakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
-  writeFileSync(join(results.runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(results.runDir, "junit.xml"), toJunit(results));
-}
-
-export function newResults(runDir: string): Results {
-  return { khil: "0.1.0", startedAt: new Date().toISOString(), finishedAt: "", runDir, runs: [] };
 }
 
 /** The whole run's deadline: the user's, else the largest any of the run's suites asks for. */

@@ -28,22 +28,16 @@ export function resolveDeadlines(cli: Partial<Deadlines>, suite: Partial<Deadlin
  */
 export class RunDeadline {
   expired = false;
-  private readonly timer: NodeJS.Timeout;
-
   constructor(readonly seconds: number) {
-    this.timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       this.expired = true;
       log(`timeout: the whole run reached its ${seconds} s deadline; stopping`);
       void stopTracked();
     }, seconds * 1000);
-    this.timer.unref();
+    timer.unref();
   }
 
   get message(): string {
     return `timeout: whole run after ${this.seconds} s`;
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
   }
 }

@@ -2,10 +2,11 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { KhilError } from "../common/errors.ts";
+import { matchesAny } from "../common/glob.ts";
 import { parseYamlFile } from "../common/yaml.ts";
 import { projectRoot } from "../host/paths.ts";
 import { versionLess } from "../kernel/tree.ts";
-import { matchesAny } from "../selftests/plan.ts";
+import { PARSERS } from "../parse/dispatch.ts";
 
 const DenySchema = z.strictObject({
   tests: z.array(z.string()).min(1),
@@ -19,7 +20,6 @@ const DenySchema = z.strictObject({
 
 const SuiteSchema = z.strictObject({
   name: z.string(),
-  description: z.string().optional(),
   config: z.array(z.string()).default([]),
   build: z.strictObject({ selftests: z.literal("bpf"), progTests: z.array(z.string()).min(1) }).optional(),
   push: z.array(z.string()).default([]),
@@ -32,7 +32,7 @@ const SuiteSchema = z.strictObject({
         name: z.string().regex(/^[A-Za-z0-9][\w.-]*$/, "letters, digits, '.', '_' and '-' only"),
         run: z.array(z.string()).min(1),
         timeout: z.number().positive().default(600),
-        parser: z.enum(["test_progs", "ktap", "exit-code"]),
+        parser: z.enum(PARSERS),
       }),
     )
     .min(1),

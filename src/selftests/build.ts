@@ -11,8 +11,10 @@ import {
 } from "node:fs";
 import { basename, join } from "node:path";
 import { execa } from "execa";
-import { type Arch, compilerTool, crossPrefix } from "../arch/arch.ts";
+import type { Arch } from "../arch/arch.ts";
+import { archMakeVars, compilerTool, crossPrefix } from "../arch/toolchain.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
+import { matchesAny } from "../common/glob.ts";
 import { log } from "../common/log.ts";
 import { Progress } from "../common/progress.ts";
 import { withLock } from "../host/lock.ts";
@@ -21,7 +23,7 @@ import { requireTools } from "../host/tools.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import { runMake } from "../kernel/make.ts";
 import { firstError } from "../kernel/make-output.ts";
-import { matchesAny, planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
+import { planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
 
 const BPF_DIR = "tools/testing/selftests/bpf";
 const LLVM_VERSION = "19";
@@ -29,8 +31,6 @@ const LLVM_VERSION = "19";
 export interface SelftestsBuild {
   /** The directory holding test_progs, bpf_testmod.ko and the BPF objects, where push globs are resolved. */
   dir: string;
-  progTests: string[];
-  log: string;
 }
 
 /**
@@ -150,8 +150,7 @@ export async function buildSelftests(
     const prefix = crossPrefix(arch);
     const llvmBin = `/usr/lib/llvm-${LLVM_VERSION}/bin`;
     const vars = [
-      `ARCH=${arch.kernelArch}`,
-      `CROSS_COMPILE=${prefix}`,
+      ...archMakeVars(arch),
       `VMLINUX_BTF=${build.vmlinux}`,
       ...(prefix ? [`CLANG=clang --target=${arch.clangTarget}`] : []),
     ];
@@ -180,6 +179,6 @@ export async function buildSelftests(
       );
     }
     progress.done(`test_progs built (${Math.round(statSync(join(out, "test_progs")).size / 1e6)} MB)`);
-    return { dir: out, progTests: plan.progTests, log: logFile };
+    return { dir: out };
   });
 }

@@ -3,17 +3,7 @@
  * test_progs is built from the selected tests only, and a broken unrelated test cannot stop the build.
  */
 
-export function globToRegExp(glob: string): RegExp {
-  const re = glob
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, ".*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${re}$`);
-}
-
-export function matchesAny(name: string, globs: readonly string[]): boolean {
-  return globs.some((g) => globToRegExp(g).test(name));
-}
+import { matchesAny } from "../common/glob.ts";
 
 /** Skeleton headers a prog_test includes name the BPF programs it needs: `#include "timer.skel.h"`. */
 export function skeletonsIncluded(source: string): string[] {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
 import { resolveTree } from "../../src/kernel/tree.ts";
-import { khil } from "./helpers.ts";
+import { khil } from "../helpers.ts";
 
 const mounts: string[] = [];
 

@@ -1,14 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Results } from "../../src/report/results.ts";
-import { HOUR, khil } from "./helpers.ts";
-
-function runDirOf(stdout: string): string {
-  const m = /^results: (\S+)/m.exec(stdout);
-  if (!m?.[1]) throw new Error(`no results line in:\n${stdout}`);
-  return m[1];
-}
+import { HOUR, khil, resultsOf, verdictOf } from "../helpers.ts";
 
 describe("boot-and-test: the BPF timer selftests in real guests", () => {
   it(
@@ -16,15 +9,12 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
     async () => {
       const r = await khil(["boot-and-test", "--arch", "all"]);
       expect(r.exitCode, r.all).toBe(0);
-      const dir = runDirOf(r.stdout);
-      const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Results;
+      const { dir, results } = resultsOf(r.stdout);
       expect(results.runs.map((x) => x.arch)).toEqual(["arm64", "x86_64"]);
       for (const run of results.runs) {
         expect(run.status, JSON.stringify(run.problems)).toBe("passed");
-        const verdict = (name: string) =>
-          run.tests.find((t) => (t.subtest ? `${t.test}/${t.subtest}` : t.test) === name)?.verdict;
         for (const t of ["timer", "timer_crash/array", "timer_crash/hash", "timer_mim", "timer_lockup"])
-          expect(verdict(t), `${run.arch} ${t}`).toBe("pass");
+          expect(verdictOf(run, t), `${run.arch} ${t}`).toBe("pass");
         expect(run.guest?.bpfJitEnable).toBe("1");
         expect(run.guest?.cpus).toBe(2);
         expect(run.guest?.hrtimerResolutionNs, run.guest?.clocksource).toBe(1);
@@ -52,7 +42,7 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
       expect(r.all).toMatch(
         /selection \(no_such_test\*\) matches no test in this test_progs; it has \d+ tests: .*timer/,
       );
-      const results = JSON.parse(readFileSync(join(runDirOf(r.stdout), "results.json"), "utf8")) as Results;
+      const { results } = resultsOf(r.stdout);
       expect(results.runs[0]?.status).toBe("error");
     },
     HOUR,

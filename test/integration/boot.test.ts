@@ -2,7 +2,7 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { isAlive } from "../../src/host/children.ts";
 import { projectRoot } from "../../src/host/paths.ts";
-import { HOUR, khil } from "./helpers.ts";
+import { HOUR, khil } from "../helpers.ts";
 
 describe("khil exec: real guests reached over SSH", () => {
   it(

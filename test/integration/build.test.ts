@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { resolveTree } from "../../src/kernel/tree.ts";
-import { HOUR, khil } from "./helpers.ts";
+import { HOUR, khil } from "../helpers.ts";
 
 describe("khil build", () => {
   it.each(["x86_64", "arm64"])(

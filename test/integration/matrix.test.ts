@@ -1,8 +1,6 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Results } from "../../src/report/results.ts";
-import { HOUR, khil } from "./helpers.ts";
+import { HOUR, khil, resultsOf } from "../helpers.ts";
 
 describe("khil matrix and report merge", () => {
   it(
@@ -11,8 +9,7 @@ describe("khil matrix and report merge", () => {
       const r = await khil(["matrix"]);
       expect(r.exitCode, r.all).toBe(0);
       expect(r.stderr).toMatch(/matrix: x86_64-6.12-bpf-timer-default \[testing\]/);
-      const dir = /^results: (\S+)/m.exec(r.stdout)?.[1] ?? "";
-      const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Results;
+      const { dir, results } = resultsOf(r.stdout);
       expect(results.runs.map((x) => x.cell)).toEqual([
         "x86_64-6.12-bpf-timer-default",
         "arm64-6.12-bpf-timer-default",

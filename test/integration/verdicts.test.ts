@@ -2,8 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import type { Results } from "../../src/report/results.ts";
-import { HOUR, khil } from "./helpers.ts";
+import { HOUR, khil, resultsOf, runDirOf } from "../helpers.ts";
 
 async function qemuPids(): Promise<Set<string>> {
   const r = await execa("pgrep", ["-f", "^(setpriv .*)?qemu-system"], { reject: false });
@@ -22,8 +21,7 @@ async function runSuite(suite: string, arch = "x86_64", extra: string[] = []) {
     ...extra,
   ]);
   const seconds = (Date.now() - started) / 1000;
-  const dir = /^results: (\S+)/m.exec(r.stdout)?.[1] ?? "";
-  const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Results;
+  const { dir, results } = resultsOf(r.stdout);
   const left = [...(await qemuPids())].filter((p) => !before.has(p));
   return { r, dir, run: results.runs[0], qemuLeft: left.join(" "), seconds };
 }
@@ -160,7 +158,7 @@ describe("verdicts from lockups, hangs and deadlines, x86_64", () => {
       ]);
       expect(a.exitCode, a.all).toBe(0);
       expect(b.exitCode, b.all).toBe(0);
-      const dirs = [a, b].map((r) => /^results: (\S+)/m.exec(r.stdout)?.[1]);
+      const dirs = [a, b].map((r) => runDirOf(r.stdout));
       expect(dirs[0]).not.toBe(dirs[1]);
     },
     HOUR,

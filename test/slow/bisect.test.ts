@@ -4,8 +4,8 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { cacheDir, projectRoot } from "../../src/host/paths.ts";
 import { resolveTree } from "../../src/kernel/tree.ts";
+import { HOUR } from "../helpers.ts";
 
-const HOUR = 60 * 60_000;
 const COMMITS = 16;
 const BREAKING = 11;
 

@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Results } from "../../src/report/results.ts";
-import { HOUR, khil } from "../integration/helpers.ts";
+import { HOUR, khil, resultsOf } from "../helpers.ts";
 
 describe.each(["x86_64", "arm64"])(
   "--debug on %s: the timer tests on a lockdep + KASAN kernel (slow tier: a build of its own)",
@@ -12,8 +11,7 @@ describe.each(["x86_64", "arm64"])(
       async () => {
         const r = await khil(["boot-and-test", "--debug", "--arch", arch]);
         expect(r.exitCode, r.all).toBe(0);
-        const dir = /^results: (\S+)/m.exec(r.stdout)?.[1] ?? "";
-        const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Results;
+        const { dir, results } = resultsOf(r.stdout);
         expect(results.runs[0]?.splats).toEqual([]);
         const console = readFileSync(join(dir, "console.log"), "utf8");
         expect(console).toMatch(/Lock dependency validator/);

@@ -1,8 +1,5 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Results } from "../../src/report/results.ts";
-import { HOUR, khil } from "../integration/helpers.ts";
+import { HOUR, khil, resultsOf } from "../helpers.ts";
 
 describe("the second supported tree, linux-source-6.1 (slow tier)", () => {
   it(
@@ -10,8 +7,7 @@ describe("the second supported tree, linux-source-6.1 (slow tier)", () => {
     async () => {
       const r = await khil(["boot-and-test", "--kernel", "6.1", "--arch", "all"]);
       expect(r.exitCode, r.all).toBe(0);
-      const dir = /^results: (\S+)/m.exec(r.stdout)?.[1] ?? "";
-      const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Results;
+      const { results } = resultsOf(r.stdout);
       const [arm64, x86] = results.runs;
       expect(x86?.status).toBe("passed");
       for (const t of ["timer", "timer_crash", "timer_mim"])

@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { type Arch, hostDebianArch } from "../arch/arch.ts";
-import { perHostBoot } from "./boot-cache.ts";
-import { cacheDir, projectRoot } from "./paths.ts";
+import type { Arch } from "../arch/arch.ts";
+import { hostDebianArch } from "../arch/toolchain.ts";
+import { perHostBoot } from "../host/boot-cache.ts";
+import { cacheDir, projectRoot } from "../host/paths.ts";
 
 /** Facts of the host that a guest's kernel parameters may name, as `{name}` in an arch file's `cmdline`. */
 export interface HostFacts {

@@ -1,0 +1,55 @@
+import type { Arch } from "../arch/arch.ts";
+import { createRunDir } from "../host/run-dir.ts";
+import { git, subject } from "../kernel/git.ts";
+import { testName } from "../report/results.ts";
+import { newResults, writeReports } from "../report/write.ts";
+import { type CellSpec, type MachineSpec, newRun, prepareCell, runDeadline, testCell } from "../run/cell.ts";
+import type { Suite } from "../run/suite.ts";
+import { judge, type StepRecord } from "./judge.ts";
+
+export interface StepOptions {
+  tree: string;
+  arch: Arch;
+  suite: Suite;
+  tests?: string[];
+  machine: MachineSpec;
+}
+
+/** One bisect step on whatever the tree has checked out: build, selftests, boot, run, judge. */
+export async function bisectStep(o: StepOptions): Promise<StepRecord> {
+  const started = Date.now();
+  const commit = await git(o.tree, ["rev-parse", "HEAD"]);
+  const subj = await subject(o.tree, "HEAD");
+  const runDir = createRunDir(`bisect-step-${o.arch.name}-${commit.slice(0, 12)}`);
+  const spec: CellSpec = {
+    machine: { ...o.machine, runDeadline: runDeadline(o.machine, [o.suite]) },
+    arch: o.arch,
+    tree: { path: o.tree, label: `${o.tree} @ ${commit.slice(0, 12)}` },
+    suite: o.suite,
+    fragments: [],
+    tests: o.tests,
+    deny: true,
+    runDir,
+  };
+  const results = newResults(runDir);
+  const run = newRun(spec);
+  results.runs.push(run);
+  try {
+    const prepared = await prepareCell(spec, run);
+    if (prepared) await testCell(spec, run, prepared);
+  } finally {
+    writeReports(results);
+  }
+  const { verdict, reason } = judge(run);
+  const tests = run.tests
+    .filter((t) => (verdict === "bad" ? t.verdict === "fail" : true))
+    .map((t) => {
+      const rec: StepRecord["tests"][number] = {
+        name: testName(t),
+        verdict: t.verdict,
+      };
+      if (t.log) rec.log = t.log;
+      return rec;
+    });
+  return { commit, subject: subj, verdict, reason, seconds: (Date.now() - started) / 1000, runDir, tests };
+}

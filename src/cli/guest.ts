@@ -1,0 +1,89 @@
+/** boot, exec and shell: a guest of the kernel built from the options, for a person or a script. */
+import type { Command } from "commander";
+import { KhilError } from "../common/errors.ts";
+import { bootGuest, buildFor, type GuestRequest } from "../guest/boot.ts";
+import type { Accel } from "../guest/qemu.ts";
+import { shellQuote } from "../guest/ssh.ts";
+import { guestKey } from "../guest/ssh-key.ts";
+import { createRunDir } from "../host/run-dir.ts";
+import { resolveTree } from "../kernel/tree.ts";
+import { resolveDeadlines } from "../run/deadlines.ts";
+import { cliDeadlines, fragmentsOf, machineOptions, type Opts, oneArch, treeOptions } from "./options.ts";
+
+function guestOptions(cmd: Command): Command {
+  return machineOptions(treeOptions(cmd)).option("--arch <arch>", "x86_64 or arm64", "x86_64");
+}
+
+async function guestRequest(o: Opts, kind: string): Promise<GuestRequest> {
+  const arch = oneArch(String(o.arch), "this command");
+  const tree = await resolveTree(o as { tree?: string; kernel?: string });
+  const d = resolveDeadlines(cliDeadlines(o));
+  return {
+    arch,
+    tree,
+    fragments: fragmentsOf(o),
+    jobs: o.jobs as number | undefined,
+    runDir: createRunDir(`${kind}-${arch.name}`),
+    accel: o.accel as Accel | undefined,
+    buildTimeoutMs: d.build * 1000,
+    bootTimeoutMs: d.boot * 1000,
+    cpus: o.cpus as number,
+    memoryMiB: o.memory as number,
+    append: o.append as string[],
+  };
+}
+
+async function boot(o: Opts, kind: string) {
+  const req = await guestRequest(o, kind);
+  const { guest } = await bootGuest(req, await buildFor(req));
+  return guest;
+}
+
+export function registerGuest(program: Command): void {
+  guestOptions(program.command("boot").description("boot the guest and keep it until Ctrl-C")).action(
+    async (o) => {
+      const guest = await boot(o, "boot");
+      process.stdout.write(
+        `guest ${guest.arch.name} ready in ${guest.bootSeconds.toFixed(1)} s (${guest.accel}); console: ${guest.consoleLog}\n` +
+          `reach it with: ssh -i ${guestKey().path} -p ${guest.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1\n` +
+          "Ctrl-C stops it.\n",
+      );
+      await new Promise<void>((resolve) => {
+        const t = setInterval(() => {
+          if (!guest.running) {
+            clearInterval(t);
+            resolve();
+          }
+        }, 500);
+      });
+      await guest.stop();
+      throw new KhilError("the guest stopped by itself; see its console log", 1);
+    },
+  );
+
+  guestOptions(program.command("exec").description("boot, run one command over SSH, exit with its exit code"))
+    .argument("<command...>", "command and arguments, after --")
+    .action(async (command: string[], o) => {
+      const guest = await boot(o, "exec");
+      try {
+        const r = await guest.ssh.exec(shellQuote(command), {
+          stdout: process.stdout,
+          stderr: process.stderr,
+        });
+        process.exitCode = r.code ?? 255;
+      } finally {
+        await guest.stop();
+      }
+    });
+
+  guestOptions(
+    program.command("shell").description("boot and open an interactive shell; the guest stops with it"),
+  ).action(async (o) => {
+    const guest = await boot(o, "shell");
+    try {
+      process.exitCode = await guest.ssh.shell();
+    } finally {
+      await guest.stop();
+    }
+  });
+}

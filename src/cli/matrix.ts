@@ -1,0 +1,40 @@
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { KhilError } from "../common/errors.ts";
+import { createRunDir } from "../host/run-dir.ts";
+import { expandMatrix, loadMatrix } from "../matrix/matrix.ts";
+import { runMatrix } from "../matrix/runner.ts";
+import { allPassed } from "../report/verdict.ts";
+import { runDeadline } from "../run/cell.ts";
+import { loadSuite } from "../run/suite.ts";
+import { annotate, collect, jobsOption, machineOptions, machineSpec, runOptions } from "./options.ts";
+
+export function registerMatrix(program: Command): void {
+  runOptions(
+    machineOptions(program.command("matrix").description("run every cell of a matrix file on this machine")),
+  )
+    .option("--file <matrix.yaml>", "the matrix", "matrix.yaml")
+    .option("--cell <name>", "run only this cell (repeatable)", collect, [])
+    .option("--out <dir>", "the run directory (default: a new one under runs/)")
+    .addOption(jobsOption())
+    .action(async (o) => {
+      const all = expandMatrix(loadMatrix(o.file));
+      const unknown = (o.cell as string[]).filter((c) => !all.some((x) => x.name === c));
+      if (unknown.length)
+        throw new KhilError(
+          `unknown cell ${unknown.join(", ")}: valid are ${all.map((c) => c.name).join(", ")}`,
+        );
+      const cells = o.cell.length ? all.filter((c) => o.cell.includes(c.name)) : all;
+      const runDir = o.out ? resolve(o.out) : createRunDir("matrix");
+      mkdirSync(runDir, { recursive: true });
+      const machine = machineSpec(o);
+      machine.runDeadline = runDeadline(
+        machine,
+        cells.map((c) => loadSuite(c.suite)),
+      );
+      const results = await runMatrix(cells, runDir, machine);
+      annotate(results);
+      process.exitCode = allPassed(results) ? 0 : 1;
+    });
+}

@@ -1,0 +1,150 @@
+import { createHash } from "node:crypto";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { execa } from "execa";
+import type { Arch } from "../arch/arch.ts";
+import { InfraError, KhilError } from "../common/errors.ts";
+import { withLock } from "../host/lock.ts";
+import { cacheDir, projectRoot } from "../host/paths.ts";
+import { type ConfigMap, canonicalConfig, compareConfig, mergeRequests, parseConfig } from "./kconfig.ts";
+import { explainMismatch } from "./kconfig-lang.ts";
+import { kernelMakeEnv } from "./make.ts";
+import { firstError } from "./make-output.ts";
+import { type KernelTree, loadKconfigDb, versionLess } from "./tree.ts";
+
+export const BASE_FRAGMENTS = ["common.config", "bpf-timer.config"];
+
+/**
+ * The fragments of a build: khil's own, the arch's (some only from a kernel version on), then the suite's
+ * and the user's, later ones winning.
+ */
+export function fragmentPaths(arch: Arch, kernelVersion: string, extra: readonly string[]): string[] {
+  const since = arch.fragmentsSince
+    .filter((f) => !versionLess(kernelVersion, f.since))
+    .flatMap((f) => f.fragments);
+  const own = [...BASE_FRAGMENTS, arch.configFragment, ...since].map((f) =>
+    join(projectRoot, "kernel-config", f),
+  );
+  // A suite may name one of khil's own fragments again: merge each file once.
+  return [...new Set([...own, ...extra.map((f) => resolve(f))])];
+}
+
+function readFragment(path: string): ConfigMap {
+  try {
+    return parseConfig(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new KhilError(`cannot read config fragment ${path}: ${(e as Error).message}`);
+  }
+}
+
+export function shortHash(s: string, n = 12): string {
+  return createHash("sha256").update(s).digest("hex").slice(0, n);
+}
+
+/**
+ * What identifies the Kconfig state of a tree: the commit of a clean git tree, or the package version of a
+ * tree khil extracted itself (those are never edited). Any other tree is configured every time.
+ */
+async function treeStamp(path: string): Promise<string | undefined> {
+  if (path.startsWith(join(cacheDir(), "trees"))) return `packaged:${path}`;
+  if (!existsSync(join(path, ".git"))) return undefined;
+  const head = await execa("git", ["-C", path, "rev-parse", "HEAD"], { reject: false });
+  const dirty = await execa("git", ["-C", path, "status", "--porcelain", "--untracked-files=no"], {
+    reject: false,
+  });
+  if (head.exitCode !== 0 || dirty.exitCode !== 0 || dirty.stdout.trim()) return undefined;
+  return `git:${path}:${head.stdout.trim()}`;
+}
+
+export interface ConfigStep {
+  cmd: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/** tinyconfig, the fragments through the tree's merge_config.sh, olddefconfig: run in the tree. */
+export function configSteps(
+  treePath: string,
+  outDir: string,
+  vars: string[],
+  fragments: string[],
+): ConfigStep[] {
+  const config = join(outDir, ".config");
+  return [
+    { cmd: "make", args: ["-s", "-C", treePath, `O=${outDir}`, ...vars, "tinyconfig"], env: {} },
+    {
+      cmd: "bash",
+      args: [join(treePath, "scripts/kconfig/merge_config.sh"), "-m", "-O", outDir, config, ...fragments],
+      env: { KCONFIG_CONFIG: config },
+    },
+    { cmd: "make", args: ["-s", "-C", treePath, `O=${outDir}`, ...vars, "olddefconfig"], env: {} },
+  ];
+}
+
+export interface Configured {
+  configText: string;
+  configHash: string;
+  treeKey: string;
+}
+
+/** The tree configured for `arch` with `fragments`, every request checked against the final .config. */
+export async function configure(
+  tree: KernelTree,
+  arch: Arch,
+  fragments: string[],
+  runDir: string,
+): Promise<Configured> {
+  const requested = mergeRequests(fragments.map(readFragment));
+  const treeKey = shortHash(tree.path, 10);
+  const stage = join(cacheDir(), "builds", `${arch.name}-${treeKey}-kconfig`);
+  mkdirSync(stage, { recursive: true });
+  const { vars, env } = kernelMakeEnv(arch);
+  const logFile = join(runDir, `kconfig-${arch.name}.log`);
+  const out = createWriteStream(logFile, { flags: "a" });
+  // The same fragments on the same tree state give the same config: skip the three make steps then.
+  const stamp = await treeStamp(tree.path);
+  const key = stamp
+    ? shortHash(JSON.stringify([fragments, fragments.map((f) => readFileSync(f, "utf8")), vars, stamp]), 32)
+    : undefined;
+  const keyFile = join(stage, "khil-config-key");
+  // The .config is read inside the lock: another run with other fragments rewrites it as soon as it is free.
+  const configText = await withLock(stage, "configuring", async () => {
+    const current =
+      key &&
+      existsSync(keyFile) &&
+      readFileSync(keyFile, "utf8") === key &&
+      existsSync(join(stage, ".config"));
+    if (!current) {
+      rmSync(keyFile, { force: true });
+      // merge_config.sh is run from the tree: it finds the tree's Makefile relative to its working directory.
+      for (const s of configSteps(tree.path, stage, vars, fragments)) {
+        const p = execa(s.cmd, s.args, {
+          cwd: tree.path,
+          env: { ...env, ...s.env },
+          reject: false,
+          all: true,
+        });
+        p.all?.pipe(out, { end: false });
+        const r = await p;
+        if (r.exitCode !== 0)
+          throw new InfraError(
+            `${s.cmd} ${s.args.join(" ")} failed (see ${logFile}): ${firstError(String(r.all ?? "")) ?? ""}`,
+            "config",
+          );
+      }
+      if (key) writeFileSync(keyFile, key);
+    }
+    return readFileSync(join(stage, ".config"), "utf8");
+  });
+  out.end();
+  const final = parseConfig(configText);
+  const mismatches = compareConfig(requested, final);
+  if (mismatches.length > 0) {
+    const db = loadKconfigDb(tree.path, arch.srcArch);
+    const lines = mismatches.map((m) => explainMismatch(m, db, final));
+    throw new KhilError(
+      `${mismatches.length} requested option${mismatches.length > 1 ? "s" : ""} did not land (nothing was compiled):\n  ${lines.join("\n  ")}`,
+    );
+  }
+  return { configText, configHash: shortHash(canonicalConfig(final)), treeKey };
+}

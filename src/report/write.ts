@@ -1,0 +1,16 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { toJunit } from "./junit.ts";
+import type { Results } from "./results.ts";
+
+export function newResults(runDir: string): Results {
+  return { khil: "0.1.0", startedAt: new Date().toISOString(), finishedAt: "", runDir, runs: [] };
+}
+
+/** results.json and junit.xml, rewritten whenever a run or cell ends so that a later failure loses nothing. */
+export function writeReports(results: Results): void {
+  results.finishedAt = new Date().toISOString();
+  results.khilPeakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
+  writeFileSync(join(results.runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(results.runDir, "junit.xml"), toJunit(results));
+}

@@ -1,0 +1,30 @@
+import type { Arch } from "../arch/arch.ts";
+import type { AccelChoice } from "../guest/accel.ts";
+import type { Guest } from "../guest/guest.ts";
+import { shellQuote } from "../guest/ssh.ts";
+import type { KernelBuild } from "../kernel/kbuild.ts";
+import type { KernelWatch } from "./kernel-log.ts";
+import type { Selection, Suite } from "./suite.ts";
+
+export const GUEST_DIR = "/root/khil";
+
+/** A command line run in the directory files are pushed to, which exists even for a suite that pushes nothing. */
+export function inGuestDir(argv: readonly string[]): string {
+  return `mkdir -p ${GUEST_DIR} && cd ${GUEST_DIR} && ${shellQuote(argv)}`;
+}
+
+export type Command = Suite["commands"][number];
+
+/** Everything the suite's commands run with, in one booted guest whose files are pushed. */
+export interface SuiteRunContext {
+  arch: Arch;
+  suite: Suite;
+  selection: Selection;
+  guest: Guest;
+  build: KernelBuild;
+  accel: AccelChoice;
+  runDir: string;
+  /** Failed tests are run again alone up to this many times; one that passes then is `flaky`. */
+  retries: number;
+  watch: KernelWatch;
+}

@@ -1,0 +1,128 @@
+import { writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { log } from "../common/log.ts";
+import type { Guest } from "../guest/guest.ts";
+import type { KernelBuild } from "../kernel/kbuild.ts";
+import { findSplats, type Splat, SplatDetector, STUCK_KINDS } from "../parse/splats.ts";
+import type { ArchRun, SplatRecord } from "../report/results.ts";
+
+/** Time a command gets to end by itself after the kernel reported it stuck, before khil stops it. */
+export const STUCK_GRACE_MS = 10_000;
+
+/** Something run in the guest that a stuck kernel should stop: a command, or a test run again alone. */
+export interface Activity {
+  readonly signal: AbortSignal;
+  /** A result line of `test`: the splats printed since the previous one are charged to it. */
+  attribute(test: string): void;
+  end(): void;
+}
+
+/**
+ * Watches the kernel's console for the guest's whole life, from its first byte: boot, facts, push, every
+ * command, every rerun. Each splat is charged to what was running when it was printed. After a splat that
+ * leaves the kernel stuck (panic, lockup), whatever runs is stopped after a grace period.
+ */
+export class KernelWatch {
+  /** The first splat after which the kernel is not fit to run more tests. */
+  stuck: Splat | undefined;
+  private readonly detector = new SplatDetector();
+  private pending: Splat[] = [];
+  private readonly recorded = new Map<Splat, SplatRecord>();
+  private during = "boot";
+  private abort: AbortController | undefined;
+  private grace: NodeJS.Timeout | undefined;
+  private readonly treePrefix: string;
+
+  constructor(
+    private readonly run: ArchRun,
+    build: KernelBuild,
+  ) {
+    // ccache's base directory turns source paths into ones relative to the build directory
+    // (`../../trees/linux/kernel/bpf/helpers.c`): report them relative to the tree, as the kernel would.
+    this.treePrefix = `${relative(build.buildDir, build.tree)}/`;
+  }
+
+  /** One console line; handed to the guest before it starts. */
+  readonly feed = (line: string): void => {
+    const before = this.detector.found.length;
+    const closed = this.detector.feed(line);
+    if (closed) this.patch(closed);
+    const s = this.detector.found[before];
+    if (!s) return;
+    this.pending.push(s);
+    log(`${this.run.arch}: kernel ${s.kind} on the console: ${s.title}`);
+    if (STUCK_KINDS.includes(s.kind) && !this.stuck) {
+      this.stuck = s;
+      const a = this.abort;
+      if (a) this.grace = setTimeout(() => a.abort(), STUCK_GRACE_MS);
+    }
+  };
+
+  /** A stage of the run (facts, push): what the splats printed from now on are charged to. */
+  stage(name: string): void {
+    this.flush(this.during);
+    this.during = name;
+  }
+
+  begin(label: string): Activity {
+    this.stage(label);
+    const abort = new AbortController();
+    if (this.stuck) abort.abort();
+    this.abort = abort;
+    return {
+      signal: abort.signal,
+      attribute: (test) => this.flush(test),
+      end: () => {
+        clearTimeout(this.grace);
+        this.abort = undefined;
+        this.flush(label);
+      },
+    };
+  }
+
+  /** The guest's dmesg, kept in the run directory; splats the console lost are added, charged to `during`. */
+  async readDmesg(guest: Guest, runDir: string): Promise<void> {
+    const dmesg = await guest.ssh.capture("dmesg", 30_000).catch(() => undefined);
+    if (!dmesg) return;
+    writeFileSync(join(runDir, `dmesg-${this.run.arch}.log`), dmesg.out);
+    const seen = new Set(this.run.splats.map((s) => s.title));
+    for (const s of findSplats(dmesg.out)) {
+      const rec = this.record(s, this.during, "dmesg");
+      if (!seen.has(rec.title)) this.run.splats.push(rec);
+    }
+  }
+
+  /** Ends an excerpt the console left open (a panic stops it mid-trace) and records what is pending. */
+  finish(): void {
+    const closed = this.detector.close();
+    if (closed) this.patch(closed);
+    this.flush(this.during);
+  }
+
+  private flush(during: string): void {
+    for (const s of this.pending.splice(0)) {
+      const rec = this.record(s, during, "console");
+      this.recorded.set(s, rec);
+      this.run.splats.push(rec);
+    }
+  }
+
+  private record(s: Splat, during: string, source: SplatRecord["source"]): SplatRecord {
+    const strip = (t: string) => t.split(this.treePrefix).join("");
+    const rec: SplatRecord = {
+      kind: s.kind,
+      title: strip(s.title),
+      excerpt: strip(s.excerpt),
+      during,
+      source,
+    };
+    if (s.location) rec.location = strip(s.location);
+    return rec;
+  }
+
+  /** A splat's excerpt is complete only when its trace ends, which may be after it was charged. */
+  private patch(s: Splat): void {
+    const rec = this.recorded.get(s);
+    if (rec) rec.excerpt = s.excerpt.split(this.treePrefix).join("");
+  }
+}

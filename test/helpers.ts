@@ -1,0 +1,43 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { projectRoot } from "../src/host/paths.ts";
+import { type ArchRun, type Results, testName } from "../src/report/results.ts";
+
+export const HOUR = 60 * 60_000;
+
+/** Runs the real CLI as a user would, capturing everything. */
+export function khil(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}) {
+  return execa("node", [join(projectRoot, "bin", "khil.js"), ...args], {
+    cwd: projectRoot,
+    reject: false,
+    all: true,
+    timeout: opts.timeoutMs ?? 60 * 60_000,
+    env: { FORCE_COLOR: "0", ...opts.env },
+  });
+}
+
+/** The run directory a command named on its `results:` line. */
+export function runDirOf(stdout: string): string {
+  const m = /^results: (\S+)/m.exec(stdout);
+  if (!m?.[1]) throw new Error(`no results line in:\n${stdout}`);
+  return m[1];
+}
+
+/** The results.json of the run a command printed. */
+export function resultsOf(stdout: string): { dir: string; results: Results } {
+  const dir = runDirOf(stdout);
+  return { dir, results: JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Results };
+}
+
+/** A test's verdict by its `test` or `test/subtest` name. */
+export function verdictOf(run: ArchRun | undefined, name: string): string | undefined {
+  return run?.tests.find((t) => testName(t) === name)?.verdict;
+}
+
+/** `name:verdict` of each parsed or recorded test, in order. */
+export function namesAndVerdicts(
+  tests: readonly { test: string; subtest?: string; verdict: string }[],
+): string[] {
+  return tests.map((t) => `${testName(t)}:${t.verdict}`);
+}
