@@ -1,6 +1,7 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
+import { isAlive } from "../src/host/children.ts";
 import { projectRoot } from "../src/host/paths.ts";
 import { type ArchRun, type Results, testName } from "../src/report/results.ts";
 
@@ -40,4 +41,18 @@ export function namesAndVerdicts(
   tests: readonly { test: string; subtest?: string; verdict: string }[],
 ): string[] {
   return tests.map((t) => `${testName(t)}:${t.verdict}`);
+}
+
+/**
+ * The QEMUs a run started (khil records their pids in its run directory) that are still alive: on a busy
+ * machine other QEMUs may run, and they are not this test's business.
+ */
+export function qemuLeftIn(dir: string): number[] {
+  const file = join(dir, "qemu.pids");
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => isAlive(pid) && /qemu-system/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8")));
 }

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { findSplats } from "../src/parse/splats.ts";
+import { splatsByMarker } from "../src/parse/splats.ts";
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", name), "utf8");
+const findSplats = (log: string) => splatsByMarker(log).map((x) => x.splat);
 
 describe("kernel splats on a real console (LKDTM WARNING, then EXCEPTION with oops=panic)", () => {
   const splats = findSplats(fixture("console/x86_64-lkdtm-warning-exception.log"));

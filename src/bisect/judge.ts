@@ -16,24 +16,48 @@ export interface StepRecord {
 /** `git bisect run` exit codes: 0 good, 1 bad, 125 skip (this commit cannot be judged). */
 export const EXIT: Record<StepVerdict, number> = { good: 0, bad: 1, skip: 125 };
 
+/** What a step judges, as ktest.pl's TYPE: that the commit builds, that it boots, or that its tests pass. */
+export const BISECT_TYPES = ["build", "boot", "test"] as const;
+export type BisectType = (typeof BISECT_TYPES)[number];
+
+type Judgement = { verdict: StepVerdict; reason: string };
+const firstLine = (m: string) => m.split("\n")[0] ?? m;
+const skip = (reason: string): Judgement => ({ verdict: "skip", reason });
+const bad = (reason: string): Judgement => ({ verdict: "bad", reason });
+
 /**
- * Judges a run: tests failing (or a kernel splat while they ran) make a commit bad; a commit that does not
- * build, boot or have the selected tests is skipped, with the reason, since it says nothing of the tests.
+ * Judges one step. A commit is bad only for what the kernel did: a build that fails (type build), a splat
+ * during boot (type boot and test), failing tests, a splat or a contradiction in the output (type test).
+ * What says nothing about the commit — a stage of khil's own failing without a kernel splat, a deadline,
+ * a harness fault (low-resolution hrtimers, JIT off, too few CPUs, another kernel booted) — is a skip,
+ * with its reason.
  */
-export function judge(run: ArchRun): { verdict: StepVerdict; reason: string } {
-  if (run.error) {
-    if (run.error.stage === "run" && !/matches no test/.test(run.error.message))
-      return { verdict: "bad", reason: `run: ${run.error.message.split("\n")[0]}` };
-    return { verdict: "skip", reason: `${run.error.stage}: ${run.error.message.split("\n")[0]}` };
-  }
-  if (run.status === "passed") return { verdict: "good", reason: "selected tests passed" };
-  if (run.status === "skipped")
-    return { verdict: "skip", reason: "the suite denies every selected test here" };
+export function judge(run: ArchRun, type: BisectType = "test"): Judgement {
+  const err = run.error;
+  if (err?.stage === "build" || err?.stage === "config")
+    return type === "build" && err.stage === "build"
+      ? bad(`build: ${firstLine(err.message)}`)
+      : skip(`${err.stage}: ${firstLine(err.message)}`);
+  if (type === "build") return { verdict: "good", reason: "the kernel builds" };
+  const atBoot = run.splats.find((s) => s.during === "boot");
+  if (atBoot) return bad(`kernel ${atBoot.kind} during boot: ${atBoot.title}`);
+  if (err && ["selftests", "boot", "facts", "push"].includes(err.stage))
+    return skip(`${err.stage}: ${firstLine(err.message)}`);
+  if (type === "boot")
+    return run.guest
+      ? { verdict: "good", reason: "the kernel boots to SSH" }
+      : skip("the guest was not reached");
   const failed = run.tests.filter((t) => t.verdict === "fail").map(testName);
-  const why = [
+  const kernel = [
     failed.length ? `failed: ${failed.join(", ")}` : "",
     ...run.splats.map((s) => `kernel ${s.kind}: ${s.title}`),
     ...run.problems,
   ].filter(Boolean);
-  return { verdict: "bad", reason: why.join("; ") };
+  if (kernel.length) return bad(kernel.join("; "));
+  if (err) return skip(`${err.stage}: ${firstLine(err.message)}`);
+  const harness = run.harness ?? [];
+  if (harness.length) return skip(`harness fault: ${harness.join("; ")}`);
+  if (run.status === "passed") return { verdict: "good", reason: "selected tests passed" };
+  if (run.status === "skipped") return skip("the suite denies every selected test here");
+  return skip(`no verdict from the tests (status ${run.status})`);
 }

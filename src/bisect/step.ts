@@ -5,14 +5,22 @@ import { testName } from "../report/results.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import { type CellSpec, type MachineSpec, newRun, prepareCell, runDeadline, testCell } from "../run/cell.ts";
 import type { Suite } from "../run/suite.ts";
-import { judge, type StepRecord } from "./judge.ts";
+import { type BisectType, judge, type StepRecord } from "./judge.ts";
 
 export interface StepOptions {
   tree: string;
   arch: Arch;
   suite: Suite;
   tests?: string[];
+  /** Kconfig fragments of the user's (`--config`, `--debug`), on top of the suite's. */
+  fragments: string[];
+  type: BisectType;
   machine: MachineSpec;
+}
+
+/** A boot or build step needs no selftests and runs no command. */
+function suiteFor(suite: Suite, type: BisectType): Suite {
+  return type === "test" ? suite : { ...suite, build: undefined, push: [], commands: [] };
 }
 
 /** One bisect step on whatever the tree has checked out: build, selftests, boot, run, judge. */
@@ -25,8 +33,8 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
     machine: { ...o.machine, runDeadline: runDeadline(o.machine, [o.suite]) },
     arch: o.arch,
     tree: { path: o.tree, label: `${o.tree} @ ${commit.slice(0, 12)}` },
-    suite: o.suite,
-    fragments: [],
+    suite: suiteFor(o.suite, o.type),
+    fragments: o.fragments,
     tests: o.tests,
     deny: true,
     runDir,
@@ -36,11 +44,11 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
   results.runs.push(run);
   try {
     const prepared = await prepareCell(spec, run);
-    if (prepared) await testCell(spec, run, prepared);
+    if (prepared && o.type !== "build") await testCell(spec, run, prepared);
   } finally {
     writeReports(results);
   }
-  const { verdict, reason } = judge(run);
+  const { verdict, reason } = judge(run, o.type);
   const tests = run.tests
     .filter((t) => (verdict === "bad" ? t.verdict === "fail" : true))
     .map((t) => {

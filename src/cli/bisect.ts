@@ -1,12 +1,15 @@
 import { appendFileSync } from "node:fs";
-import type { Command } from "commander";
+import { resolve } from "node:path";
+import { type Command, Option } from "commander";
 import { bisect } from "../bisect/bisect.ts";
-import { EXIT } from "../bisect/judge.ts";
+import { BISECT_TYPES, type BisectType, EXIT } from "../bisect/judge.ts";
 import { bisectStep, type StepOptions } from "../bisect/step.ts";
 import { checkUserTree } from "../kernel/tree.ts";
 import { loadSuite } from "../run/suite.ts";
 import {
   collect,
+  configOptions,
+  fragmentsOf,
   jobsOption,
   machineOptions,
   machineSpec,
@@ -16,12 +19,23 @@ import {
 } from "./options.ts";
 
 function stepOptions(cmd: Command): Command {
-  return runOptions(machineOptions(cmd))
+  return configOptions(runOptions(machineOptions(cmd)))
     .requiredOption("--tree <path>", "the git kernel tree to bisect")
     .option("--arch <arch>", "x86_64 or arm64", "x86_64")
     .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
     .option("--test <glob>", "judge only these tests (repeatable)", collect, [])
+    .addOption(
+      new Option("--type <type>", "what a good commit does: builds, boots to SSH, or passes the tests")
+        .choices([...BISECT_TYPES])
+        .default("test"),
+    )
     .addOption(jobsOption());
+}
+
+/** A suite given as a path is made absolute: `git bisect run` runs each step at the tree's top. */
+function suiteArg(o: Opts): string {
+  const s = String(o.suite);
+  return s.endsWith(".yaml") || s.includes("/") ? resolve(s) : s;
 }
 
 function stepArgs(o: Opts): StepOptions {
@@ -29,8 +43,10 @@ function stepArgs(o: Opts): StepOptions {
   return {
     tree: checkUserTree(String(o.tree)),
     arch: oneArch(String(o.arch), "bisect"),
-    suite: loadSuite(String(o.suite)),
+    suite: loadSuite(suiteArg(o)),
     tests: tests.length ? tests : undefined,
+    fragments: fragmentsOf(o),
+    type: o.type as BisectType,
     machine: machineSpec(o),
   };
 }
@@ -58,8 +74,19 @@ export function registerBisect(program: Command): void {
     .requiredOption("--bad <ref>", "a commit where they fail")
     .action(async (o) => {
       const step = stepArgs(o);
-      const pass: string[] = ["--tree", step.tree, "--arch", step.arch.name, "--suite", String(o.suite)];
+      const pass = [
+        "--tree",
+        step.tree,
+        "--arch",
+        step.arch.name,
+        "--suite",
+        suiteArg(o),
+        "--type",
+        step.type,
+      ];
       for (const t of o.test as string[]) pass.push("--test", t);
+      for (const f of o.config as string[]) pass.push("--config", resolve(f));
+      if (o.debug) pass.push("--debug");
       const flags = ["cpus", "memory", "accel", "jobs", "append", "retries"] as const;
       const timeouts = ["buildTimeout", "bootTimeout", "pushTimeout", "timeout"] as const;
       for (const k of [...flags, ...timeouts])

@@ -1,5 +1,5 @@
 /** Options several commands share, and the conversions from parsed options to what the pipeline takes. */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { type Arch, resolveArchs } from "../arch/arch.ts";
 import { KhilError } from "../common/errors.ts";
@@ -42,17 +42,26 @@ export function oneArch(spec: string, command: string): Arch {
 
 const DEBUG_FRAGMENT = join(projectRoot, "kernel-config", "debug.config");
 
-export function treeOptions(cmd: Command): Command {
+/** The user's Kconfig on top of khil's and the suite's. */
+export function configOptions(cmd: Command): Command {
   return cmd
-    .option("--tree <path>", "a kernel tree of your own (default: a packaged one, see --kernel)")
-    .addOption(new Option("--kernel <version>", "packaged Debian kernel tree").choices([...PACKAGED_KERNELS]))
     .option("--config <fragment>", "extra Kconfig fragment (repeatable)", collect, [])
-    .option("--debug", "a debug kernel: lockdep, KASAN, debug objects (kernel-config/debug.config)")
-    .addOption(jobsOption());
+    .option("--debug", "a debug kernel: lockdep, KASAN, debug objects (kernel-config/debug.config)");
 }
 
+export function treeOptions(cmd: Command): Command {
+  return configOptions(
+    cmd
+      .option("--tree <path>", "a kernel tree of your own (default: a packaged one, see --kernel)")
+      .addOption(
+        new Option("--kernel <version>", "packaged Debian kernel tree").choices([...PACKAGED_KERNELS]),
+      ),
+  ).addOption(jobsOption());
+}
+
+/** The fragment files of `--config` and `--debug`, as absolute paths (a bisect step runs elsewhere). */
 export function fragmentsOf(o: Opts): string[] {
-  return [...(o.config as string[]), ...(o.debug ? [DEBUG_FRAGMENT] : [])];
+  return [...(o.config as string[]).map((f) => resolve(f)), ...(o.debug ? [DEBUG_FRAGMENT] : [])];
 }
 
 export function machineOptions(cmd: Command): Command {

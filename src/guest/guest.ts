@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from "node:fs";
+import { appendFileSync, createWriteStream, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { ResultPromise } from "execa";
@@ -96,6 +96,8 @@ export class Guest {
         cpus: o.cpus ?? 2,
         cmdline: kernelCmdline(o.arch, host, o.cmdline),
       });
+      // Whoever checks that a run left no guest behind checks these, not every QEMU on the host.
+      appendFileSync(join(o.runDir, "qemu.pids"), `${proc.pid}\n`);
       const g = new Guest(o.arch, o.accel, proc, consoleStream, o.runDir);
       g.port = port;
       if (o.onConsoleLine) g.onLine(o.onConsoleLine);

@@ -13,22 +13,29 @@ export type SplatKind =
   | "lockdep"
   | "rcu-stall"
   | "hung-task"
-  | "soft-lockup";
+  | "soft-lockup"
+  | "kfence"
+  | "kmemleak"
+  | "sleep-in-atomic";
 
+/** First match wins: the specific `BUG: ...` and lockdep `WARNING: ...` titles come before the general ones. */
 const STARTS: [SplatKind, RegExp][] = [
   ["panic", /Kernel panic - not syncing/],
   ["kasan", /BUG: KASAN:/],
+  ["kfence", /BUG: KFENCE:/],
   ["ubsan", /UBSAN:/],
   ["soft-lockup", /watchdog: BUG: soft lockup/],
+  ["sleep-in-atomic", /BUG: sleeping function called from invalid context/],
   ["bug", /\bBUG: /],
   ["oops", /\bOops(:| -)/],
   ["warning", /WARNING: CPU: \d+ PID: \d+ at \S+/],
   [
     "lockdep",
-    /possible circular locking dependency|inconsistent lock state|possible recursive locking detected/,
+    /WARNING: (possible circular locking dependency|inconsistent lock state|possible recursive locking detected|suspicious RCU usage|bad unlock balance detected|possible irq lock inversion dependency detected|lock held when returning to user space)/,
   ],
-  ["rcu-stall", /rcu: INFO: .*detected stalls/],
+  ["rcu-stall", /rcu: INFO: \S+ (self-detected stall|detected (expedited )?stalls)/],
   ["hung-task", /INFO: task .* blocked for more than \d+ seconds/],
+  ["kmemleak", /kmemleak: \d+ new suspected memory leaks/],
 ];
 
 const END = /---\[ end (trace|Kernel panic)|^\s*$/;
@@ -60,10 +67,12 @@ export class SplatDetector {
 
   feed(raw: string): Splat | undefined {
     const line = bare(raw);
-    // The same report again while the first is still open (a soft lockup is reported every few seconds)
-    // starts a splat of its own; another kind (the Oops after a BUG) belongs to the open one.
-    const repeated = STARTS.find(([, re]) => re.test(line))?.[0] === this.current?.splat.kind;
-    if (this.current && !repeated) {
+    // A report that starts while another is open (a soft lockup repeated every few seconds, an RCU stall
+    // inside a lockup's trace) is a record of its own; only the Oops line that x86 prints under a BUG is
+    // part of that BUG's report.
+    const kind = STARTS.find(([, re]) => re.test(line))?.[0];
+    const continues = kind === "oops" && this.current?.splat.kind === "bug";
+    if (this.current && (!kind || continues)) {
       this.current.lines.push(line);
       const ended = END.test(line) || this.current.lines.length >= 80;
       if (ended) return this.close();
@@ -92,9 +101,26 @@ export class SplatDetector {
   }
 }
 
-export function findSplats(text: string): Splat[] {
+/** What khil writes to the kernel log before each command it runs (`khil: begin command test_progs`). */
+export const MARKER_PREFIX = "khil: begin ";
+
+/** The splats of a kernel log, each with the label of the last marker before it ("boot" before any). */
+export function splatsByMarker(log: string): { splat: Splat; during: string }[] {
   const d = new SplatDetector();
-  for (const l of text.split("\n")) d.feed(l);
+  const out: { splat: Splat; during: string }[] = [];
+  let during = "boot";
+  for (const line of log.split("\n")) {
+    const at = line.indexOf(MARKER_PREFIX);
+    if (at >= 0) {
+      d.close();
+      during = line.slice(at + MARKER_PREFIX.length).replace(/\r$/, "");
+      continue;
+    }
+    const before = d.found.length;
+    d.feed(line);
+    const s = d.found[before];
+    if (s) out.push({ splat: s, during });
+  }
   d.close();
-  return d.found;
+  return out;
 }

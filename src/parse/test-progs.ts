@@ -1,3 +1,4 @@
+import { constants } from "node:os";
 import { excerpt, type ParsedRun, type ParsedTest, type TestVerdict } from "./types.ts";
 
 const RESULT = /^#(\d+)(?:\/(\d+))?\s+(\S.*?):(OK|FAIL|SKIP)(?: \(SKIP: (\d+)\/(\d+)\))?\s*$/;
@@ -143,4 +144,45 @@ export function exitCodeProblems(code: number | null, run: ParsedRun): string[] 
   if (code === 1 && !failing) return ["test_progs exited 1 but no failing test was parsed"];
   if (code === 0 && failing) return ["test_progs exited 0 but failing tests were parsed"];
   return [];
+}
+
+/**
+ * Why test_progs ended before finishing, read from how it ended; undefined when it ended by itself. It
+ * exits 0–3 on its own; anything else, or no exit code at all, means it died.
+ */
+export function deathCause(code: number | null, signal?: string): string | undefined {
+  if (code !== null && code >= 0 && code <= 3) return undefined;
+  if (code === null)
+    return signal ? `was killed by SIG${signal}` : "lost its connection (the guest stopped answering)";
+  const name = Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0];
+  return code > 128 && name ? `was killed by ${name} (exit ${code})` : `exited ${code}`;
+}
+
+/**
+ * test_progs died: the first selected test without a result was running and fails with the cause; every
+ * other selected test without one never ran. `selected` is in test_progs' own order (its `-l` list).
+ */
+export function diedWhileRunning(run: ParsedRun, selected: readonly string[], cause: string): ParsedRun {
+  const done = new Set(run.tests.filter((t) => !t.subtest).map((t) => t.test));
+  const [running, ...never] = selected.filter((t) => !done.has(t));
+  const tests = [...run.tests];
+  if (running)
+    tests.push({ test: running, verdict: "fail", log: "", reason: `test_progs ${cause} while it ran` });
+  for (const t of never)
+    tests.push({ test: t, verdict: "notrun", log: "", reason: `test_progs ${cause} first` });
+  const what = running ? ` while ${running} ran` : "";
+  const left = never.length ? `; not run: ${never.join(", ")}` : "";
+  return { ...run, tests, problems: [...run.problems, `test_progs ${cause}${what}${left}`] };
+}
+
+/** The JSON summary merged in, or a recorded problem when it cannot be read: never an aborted run. */
+export function withJsonSummary(run: ParsedRun, json: string): ParsedRun {
+  try {
+    return reconcile(run, parseTestProgsJson(json));
+  } catch (e) {
+    return {
+      ...run,
+      problems: [...run.problems, `test_progs' JSON summary is malformed: ${(e as Error).message}`],
+    };
+  }
 }

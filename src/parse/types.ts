@@ -1,5 +1,8 @@
-/** "flaky" is never a parser's: khil sets it when a failed test passes on a retry. */
-export type TestVerdict = "pass" | "fail" | "skip" | "flaky";
+/**
+ * "flaky" is never a parser's: khil sets it when a failed test passes on a retry. "notrun": selected, but
+ * what should have run it died first.
+ */
+export type TestVerdict = "pass" | "fail" | "skip" | "flaky" | "notrun";
 
 export interface ParsedTest {
   test: string;

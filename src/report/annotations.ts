@@ -1,4 +1,4 @@
-import { type Results, testName } from "./results.ts";
+import { findings, type Results, testName } from "./results.ts";
 
 /** GitHub Actions workflow commands marking each failure in the job's annotations. */
 export function githubAnnotations(r: Results): string[] {
@@ -6,16 +6,13 @@ export function githubAnnotations(r: Results): string[] {
   const out: string[] = [];
   for (const run of r.runs) {
     const where = run.cell ?? run.arch;
-    for (const t of run.tests.filter((x) => x.verdict === "fail" || x.verdict === "error"))
+    for (const t of run.tests.filter((x) => ["fail", "error", "notrun"].includes(x.verdict)))
       out.push(
         `::error title=${esc(`${where}: ${testName(t)}`)}::${esc(t.log?.split("\n").slice(-10).join("\n") || t.verdict)}`,
       );
     for (const t of run.tests.filter((x) => x.verdict === "flaky"))
       out.push(`::warning title=${esc(`${where}: ${testName(t)} is flaky`)}::${esc(t.reason ?? "")}`);
-    for (const s of run.splats)
-      out.push(`::error title=${esc(`${where}: kernel ${s.kind}`)}::${esc(s.title)}`);
-    if (run.error)
-      out.push(`::error title=${esc(`${where}: ${run.error.stage}`)}::${esc(run.error.message)}`);
+    for (const f of findings(run)) out.push(`::error title=${esc(`${where}: ${f.what}`)}::${esc(f.text)}`);
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { type Results, testName } from "./results.ts";
+import { type ArchRun, type Results, testName } from "./results.ts";
 
 function xmlEscape(s: string): string {
   return (
@@ -12,27 +12,47 @@ function xmlEscape(s: string): string {
   );
 }
 
-/** JUnit XML: one testsuite per arch, one testcase per test and subtest. */
+/**
+ * The run's own findings as one test case, `kernel`: a <failure> per splat, per problem and per harness
+ * fault, so that a CI test reporter goes red on a WARNING alone, or on a test_progs that crashed.
+ */
+function kernelCase(run: ArchRun, classname: string): string | undefined {
+  const failures = [
+    ...run.splats.map(
+      (s) =>
+        `<failure type="kernel ${xmlEscape(s.kind)}" message="${xmlEscape(`${s.title} (during ${s.during})`)}">${xmlEscape(s.excerpt)}</failure>`,
+    ),
+    ...run.problems.map((p) => `<failure type="problem" message="${xmlEscape(p)}"/>`),
+    ...(run.harness ?? []).map((h) => `<failure type="harness fault" message="${xmlEscape(h)}"/>`),
+  ];
+  if (failures.length === 0) return undefined;
+  return `    <testcase classname="${classname}" name="kernel">\n      ${failures.join("\n      ")}\n    </testcase>`;
+}
+
+/** JUnit XML: one testsuite per arch, one testcase per test and subtest, and the `kernel` case. */
 export function toJunit(r: Results): string {
   const suites = r.runs.map((run) => {
+    const classname = xmlEscape(`${run.arch}.${run.suite}`);
     const cases = run.tests.map((t) => {
-      const attrs = `classname="${xmlEscape(`${run.arch}.${run.suite}`)}" name="${xmlEscape(testName(t))}" time="${((t.durationMs ?? 0) / 1000).toFixed(3)}"`;
+      const attrs = `classname="${classname}" name="${xmlEscape(testName(t))}" time="${((t.durationMs ?? 0) / 1000).toFixed(3)}"`;
       if (t.verdict === "pass") return `    <testcase ${attrs}/>`;
-      if (t.verdict === "skip")
-        return `    <testcase ${attrs}><skipped message="${xmlEscape(t.reason ?? "")}"/></testcase>`;
+      if (t.verdict === "skip" || t.verdict === "notrun")
+        return `    <testcase ${attrs}><skipped message="${xmlEscape(t.verdict === "notrun" ? `not run: ${t.reason ?? ""}` : (t.reason ?? ""))}"/></testcase>`;
       // JUnit has no flaky: it passed in the end, and its output says how it failed first.
       if (t.verdict === "flaky")
         return `    <testcase ${attrs}><system-out>${xmlEscape(`flaky: ${t.reason ?? ""}\n${t.log ?? ""}`)}</system-out></testcase>`;
       const tag = t.verdict === "error" ? "error" : "failure";
       return `    <testcase ${attrs}><${tag} message="${xmlEscape(t.reason ?? t.verdict)}">${xmlEscape(t.log ?? "")}</${tag}></testcase>`;
     });
+    const kernel = kernelCase(run, classname);
+    if (kernel) cases.push(kernel);
     if (run.error)
       cases.push(
-        `    <testcase classname="${xmlEscape(`${run.arch}.${run.suite}`)}" name="${xmlEscape(run.error.stage)}"><error message="${xmlEscape(run.error.message)}"/></testcase>`,
+        `    <testcase classname="${classname}" name="${xmlEscape(run.error.stage)}"><error message="${xmlEscape(run.error.message)}"/></testcase>`,
       );
-    const count = (v: string) => run.tests.filter((t) => t.verdict === v).length;
+    const count = (...v: string[]) => run.tests.filter((t) => v.includes(t.verdict)).length;
     return [
-      `  <testsuite name="${xmlEscape(`${run.suite} (${run.arch})`)}" tests="${cases.length}" failures="${count("fail")}" errors="${count("error") + (run.error ? 1 : 0)}" skipped="${count("skip")}">`,
+      `  <testsuite name="${xmlEscape(`${run.suite} (${run.arch})`)}" tests="${cases.length}" failures="${count("fail") + (kernel ? 1 : 0)}" errors="${count("error") + (run.error ? 1 : 0)}" skipped="${count("skip", "notrun")}">`,
       ...cases,
       "  </testsuite>",
     ].join("\n");

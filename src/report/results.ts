@@ -1,8 +1,11 @@
 /** One schema for every parser and every arch: what results.json holds. */
 import type { GuestFacts } from "../guest/facts.ts";
 
-/** flaky: failed, then passed when run again (`--retries`); it does not fail the run but is reported. */
-export type Verdict = "pass" | "fail" | "skip" | "flaky" | "error";
+/**
+ * flaky: failed, then passed when run again (`--retries`); it does not fail the run but is reported.
+ * notrun: selected, but never ran because what ran it died first (a crash, a panic, a deadline).
+ */
+export type Verdict = "pass" | "fail" | "skip" | "flaky" | "error" | "notrun";
 
 export interface TestRecord {
   arch: string;
@@ -41,7 +44,13 @@ export interface ArchRun {
   /** For an error: the stage that failed and why (build, boot, push, a command's timeout...). */
   error?: { stage: string; message: string };
   guest?: GuestFacts;
+  /** What the output or the kernel contradicts: each fails the run, and bisect calls the commit bad. */
   problems: string[];
+  /**
+   * Faults of the machine, not of the kernel under test (low-resolution hrtimers, JIT off, too few CPUs,
+   * another kernel booted): each fails the run, but bisect skips the commit. Absent in older results.
+   */
+  harness?: string[];
   splats: SplatRecord[];
   tests: TestRecord[];
   timings: Record<string, number>;
@@ -60,4 +69,23 @@ export interface Results {
 /** `test` or `test/subtest`, as test_progs names them and every report shows them. */
 export function testName(t: { test: string; subtest?: string }): string {
   return t.subtest ? `${t.test}/${t.subtest}` : t.test;
+}
+
+export interface Finding {
+  /** `kernel warning`, `problem`, `harness fault`, or the stage that ended the run. */
+  what: string;
+  text: string;
+}
+
+/** Everything a run found besides its tests' verdicts, as every report lists it: each one fails the run. */
+export function findings(run: ArchRun): Finding[] {
+  return [
+    ...run.splats.map((s) => ({
+      what: `kernel ${s.kind}`,
+      text: `during ${s.during} (${s.source}): ${s.title}`,
+    })),
+    ...run.problems.map((text) => ({ what: "problem", text })),
+    ...(run.harness ?? []).map((text) => ({ what: "harness fault", text })),
+    ...(run.error ? [{ what: run.error.stage, text: run.error.message }] : []),
+  ];
 }

@@ -1,4 +1,4 @@
-import { type ArchRun, type Results, testName } from "./results.ts";
+import { type ArchRun, findings, type Results, testName } from "./results.ts";
 
 function header(run: ArchRun): string {
   const g = run.guest;
@@ -15,6 +15,7 @@ const MARK: Record<string, string> = {
   skip: "SKIP",
   flaky: "FLAKY",
   error: "ERROR",
+  notrun: "NOTRUN",
 };
 
 /** The terminal summary: a header per arch from the guest's own facts, then a line per test. */
@@ -27,12 +28,13 @@ export function summaryTable(r: Results): string {
       const why = t.reason ? `  (${t.reason})` : "";
       out.push(`  ${testName(t).padEnd(width)}  ${MARK[t.verdict]}${why}`);
     }
-    for (const s of run.splats) out.push(`  kernel ${s.kind} during ${s.during} (${s.source}): ${s.title}`);
-    for (const p of run.problems) out.push(`  problem: ${p}`);
-    if (run.error) out.push(`  ${run.error.stage}: ${run.error.message}`);
+    for (const f of findings(run)) out.push(`  ${f.what}: ${f.text}`);
     const n = (v: string) => run.tests.filter((t) => t.verdict === v).length;
+    const more = (["flaky", "notrun"] as const)
+      .filter((v) => n(v))
+      .map((v) => `, ${n(v)} ${v === "notrun" ? "not run" : v}`);
     out.push(
-      `  => ${run.status.toUpperCase()}: ${n("pass")} passed, ${n("fail")} failed, ${n("skip")} skipped${n("flaky") ? `, ${n("flaky")} flaky` : ""}`,
+      `  => ${run.status.toUpperCase()}: ${n("pass")} passed, ${n("fail")} failed, ${n("skip")} skipped${more.join("")}`,
     );
   }
   return out.join("\n");
@@ -75,11 +77,7 @@ export function matrixTable(r: Results): string {
     ),
   );
   for (const run of r.runs) {
-    for (const s of run.splats)
-      lines.push(`${run.cell ?? run.arch}: kernel ${s.kind} during ${s.during}: ${s.title}`);
-    for (const p of run.problems) lines.push(`${run.cell ?? run.arch}: problem: ${p}`);
-    if (run.error)
-      lines.push(`${run.cell ?? run.arch}: ${run.error.stage}: ${run.error.message.split("\n")[0]}`);
+    for (const f of findings(run)) lines.push(`${run.cell ?? run.arch}: ${f.what}: ${f.text.split("\n")[0]}`);
   }
   return lines.join("\n");
 }
@@ -103,12 +101,8 @@ export function toMarkdown(r: Results): string {
       lines.push(
         `- ${esc(run.cell ?? run.arch)}: ${g.kernelRelease}, ${g.accel}, ${g.cpus} CPUs, bpf_jit_enable=${g.bpfJitEnable}, clocksource ${g.clocksource}`,
       );
-    if (run.error)
-      lines.push(
-        `- ${esc(run.cell ?? run.arch)}: **${run.error.stage}**: ${esc(run.error.message.split("\n")[0] ?? "")}`,
-      );
-    for (const s of run.splats)
-      lines.push(`- ${esc(run.cell ?? run.arch)}: kernel ${s.kind} during ${s.during}: \`${s.title}\``);
+    for (const f of findings(run))
+      lines.push(`- ${esc(run.cell ?? run.arch)}: **${f.what}**: ${esc(f.text.split("\n")[0] ?? "")}`);
   }
   return `${lines.join("\n")}\n`;
 }

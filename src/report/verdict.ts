@@ -1,21 +1,41 @@
 /** From what a run recorded to its verdict, and from the verdicts to the exit code. */
-import type { ArchRun, Results } from "./results.ts";
+import { type ArchRun, type Results, type TestRecord, testName } from "./results.ts";
 
 /** The exit code's question: did every selected test pass, those the suite denies with a reason aside? */
 export function allPassed(r: Results): boolean {
   return r.runs.every((run) => run.status === "passed" || run.status === "skipped");
 }
 
+const isDenied = (t: TestRecord) => t.verdict === "skip" && Boolean(t.reason?.startsWith("denied:"));
+
+/**
+ * A kernel splat decides first, over anything that followed from it (a lost connection, a harness fault);
+ * then an error of khil's own stages; then any problem, fault or test that did not pass. "skipped" only
+ * when the suite's deny list, with its reasons, took every selected test.
+ */
 export function archStatus(
-  run: Pick<ArchRun, "tests" | "problems" | "error" | "splats">,
-  jitOn: boolean,
+  run: Pick<ArchRun, "tests" | "problems" | "harness" | "error" | "splats">,
 ): ArchRun["status"] {
-  if (run.error) return "error";
   if (run.splats.length > 0) return "failed";
+  if (run.error) return "error";
   const top = run.tests.filter((t) => !t.subtest);
   if (top.length === 0) return "error";
-  if (!jitOn) return "failed";
-  if (run.problems.length > 0) return "failed";
-  if (run.tests.some((t) => t.verdict === "fail" || t.verdict === "error")) return "failed";
-  return top.every((t) => t.verdict === "skip" && t.reason?.startsWith("denied:")) ? "skipped" : "passed";
+  if (run.problems.length > 0 || (run.harness ?? []).length > 0) return "failed";
+  if (run.tests.some((t) => ["fail", "error", "notrun"].includes(t.verdict))) return "failed";
+  return top.every(isDenied) ? "skipped" : "passed";
+}
+
+/**
+ * A run in which no selected test passed is not green: a test that skipped itself everywhere tested
+ * nothing. Only the suite can say a test may do that (`allowSkip`); the deny list's skips are apart.
+ */
+export function nothingPassedProblem(
+  tests: readonly TestRecord[],
+  allowSkip: (test: string) => boolean,
+): string | undefined {
+  const top = tests.filter((t) => !t.subtest);
+  if (top.some((t) => t.verdict === "pass" || t.verdict === "flaky")) return undefined;
+  const selfSkipped = top.filter((t) => t.verdict === "skip" && !isDenied(t) && !allowSkip(t.test));
+  if (selfSkipped.length === 0) return undefined;
+  return `no selected test passed: ${selfSkipped.map((t) => `${testName(t)} skipped itself${t.reason ? ` (${t.reason})` : ""}`).join(", ")}`;
 }

@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Arch } from "../arch/arch.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
+import { matchesAny } from "../common/glob.ts";
 import { log } from "../common/log.ts";
 import { bootGuest, buildFor, type GuestRequest } from "../guest/boot.ts";
 import { harnessFaults, readGuestFacts } from "../guest/facts.ts";
@@ -11,7 +12,7 @@ import type { KernelBuild } from "../kernel/kbuild.ts";
 import type { KernelTree } from "../kernel/tree.ts";
 import type { ArchRun, Results } from "../report/results.ts";
 import { summaryTable } from "../report/summary.ts";
-import { archStatus } from "../report/verdict.ts";
+import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import { buildSelftests } from "../selftests/build.ts";
 import { runCommands } from "./commands.ts";
@@ -68,6 +69,7 @@ export function newRun(spec: CellSpec): ArchRun {
     suite: spec.suite.name,
     status: "error",
     problems: [],
+    harness: [],
     splats: [],
     tests: [],
     timings: {},
@@ -171,7 +173,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const facts = await stage(spec, run, "facts", () => readGuestFacts(g, build, booted.accel));
     if (!facts) return;
     run.guest = facts.facts;
-    run.problems.push(...facts.problems, ...harnessFaults(facts.facts, spec.suite.minCpus));
+    run.harness?.push(...facts.problems, ...harnessFaults(facts.facts, spec.suite.minCpus));
     if (pushDir && files.length) {
       watch.stage("push");
       const pushed = await stage(spec, run, "push", async () => {
@@ -187,16 +189,17 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const suite = spec.deny ? selected : { ...selected, deny: [] };
     const selection = selectTests(suite, spec.arch.name, build.release);
     const c = { arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch };
-    const ran = await stage(spec, run, "run", async () => {
+    await stage(spec, run, "run", async () => {
       await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);
       const dead = watch.stuck ? undefined : await livenessProblem(g);
       if (dead) run.problems.push(dead);
-      return true;
     });
-    if (ran) run.status = archStatus(run, facts.facts.bpfJitEnable === "1");
+    const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
+    if (none) run.problems.push(none);
   } finally {
     watch.finish();
     if (guest) await guest.stop();
+    run.status = archStatus(run);
   }
 }
 

@@ -5,7 +5,7 @@ import { lineSplitter } from "../common/lines.ts";
 import { log } from "../common/log.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { parseOutput } from "../parse/dispatch.ts";
-import { exitCodeProblems, parseTestProgsJson, reconcile } from "../parse/test-progs.ts";
+import { deathCause, diedWhileRunning, exitCodeProblems, withJsonSummary } from "../parse/test-progs.ts";
 import type { ArchRun, TestRecord } from "../report/results.ts";
 import { type Command, inGuestDir, type SuiteRunContext } from "./context.ts";
 import { STUCK_GRACE_MS } from "./kernel-log.ts";
@@ -59,7 +59,7 @@ async function testProgsArgs(
   if (sel.toRun.length === 0) return undefined;
   const help = await c.guest.ssh.capture(`${inGuestDir(cmd.run)} --help`);
   const json = /json-summary/.test(help.out + help.err);
-  return { args: ["-a", sel.toRun.join(","), ...(json ? ["-J", JSON_SUMMARY] : [])], json };
+  return { args: ["-a", sel.allow.join(","), ...(json ? ["-J", JSON_SUMMARY] : [])], json, toRun: sel.toRun };
 }
 
 /** Runs one command and records its tests; the kernel watch records the splats. */
@@ -73,12 +73,12 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     command: cmd.name,
   };
   let argv = [...cmd.run];
-  let jsonSummary = false;
+  let tp: { json: boolean; toRun: string[] } | undefined;
   if (cmd.parser === "test_progs") {
     const extra = await testProgsArgs(c, run, cmd, base);
     if (!extra) return;
     argv = [...argv, ...extra.args];
-    jsonSummary = extra.json;
+    tp = extra;
   }
   const logFile = join(c.runDir, `test-${arch.name}-${cmd.name}.log`);
   const activity = c.watch.begin(`command ${cmd.name}`);
@@ -100,17 +100,23 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
   });
   log(`${arch.name}: running ${shellQuote(argv)} (timeout ${cmd.timeout} s)`);
   const r = await guest.ssh
-    .exec(`${inGuestDir(argv)} 2>&1`, { stdout: sink, timeoutMs: cmd.timeout * 1000, abort: activity.signal })
+    .exec(`${activity.marker}${inGuestDir(argv)} 2>&1`, {
+      stdout: sink,
+      timeoutMs: cmd.timeout * 1000,
+      abort: activity.signal,
+    })
     .finally(() => activity.end());
   await sink.done();
   run.timings[`command:${cmd.name}`] = (Date.now() - started) / 1000;
   let parsed = parseOutput(cmd.parser, cmd.name, r.code, readFileSync(logFile, "utf8"));
-  if (cmd.parser === "test_progs") {
-    if (jsonSummary && !r.timedOut) {
-      const j = await guest.ssh.capture(`cat ${JSON_SUMMARY}`);
-      if (j.code === 0) {
+  const died = tp && deathCause(r.code, r.signal);
+  if (tp && died) parsed = diedWhileRunning(parsed, tp.toRun, died);
+  else if (tp) {
+    if (tp.json && !r.timedOut) {
+      const j = await guest.ssh.capture(`cat ${JSON_SUMMARY}`).catch(() => undefined);
+      if (j?.code === 0) {
         writeFileSync(join(c.runDir, `test-${arch.name}-${cmd.name}.json`), j.out);
-        parsed = reconcile(parsed, parseTestProgsJson(j.out));
+        parsed = withJsonSummary(parsed, j.out);
       } else parsed.problems.push("test_progs wrote no JSON summary");
     }
     parsed.problems.push(...exitCodeProblems(r.code, parsed));

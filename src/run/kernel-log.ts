@@ -2,16 +2,24 @@ import { writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { log } from "../common/log.ts";
 import type { Guest } from "../guest/guest.ts";
+import { shellQuote } from "../guest/ssh.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
-import { findSplats, type Splat, SplatDetector, STUCK_KINDS } from "../parse/splats.ts";
+import { MARKER_PREFIX, type Splat, SplatDetector, STUCK_KINDS, splatsByMarker } from "../parse/splats.ts";
 import type { ArchRun, SplatRecord } from "../report/results.ts";
 
 /** Time a command gets to end by itself after the kernel reported it stuck, before khil stops it. */
 export const STUCK_GRACE_MS = 10_000;
 
+/** Writes the marker of `label` to the kernel log; a guest without /dev/kmsg runs the command all the same. */
+export function kmsgMarker(label: string): string {
+  return `echo ${shellQuote([`${MARKER_PREFIX}${label}`])} 2>/dev/null >/dev/kmsg; `;
+}
+
 /** Something run in the guest that a stuck kernel should stop: a command, or a test run again alone. */
 export interface Activity {
   readonly signal: AbortSignal;
+  /** A shell prefix that writes the activity's marker into the kernel log, for `readDmesg`. */
+  readonly marker: string;
   /** A result line of `test`: the splats printed since the previous one are charged to it. */
   attribute(test: string): void;
   end(): void;
@@ -71,6 +79,7 @@ export class KernelWatch {
     this.abort = abort;
     return {
       signal: abort.signal,
+      marker: kmsgMarker(label),
       attribute: (test) => this.flush(test),
       end: () => {
         clearTimeout(this.grace);
@@ -80,14 +89,17 @@ export class KernelWatch {
     };
   }
 
-  /** The guest's dmesg, kept in the run directory; splats the console lost are added, charged to `during`. */
+  /**
+   * The guest's dmesg, kept in the run directory. Splats the console lost (a loglevel, a full buffer) are
+   * added, each charged to the activity whose marker precedes it, or to boot.
+   */
   async readDmesg(guest: Guest, runDir: string): Promise<void> {
     const dmesg = await guest.ssh.capture("dmesg", 30_000).catch(() => undefined);
     if (!dmesg) return;
     writeFileSync(join(runDir, `dmesg-${this.run.arch}.log`), dmesg.out);
     const seen = new Set(this.run.splats.map((s) => s.title));
-    for (const s of findSplats(dmesg.out)) {
-      const rec = this.record(s, this.during, "dmesg");
+    for (const { splat, during } of splatsByMarker(dmesg.out)) {
+      const rec = this.record(splat, during, "dmesg");
       if (!seen.has(rec.title)) this.run.splats.push(rec);
     }
   }

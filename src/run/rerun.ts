@@ -20,7 +20,7 @@ async function runAlone(
   const argv = cmd.parser === "test_progs" ? [...cmd.run, "-a", test] : cmd.run;
   const activity = c.watch.begin(`${test} (${why})`);
   const r = await c.guest.ssh
-    .capture(`${inGuestDir(argv)} 2>&1`, cmd.timeout * 1000, activity.signal)
+    .capture(`${activity.marker}${inGuestDir(argv)} 2>&1`, cmd.timeout * 1000, activity.signal)
     .finally(() => activity.end());
   appendFileSync(logFile, `\n# khil: ${test} ${why}:\n${r.out}`);
   return parseOutput(cmd.parser, cmd.name, r.code, r.out).tests.filter((t) => t.test === test);

@@ -1,10 +1,28 @@
 import { KhilError } from "../common/errors.ts";
+import { matchesAny } from "../common/glob.ts";
 import { inGuestDir, type SuiteRunContext } from "./context.ts";
 import { denyReason } from "./suite.ts";
 
 export interface CheckedSelection {
   denied: { test: string; reason: string }[];
+  /** The tests that will run, in test_progs' own order. */
   toRun: string[];
+  /** test_progs' `-a` list: the tests to run, or `test/subtest` where the selection names subtests. */
+  allow: string[];
+}
+
+/**
+ * `-a` patterns for the tests to run: a selection naming a subtest (`timer_crash/hash`) keeps its subtest
+ * part, so that only that subtest runs, not its whole test.
+ */
+export function allowList(selection: readonly string[], toRun: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const p of selection) {
+    const slash = p.indexOf("/");
+    const testGlob = slash < 0 ? p : p.slice(0, slash);
+    for (const t of toRun) if (matchesAny(t, [testGlob])) out.add(slash < 0 ? t : `${t}${p.slice(slash)}`);
+  }
+  return [...out];
 }
 
 /**
@@ -13,10 +31,16 @@ export interface CheckedSelection {
  */
 export async function checkSelection(c: SuiteRunContext, run: string[]): Promise<CheckedSelection> {
   const r = await c.guest.ssh.capture(inGuestDir([...run, "-a", c.selection.tests.join(","), "-l"]), 120_000);
-  const listed = r.out
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => /^[A-Za-z0-9_/-]+$/.test(l));
+  // A selection of subtests lists their tests; test names are what verdicts and denials are about.
+  const listed = [
+    ...new Set(
+      r.out
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => /^[A-Za-z0-9_/-]+$/.test(l))
+        .map((l) => l.split("/")[0] ?? l),
+    ),
+  ];
   if (r.code !== 0 || listed.length === 0) {
     const all = await c.guest.ssh.capture(inGuestDir([...run, "-l"]), 120_000);
     const names = all.out.split("\n").filter(Boolean);
@@ -29,5 +53,5 @@ export async function checkSelection(c: SuiteRunContext, run: string[]): Promise
     .map((test) => ({ test, reason: denyReason(c.selection, test) }))
     .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
   const toRun = listed.filter((t) => !denied.some((d) => d.test === t));
-  return { denied, toRun };
+  return { denied, toRun, allow: allowList(c.selection.tests, toRun) };
 }

@@ -37,6 +37,8 @@ const SuiteSchema = z.strictObject({
     )
     .min(1),
   deny: z.array(DenySchema).default([]),
+  /** Tests that may skip themselves on every run without failing it (globs); any other self-skip fails a run in which nothing passed. */
+  allowSkip: z.array(z.string()).default([]),
   /** Guests get at least this many CPUs' worth of tests: fewer online CPUs is a harness fault, not a skip. */
   minCpus: z.number().int().positive().default(1),
   /** Deadlines in seconds for this suite's stages and whole run; CLI flags override them. */

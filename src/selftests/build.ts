@@ -23,7 +23,7 @@ import { requireTools } from "../host/tools.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import { runMake } from "../kernel/make.ts";
 import { firstError } from "../kernel/make-output.ts";
-import { planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
+import { isBuildArtefact, planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
 
 const BPF_DIR = "tools/testing/selftests/bpf";
 const LLVM_VERSION = "19";
@@ -34,10 +34,36 @@ export interface SelftestsBuild {
 }
 
 /**
- * A tree that is the kernel tree everywhere (symlinks) except tools/testing/selftests/bpf, which is a real
- * copy holding only the selected prog_tests and the BPF programs they need. make writes its output there.
+ * The source files of the tree's selftests/bpf, relative to it: git's own list where the tree is a git
+ * repository, else every file but what a build in the tree leaves there (test_progs, objects, skeletons,
+ * vmlinux.h): a user's in-tree build must not leak into khil's.
  */
-function prepareShadow(treePath: string, shadow: string, keep: (rel: string) => boolean): void {
+async function sourceFiles(treePath: string): Promise<string[]> {
+  const src = join(treePath, BPF_DIR);
+  const git = await execa("git", ["-C", src, "ls-files", "-z", "."], { reject: false });
+  if (git.exitCode === 0 && git.stdout) return git.stdout.split("\0").filter(Boolean);
+  const files: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of readdirSync(join(src, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else if (!isBuildArtefact(r, statSync(join(src, r)).mode)) files.push(r);
+    }
+  };
+  walk("");
+  return files;
+}
+
+/**
+ * A tree that is the kernel tree everywhere (symlinks) except tools/testing/selftests/bpf, which is a real
+ * copy holding only the selected prog_tests and the BPF programs they need; make writes its output there.
+ * A file the previous copy had and this tree does not (a bisect step back) is removed.
+ */
+async function prepareShadow(
+  treePath: string,
+  shadow: string,
+  keep: (rel: string) => boolean,
+): Promise<string> {
   const parts = BPF_DIR.split("/");
   for (let depth = 0; depth < parts.length; depth++) {
     const rel = parts.slice(0, depth).join("/");
@@ -49,19 +75,17 @@ function prepareShadow(treePath: string, shadow: string, keep: (rel: string) => 
       if (!existsSync(link)) symlinkSync(join(treePath, rel, entry), link);
     }
   }
-  mkdirSync(join(shadow, BPF_DIR), { recursive: true });
+  const out = join(shadow, BPF_DIR);
+  mkdirSync(out, { recursive: true });
+  const files = (await sourceFiles(treePath)).filter(keep);
+  const list = join(shadow, "files.txt");
+  const before = existsSync(list) ? readFileSync(list, "utf8").split("\n").filter(Boolean) : [];
+  const now = new Set(files);
+  for (const f of before) if (!now.has(f)) rmSync(join(out, f), { force: true });
+  writeFileSync(list, `${files.join("\n")}\n`);
   // rsync compares size and mtime and keeps mtimes, so make rebuilds only what changed in the tree.
-  const src = join(treePath, BPF_DIR);
-  const files: string[] = [];
-  const walk = (rel: string) => {
-    for (const e of readdirSync(join(src, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(r);
-      else if (keep(r)) files.push(r);
-    }
-  };
-  walk("");
-  writeFileSync(join(shadow, "files.txt"), `${files.join("\n")}\n`);
+  await execa("rsync", ["-a", `--files-from=${list}`, `${join(treePath, BPF_DIR)}/`, `${out}/`]);
+  return out;
 }
 
 /** prog_tests sources of a tree by name (file name without `.c`). */
@@ -129,21 +153,13 @@ export async function buildSelftests(
     const shadow = join(dir, "tree");
     const keepTests = new Set(plan.progTests.map((t) => `prog_tests/${t}.c`));
     const keepProgs = new Set(plan.progs.map((p) => `progs/${p}.c`));
-    prepareShadow(build.tree, shadow, (rel) => {
+    // A test dropped from the selection leaves the copy, and with it the build.
+    const out = await prepareShadow(build.tree, shadow, (rel) => {
       if (rel.startsWith("prog_tests/") && rel.endsWith(".c")) return keepTests.has(rel);
       if (rel.startsWith("progs/") && rel.endsWith(".c")) return keepProgs.has(rel);
       // the generated list of tests would name tests that are not copied
       return rel !== "prog_tests/tests.h";
     });
-    const out = join(shadow, BPF_DIR);
-    await execa("rsync", ["-a", `--files-from=${join(shadow, "files.txt")}`, `${src}/`, `${out}/`]);
-    // A test dropped from the selection must leave the build too.
-    for (const sub of ["prog_tests", "progs"]) {
-      for (const f of readdirSync(join(out, sub)).filter((n) => n.endsWith(".c"))) {
-        const rel = `${sub}/${f}`;
-        if (!(sub === "prog_tests" ? keepTests : keepProgs).has(rel)) rmSync(join(out, rel), { force: true });
-      }
-    }
     log(
       `building test_progs for ${arch.name} from ${plan.progTests.length} prog_tests and ${plan.progs.length} BPF programs`,
     );

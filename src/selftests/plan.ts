@@ -63,3 +63,16 @@ export function planSelftests(
     for (const s of skeletonsIncluded(progTestSources.get(t) ?? "")) if (available.has(s)) progs.add(s);
   return { progTests, progs: [...progs].sort() };
 }
+
+/**
+ * What a build of the selftests in the tree itself leaves there: objects, skeletons, generated headers,
+ * output directories, and extension-less executables (test_progs, urandom_read...). Sources in that
+ * directory all have an extension or are data (Makefile, config, DENYLIST), none executable.
+ */
+export function isBuildArtefact(rel: string, mode: number): boolean {
+  if (/^(tools|no_alu32|cpuv4|bpf_gcc|host-tools|feature)\//.test(rel)) return true;
+  if (/\.(o|d|ko|so|a|mod|cmd|order|symvers)$|\.mod\.c$|\.(l|sub)?skel\.h$/.test(rel)) return true;
+  if (/(^|\/)(vmlinux|tests)\.h$/.test(rel)) return true;
+  const name = rel.split("/").pop() ?? rel;
+  return !name.includes(".") && (mode & 0o111) !== 0;
+}

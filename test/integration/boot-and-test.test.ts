@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { testName } from "../../src/report/results.ts";
 import { HOUR, khil, resultsOf, verdictOf } from "../helpers.ts";
 
 describe("boot-and-test: the BPF timer selftests in real guests", () => {
@@ -44,6 +45,17 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
       );
       const { results } = resultsOf(r.stdout);
       expect(results.runs[0]?.status).toBe("error");
+    },
+    HOUR,
+  );
+
+  it(
+    "--test test/subtest runs that subtest only",
+    async () => {
+      const r = await khil(["boot-and-test", "--arch", "x86_64", "--test", "timer_crash/hash"]);
+      expect(r.exitCode, r.all).toBe(0);
+      const { results } = resultsOf(r.stdout);
+      expect(results.runs[0]?.tests.map(testName)).toEqual(["timer_crash/hash", "timer_crash"]);
     },
     HOUR,
   );

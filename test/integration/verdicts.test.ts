@@ -1,16 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { HOUR, khil, resultsOf, runDirOf } from "../helpers.ts";
-
-async function qemuPids(): Promise<Set<string>> {
-  const r = await execa("pgrep", ["-f", "^(setpriv .*)?qemu-system"], { reject: false });
-  return new Set(r.stdout.split("\n").filter(Boolean));
-}
+import { HOUR, khil, qemuLeftIn, resultsOf, runDirOf, verdictOf } from "../helpers.ts";
 
 async function runSuite(suite: string, arch = "x86_64", extra: string[] = []) {
-  const before = await qemuPids();
   const started = Date.now();
   const r = await khil([
     "boot-and-test",
@@ -22,8 +15,7 @@ async function runSuite(suite: string, arch = "x86_64", extra: string[] = []) {
   ]);
   const seconds = (Date.now() - started) / 1000;
   const { dir, results } = resultsOf(r.stdout);
-  const left = [...(await qemuPids())].filter((p) => !before.has(p));
-  return { r, dir, run: results.runs[0], qemuLeft: left.join(" "), seconds };
+  return { r, dir, run: results.runs[0], qemuLeft: qemuLeftIn(dir).join(" "), seconds };
 }
 
 describe.each(["x86_64", "arm64"])("verdicts from real kernel faults (LKDTM), %s", (arch) => {
@@ -39,6 +31,12 @@ describe.each(["x86_64", "arm64"])("verdicts from real kernel faults (LKDTM), %s
       expect(splat?.during).toBe("command provoke-warning");
       expect(splat?.excerpt).toMatch(/Call [Tt]race:/);
       expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("lkdtm_WARNING");
+      // CI test reporters read junit.xml: the WARNING alone must turn them red.
+      const junit = readFileSync(join(dir, "junit.xml"), "utf8");
+      expect(junit).toMatch(
+        /<testcase [^>]*name="kernel">\s*<failure type="kernel warning" message="WARNING: CPU: \d+ PID: \d+ at drivers\/misc\/lkdtm\/bugs\.c:\d+/,
+      );
+      expect(junit).toMatch(/failures="1"/);
     },
     HOUR,
   );
@@ -53,6 +51,63 @@ describe.each(["x86_64", "arm64"])("verdicts from real kernel faults (LKDTM), %s
       expect(run?.problems.join("\n")).toMatch(/ended without an exit code/);
       expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("Kernel panic - not syncing");
       expect(qemuLeft).toBe("");
+    },
+    HOUR,
+  );
+});
+
+describe("the kernel is watched for the guest's whole life, x86_64", () => {
+  it(
+    "a lockup during the rerun of a skipped test fails the run with the splat, charged to that rerun",
+    async () => {
+      const { r, run, qemuLeft, seconds } = await runSuite("rerun-lockup");
+      expect(r.exitCode, r.all).toBe(1);
+      expect(run?.status).toBe("failed");
+      const splat = run?.splats.find((s) => s.kind === "soft-lockup");
+      expect(splat?.during).toBe("lockme (skipped, attempt 2)");
+      expect(run?.tests.find((t) => t.test === "lockme")?.verdict).toBe("skip");
+      // Stopped by the lockup, well before the command's own 300 s deadline.
+      expect(seconds).toBeLessThan(200);
+      expect(qemuLeft).toBe("");
+    },
+    HOUR,
+  );
+
+  it(
+    "a panic right after a flaky test's passing retry fails the run with the panic",
+    async () => {
+      const { r, run, dir, qemuLeft } = await runSuite("flaky-then-panic", "x86_64", ["--retries", "1"]);
+      expect(r.exitCode, r.all).toBe(1);
+      expect(run?.status).toBe("failed");
+      expect(run?.tests[0]).toMatchObject({ test: "wobbly", verdict: "flaky" });
+      expect(run?.splats.map((s) => s.kind)).toContain("panic");
+      expect(r.stdout).toMatch(/kernel panic: during wobbly \(failed, attempt 2\)/);
+      expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(/<failure type="kernel panic"/);
+      expect(qemuLeft).toBe("");
+    },
+    HOUR,
+  );
+
+  it(
+    "a test_progs killed mid-run (SIGSEGV) names the test that was running and the ones that never ran",
+    async () => {
+      const { r, run, dir } = await runSuite("test-progs-killed");
+      expect(r.exitCode, r.all).toBe(1);
+      expect(run?.status).toBe("failed");
+      const verdict = (name: string) => verdictOf(run, name);
+      expect(verdict("timer")).toBe("pass");
+      expect(verdict("timer_crash")).toBe("pass");
+      expect(verdict("timer_lockup")).toBe("fail");
+      expect(run?.tests.find((t) => t.test === "timer_lockup")?.reason).toBe(
+        "test_progs was killed by SIGSEGV (exit 139) while it ran",
+      );
+      expect(verdict("timer_mim")).toBe("notrun");
+      expect(run?.problems).toContain(
+        "test_progs was killed by SIGSEGV (exit 139) while timer_lockup ran; not run: timer_mim",
+      );
+      expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(
+        /name="timer_mim"[^>]*><skipped message="not run: /,
+      );
     },
     HOUR,
   );
