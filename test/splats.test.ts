@@ -46,3 +46,20 @@ describe("kernel splats that leave the kernel stuck (real LKDTM consoles)", () =
     expect(first?.excerpt).toContain("lkdtm_HUNG_TASK");
   });
 });
+
+describe("an RCU stall inside a soft lockup (real console, rcupdate.rcu_cpu_stall_timeout=3)", () => {
+  const splats = findSplats(fixture("console/x86_64-lkdtm-softlockup-rcu-stall.log"));
+
+  it("reports the RCU self-detected stall and each soft lockup as records of their own, in order", () => {
+    expect(splats.map((s) => s.kind)).toEqual([
+      "rcu-stall",
+      "soft-lockup",
+      "soft-lockup",
+      "rcu-stall",
+      "soft-lockup",
+    ]);
+    expect(splats[0]?.title).toBe("rcu: INFO: rcu_sched self-detected stall on CPU");
+    for (const s of splats)
+      expect(s.excerpt.match(/self-detected stall|soft lockup - CPU#/g)).toHaveLength(1);
+  });
+});

@@ -14,6 +14,7 @@ export function parseTestProgs(text: string): ParsedRun {
   const tests: ParsedTest[] = [];
   const problems: string[] = [];
   const parentName = new Map<string, string>();
+  const byNumber = new Map<string, ParsedTest>();
   const pendingSub: { parent: string; t: ParsedTest }[] = [];
   let logLines: string[] = [];
   let summary: ParsedRun["summary"];
@@ -48,6 +49,15 @@ export function parseTestProgs(text: string): ParsedRun {
     const verdict = VERDICT[word] ?? "fail";
     const log = verdict === "pass" ? "" : excerpt(logLines);
     logLines = [];
+    // test_progs' crash handler prints the running test's result, and the test may then end and print it
+    // again: one test, whose failure stands, with both logs.
+    const key = subNum === undefined ? num : `${num}/${subNum}`;
+    const again = byNumber.get(key);
+    if (again) {
+      if (verdict === "fail") again.verdict = "fail";
+      again.log = [again.log, log].filter(Boolean).join("\n");
+      continue;
+    }
     if (subNum !== undefined) {
       const slash = fullName.indexOf("/");
       const t: ParsedTest = {
@@ -58,11 +68,13 @@ export function parseTestProgs(text: string): ParsedRun {
       };
       if (slash >= 0) t.test = fullName.slice(0, slash);
       pendingSub.push({ parent: num, t });
+      byNumber.set(key, t);
       tests.push(t);
     } else {
       parentName.set(num, fullName);
       const t: ParsedTest = { test: fullName, verdict, log };
       if (skipped && total) t.reason = `${skipped}/${total} subtests skipped`;
+      byNumber.set(key, t);
       tests.push(t);
     }
   }

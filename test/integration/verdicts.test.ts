@@ -89,7 +89,7 @@ describe("the kernel is watched for the guest's whole life, x86_64", () => {
   );
 
   it(
-    "a test_progs killed mid-run (SIGSEGV) names the test that was running and the ones that never ran",
+    "a test_progs killed mid-run (SIGKILL) names the test that was running and the ones that never ran",
     async () => {
       const { r, run, dir } = await runSuite("test-progs-killed");
       expect(r.exitCode, r.all).toBe(1);
@@ -99,11 +99,11 @@ describe("the kernel is watched for the guest's whole life, x86_64", () => {
       expect(verdict("timer_crash")).toBe("pass");
       expect(verdict("timer_lockup")).toBe("fail");
       expect(run?.tests.find((t) => t.test === "timer_lockup")?.reason).toBe(
-        "test_progs was killed by SIGSEGV (exit 139) while it ran",
+        "test_progs was killed by SIGKILL (exit 137) while it ran",
       );
       expect(verdict("timer_mim")).toBe("notrun");
       expect(run?.problems).toContain(
-        "test_progs was killed by SIGSEGV (exit 139) while timer_lockup ran; not run: timer_mim",
+        "test_progs was killed by SIGKILL (exit 137) while timer_lockup ran; not run: timer_mim",
       );
       expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(
         /name="timer_mim"[^>]*><skipped message="not run: /,

@@ -1,0 +1,156 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { judge } from "../src/bisect/judge.ts";
+import { splatsByMarker } from "../src/parse/splats.ts";
+import { diedWhileRunning, parseTestProgs, withJsonSummary } from "../src/parse/test-progs.ts";
+import { githubAnnotations } from "../src/report/annotations.ts";
+import { toJunit } from "../src/report/junit.ts";
+import type { ArchRun, Results } from "../src/report/results.ts";
+import { toMarkdown } from "../src/report/summary.ts";
+import { archStatus, nothingPassedProblem } from "../src/report/verdict.ts";
+import { namesAndVerdicts } from "./helpers.ts";
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", name), "utf8");
+/** results.json of real runs of this project's kernels (test/fixtures/results/, named by scenario). */
+const results = (name: string) => JSON.parse(fixture(`results/${name}.json`)) as Results;
+const run = (name: string) => results(name).runs[0] as ArchRun;
+
+describe("verdicts of real runs", () => {
+  it("a WARNING alone fails the run, in results, JUnit, Markdown and GitHub annotations", () => {
+    const r = results("arm64-lkdtm-warning");
+    const warned = r.runs[0] as ArchRun;
+    expect(warned.tests.map((t) => t.verdict)).toEqual(["pass"]);
+    expect(archStatus(warned)).toBe("failed");
+    const junit = toJunit(r);
+    expect(junit).toMatch(/<testcase classname="arm64.lkdtm-warning" name="kernel">/);
+    expect(junit).toMatch(
+      /<failure type="kernel warning" message="WARNING: CPU: 1 PID: \d+ at drivers\/misc\/lkdtm\/bugs.c:112 /,
+    );
+    expect(junit).toMatch(/failures="1"/);
+    expect(toMarkdown(r)).toMatch(
+      /\*\*kernel warning\*\*: during command provoke-warning \(console\): WARNING: CPU/,
+    );
+    expect(githubAnnotations(r).join("\n")).toMatch(
+      /^::error title=arm64: kernel warning::during command provoke-warning/m,
+    );
+  });
+
+  it("a panic after a flaky test's passing retry fails the run although the test itself is flaky", () => {
+    const panicked = run("x86_64-flaky-then-panic");
+    expect(panicked.tests[0]?.verdict).toBe("flaky");
+    expect(archStatus(panicked)).toBe("failed");
+    expect(archStatus({ ...panicked, splats: [] })).toBe("passed");
+  });
+
+  it("a splat decides over what followed from it: a lost connection is not the verdict", () => {
+    const panicked = run("x86_64-flaky-then-panic");
+    const lost = { ...panicked, error: { stage: "run", message: "Not connected" } };
+    expect(archStatus(lost)).toBe("failed");
+    expect(archStatus({ ...lost, splats: [] })).toBe("error");
+    const junit = toJunit({ ...results("x86_64-flaky-then-panic"), runs: [lost] });
+    expect(junit).toMatch(
+      /<failure type="kernel panic" message="Kernel panic - not syncing: dumptest \(during wobbly \(failed, attempt 2\)\)"/,
+    );
+  });
+
+  it("a panic during boot fails the run with the panic, not an error of the boot stage", () => {
+    const boot = run("x86_64-boot-panic");
+    expect(boot.error?.stage).toBe("boot");
+    expect(archStatus(boot)).toBe("failed");
+    expect(boot.splats[0]).toMatchObject({ kind: "panic", during: "boot" });
+  });
+
+  it("a run in which no selected test passed is not green, unless the suite allows that skip", () => {
+    const locked = run("x86_64-rerun-lockup");
+    const tests = locked.tests;
+    expect(nothingPassedProblem(tests, () => false)).toBe(
+      "no selected test passed: lockme skipped itself (skipped on all 2 attempts)",
+    );
+    expect(nothingPassedProblem(tests, (t) => t === "lockme")).toBeUndefined();
+    const denied = tests.map((t) => ({ ...t, reason: "denied: no trampolines here" }));
+    expect(nothingPassedProblem(denied, () => false)).toBeUndefined();
+    expect(archStatus({ ...locked, splats: [], problems: [], tests: denied })).toBe("skipped");
+  });
+});
+
+describe("bisect judges the kernel, not the host", () => {
+  it("a step whose only fault is the host's is skipped (125), never bad", () => {
+    const ok = { ...run("x86_64-flaky-then-panic"), splats: [], status: "failed" as const };
+    const slowHost = {
+      ...ok,
+      harness: ["hrtimers are in low-resolution mode (resolution 4000000 ns, clocksource tsc)"],
+    };
+    expect(judge(slowHost)).toEqual({
+      verdict: "skip",
+      reason: "harness fault: hrtimers are in low-resolution mode (resolution 4000000 ns, clocksource tsc)",
+    });
+    expect(judge({ ...ok, status: "passed" }).verdict).toBe("good");
+    expect(judge({ ...ok, error: { stage: "run", message: "timeout: whole run after 90 s" } }).verdict).toBe(
+      "skip",
+    );
+  });
+
+  it("kernel splats are bad; a panic at boot is bad for --type boot, a boot timeout without one is skip", () => {
+    expect(judge(run("x86_64-flaky-then-panic")).verdict).toBe("bad");
+    const boot = run("x86_64-boot-panic");
+    expect(judge(boot, "boot")).toEqual({
+      verdict: "bad",
+      reason:
+        "kernel panic during boot: Kernel panic - not syncing: Requested init /nonexistent failed (error -2).",
+    });
+    expect(judge({ ...boot, splats: [] }, "boot").verdict).toBe("skip");
+    expect(judge(boot, "build")).toEqual({ verdict: "good", reason: "the kernel builds" });
+    expect(
+      judge({ ...boot, error: { stage: "build", message: "kernel build failed: x.c:1: error: y" } }, "build")
+        .verdict,
+    ).toBe("bad");
+  });
+});
+
+describe("test_progs that did not finish (real guest outputs)", () => {
+  it("test_progs catches SIGSEGV itself: the running test fails once, with its backtrace", () => {
+    const run = parseTestProgs(fixture("test_progs/x86_64-6.12-sigsegv-caught.txt"));
+    expect(namesAndVerdicts(run.tests)).toContain("timer_lockup:fail");
+    expect(run.tests.filter((t) => t.test === "timer_lockup")).toHaveLength(1);
+    expect(run.tests.find((t) => t.test === "timer_lockup")?.log).toMatch(/^Caught signal #11!/);
+    expect(run.problems).toEqual([]);
+  });
+
+  it("a malformed JSON summary is a problem of the run, not an aborted run", () => {
+    const text = parseTestProgs(fixture("test_progs/x86_64-6.12-pass.txt"));
+    const broken = withJsonSummary(text, fixture("test_progs/x86_64-6.12-pass.json").slice(0, 30));
+    expect(broken.tests).toEqual(text.tests);
+    expect(broken.problems[0]).toMatch(/^test_progs' JSON summary is malformed: /);
+  });
+
+  it("test_progs killed (SIGKILL) mid-run: the running test is named, the rest are not run", () => {
+    const killed = parseTestProgs(fixture("test_progs/x86_64-6.12-killed-sigkill.txt"));
+    expect(killed.problems).toEqual(["no Summary line: test_progs did not finish"]);
+    const died = diedWhileRunning(
+      killed,
+      ["timer", "timer_crash", "timer_lockup", "timer_mim"],
+      "was killed by SIGKILL (exit 137)",
+    );
+    expect(namesAndVerdicts(died.tests).slice(-3)).toEqual([
+      "timer_crash:pass",
+      "timer_lockup:fail",
+      "timer_mim:notrun",
+    ]);
+    expect(died.problems.at(-1)).toBe(
+      "test_progs was killed by SIGKILL (exit 137) while timer_lockup ran; not run: timer_mim",
+    );
+  });
+});
+
+describe("dmesg splats charged by khil's markers", () => {
+  it("charges the WARNING to the command whose marker precedes it, and earlier lines to boot", () => {
+    const dmesg = fixture("dmesg/arm64-lkdtm-warning.log");
+    const [w] = splatsByMarker(dmesg);
+    expect(w?.during).toBe("command provoke-warning");
+    expect(w?.splat.kind).toBe("warning");
+    const beforeMarker = dmesg.slice(0, dmesg.indexOf("khil: begin"));
+    const planted = `${beforeMarker}${dmesg.slice(dmesg.indexOf("WARNING: CPU"))}`;
+    expect(splatsByMarker(planted)[0]?.during).toBe("boot");
+  });
+});
