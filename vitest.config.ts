@@ -9,6 +9,9 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 30_000,
     hookTimeout: 60 * 60_000,
-    reporters: ["default"],
+    // A CI log shows each test as it ends and, live, the progress lines of the khil runs the tests start
+    // (test/helpers.ts forwards them): a cold run spends half an hour building kernels in its first file.
+    reporters: ["verbose"],
+    disableConsoleIntercept: true,
   },
 });

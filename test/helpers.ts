@@ -1,21 +1,30 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
+import { lineSplitter } from "../src/common/lines.ts";
 import { isAlive } from "../src/host/children.ts";
 import { projectRoot } from "../src/host/paths.ts";
 import { type ArchRun, type Results, testName } from "../src/report/results.ts";
 
 export const HOUR = 60 * 60_000;
 
-/** Runs the real CLI as a user would, capturing everything. */
+/**
+ * Runs the real CLI as a user would, capturing everything; its own progress lines (`khil: ...`: which
+ * stage, which arch, how far a build is) also go to the test log as they come, tagged with its pid.
+ */
 export function khil(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}) {
-  return execa("node", [join(projectRoot, "bin", "khil.js"), ...args], {
+  const p = execa("node", [join(projectRoot, "bin", "khil.js"), ...args], {
     cwd: projectRoot,
     reject: false,
     all: true,
     timeout: opts.timeoutMs ?? 60 * 60_000,
     env: { FORCE_COLOR: "0", ...opts.env },
   });
+  const forward = lineSplitter((l) => {
+    if (l.startsWith("khil: ")) process.stderr.write(`  [khil ${p.pid}] ${l.slice(6)}\n`);
+  });
+  p.stderr?.on("data", forward);
+  return p;
 }
 
 /** The run directory a command named on its `results:` line. */

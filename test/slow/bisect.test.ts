@@ -9,13 +9,35 @@ import { HOUR } from "../helpers.ts";
 const COMMITS = 16;
 const BREAKING = 11;
 
+/** A change to plant at one commit of the line: a file, the text it must hold, what replaces it. */
+interface Plant {
+  file: string;
+  from: string;
+  to: string;
+  subject: string;
+}
+
+const NO_HASH_TIMER_CALLBACKS: Plant = {
+  file: "kernel/bpf/helpers.c",
+  from: "\tcallback_fn((u64)(long)map, (u64)(long)key, (u64)(long)value, 0, 0);",
+  to: "\tif (map->map_type == BPF_MAP_TYPE_ARRAY)\n\t\tcallback_fn((u64)(long)map, (u64)(long)key, (u64)(long)value, 0, 0);",
+  subject: "bpf: only run timer callbacks of array maps",
+};
+
+const PANIC_AT_BOOT: Plant = {
+  file: "init/main.c",
+  from: "\tkernel_init_freeable();\n",
+  to: '\tkernel_init_freeable();\n\tpanic("khil: planted boot panic");\n',
+  subject: "init: panic before running init",
+};
+
 /**
  * A real git repository made from the default tree: a base commit, then a line of ordinary commits, one of
  * which stops bpf_timer_cb from calling the callbacks of hash and LRU map timers.
  * It lives in a cache of its own whose layout matches the main cache's, and shares the main ccache: kernel
  * sources are then at the same path relative to the build directory, and the build hits the cache.
  */
-async function makeRepo() {
+async function makeRepo(plant: Plant, commits = COMMITS, breaking = BREAKING) {
   const tree = await resolveTree({ kernel: "6.12" });
   const cache = join(cacheDir(), "bisect-test", "cache");
   const repo = join(cache, "trees", basename(tree.path));
@@ -37,14 +59,13 @@ async function makeRepo() {
   await git("add", "-A");
   await git("commit", "-q", "-m", "base: linux-source-6.12");
   const shas: string[] = [];
-  for (let i = 1; i <= COMMITS; i++) {
-    if (i === BREAKING) {
-      const f = join(repo, "kernel/bpf/helpers.c");
+  for (let i = 1; i <= commits; i++) {
+    if (i === breaking) {
+      const f = join(repo, plant.file);
       const src = readFileSync(f, "utf8");
-      const call = "\tcallback_fn((u64)(long)map, (u64)(long)key, (u64)(long)value, 0, 0);";
-      if (!src.includes(call)) throw new Error("helpers.c has changed: update the planted bug");
-      writeFileSync(f, src.replace(call, `\tif (map->map_type == BPF_MAP_TYPE_ARRAY)\n\t${call}`));
-      await git("commit", "-q", "-am", "bpf: only run timer callbacks of array maps");
+      if (!src.includes(plant.from)) throw new Error(`${plant.file} has changed: update the planted change`);
+      writeFileSync(f, src.replace(plant.from, plant.to));
+      await git("commit", "-q", "-am", plant.subject);
     } else {
       writeFileSync(join(repo, "Documentation/bpf/khil-bisect.rst"), `step ${i}\n`);
       await git("add", "Documentation/bpf/khil-bisect.rst");
@@ -59,7 +80,7 @@ describe("khil bisect (slow tier: npm run test:slow)", () => {
   it(
     `names the commit that broke the timer tests among ${COMMITS}, leaving the tree as found`,
     async () => {
-      const { repo, cache, shas } = await makeRepo();
+      const { repo, cache, shas } = await makeRepo(NO_HASH_TIMER_CALLBACKS);
       const r = await execa(
         "node",
         [
@@ -95,6 +116,35 @@ describe("khil bisect (slow tier: npm run test:slow)", () => {
       const head = await execa("git", ["-C", repo, "symbolic-ref", "--short", "HEAD"]);
       expect(head.stdout.trim()).toBe("main");
       expect((await execa("git", ["-C", repo, "status", "--porcelain"])).stdout).toBe("");
+    },
+    2 * HOUR,
+  );
+
+  it(
+    "--type boot names the commit whose kernel panics before SSH (a boot failure with a splat is bad)",
+    async () => {
+      const { repo, cache, shas } = await makeRepo(PANIC_AT_BOOT, 8, 6);
+      const r = await execa(
+        "node",
+        [
+          join(projectRoot, "bin/khil.js"),
+          "bisect",
+          "--type",
+          "boot",
+          "--tree",
+          repo,
+          "--good",
+          "HEAD~8",
+          "--bad",
+          "HEAD",
+        ],
+        { reject: false, all: true, env: { KHIL_CACHE: cache, KHIL_CCACHE_DIR: join(cacheDir(), "ccache") } },
+      );
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stdout).toContain(`first bad commit: ${shas[5]} ${PANIC_AT_BOOT.subject}`);
+      expect(r.stdout).toMatch(
+        /bad +\d+ s +init: panic before running init +\(kernel panic during boot: Kernel panic - not syncing: khil: planted boot panic/,
+      );
     },
     2 * HOUR,
   );
