@@ -11,6 +11,8 @@ export interface StepRecord {
   runDir: string;
   /** Failing tests with their log excerpts (bad), or the passing tests (good). */
   tests: { name: string; verdict: string; log?: string }[];
+  /** Seconds of each stage of the step (build, selftests, boot, push, each command), and make's own. */
+  timings: Record<string, number>;
 }
 
 /** `git bisect run` exit codes: 0 good, 1 bad, 125 skip (this commit cannot be judged). */

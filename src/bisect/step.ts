@@ -42,8 +42,10 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
   const results = newResults(runDir);
   const run = newRun(spec);
   results.runs.push(run);
+  let makeSeconds: number | undefined;
   try {
     const prepared = await prepareCell(spec, run);
+    makeSeconds = prepared?.build.makeSeconds;
     if (prepared && o.type !== "build") await testCell(spec, run, prepared);
   } finally {
     writeReports(results);
@@ -59,5 +61,15 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
       if (t.log) rec.log = t.log;
       return rec;
     });
-  return { commit, subject: subj, verdict, reason, seconds: (Date.now() - started) / 1000, runDir, tests };
+  const timings = makeSeconds === undefined ? run.timings : { ...run.timings, make: makeSeconds };
+  return {
+    commit,
+    subject: subj,
+    verdict,
+    reason,
+    seconds: (Date.now() - started) / 1000,
+    runDir,
+    tests,
+    timings,
+  };
 }

@@ -41,19 +41,30 @@ export function shortHash(s: string, n = 12): string {
   return createHash("sha256").update(s).digest("hex").slice(0, n);
 }
 
+/** The files whose content decides what olddefconfig makes of the same fragments. */
+const KCONFIG_INPUTS = [
+  ":(glob)**/Kconfig*",
+  "Makefile",
+  ":(glob)arch/*/Makefile",
+  ":(glob)scripts/kconfig/**",
+];
+
 /**
- * What identifies the Kconfig state of a tree: the commit of a clean git tree, or the package version of a
- * tree khil extracted itself (those are never edited). Any other tree is configured every time.
+ * What identifies the Kconfig state of a tree: for a clean git tree, the blobs of its Kconfig inputs (so
+ * that bisect steps between commits that change no Kconfig file skip configuring), or the package version
+ * of a tree khil extracted itself (those are never edited). Any other tree is configured every time.
  */
 async function treeStamp(path: string): Promise<string | undefined> {
   if (path.startsWith(join(cacheDir(), "trees"))) return `packaged:${path}`;
   if (!existsSync(join(path, ".git"))) return undefined;
-  const head = await execa("git", ["-C", path, "rev-parse", "HEAD"], { reject: false });
   const dirty = await execa("git", ["-C", path, "status", "--porcelain", "--untracked-files=no"], {
     reject: false,
   });
-  if (head.exitCode !== 0 || dirty.exitCode !== 0 || dirty.stdout.trim()) return undefined;
-  return `git:${path}:${head.stdout.trim()}`;
+  const blobs = await execa("git", ["-C", path, "ls-files", "-s", "--", ...KCONFIG_INPUTS], {
+    reject: false,
+  });
+  if (blobs.exitCode !== 0 || dirty.exitCode !== 0 || dirty.stdout.trim()) return undefined;
+  return `git:${path}:${shortHash(blobs.stdout, 32)}`;
 }
 
 export interface ConfigStep {
