@@ -1,7 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { KernelBuild } from "../src/kernel/kbuild.ts";
 import { splatsByMarker } from "../src/parse/splats.ts";
+import type { ArchRun } from "../src/report/results.ts";
+import { KernelWatch } from "../src/run/kernel-log.ts";
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", name), "utf8");
 const findSplats = (log: string) => splatsByMarker(log).map((x) => x.splat);
@@ -61,5 +64,43 @@ describe("an RCU stall inside a soft lockup (real console, rcupdate.rcu_cpu_stal
     expect(splats[0]?.title).toBe("rcu: INFO: rcu_sched self-detected stall on CPU");
     for (const s of splats)
       expect(s.excerpt.match(/self-detected stall|soft lockup - CPU#/g)).toHaveLength(1);
+  });
+});
+
+describe("the kernel watch over a real console", () => {
+  it("charges each splat to what ran, and completes excerpts charged before their trace ended", () => {
+    const run = {
+      arch: "x86_64",
+      suite: "s",
+      status: "error",
+      problems: [],
+      splats: [],
+      tests: [],
+      timings: {},
+    } as ArchRun;
+    const watch = new KernelWatch(run, { buildDir: "/c/builds/x", tree: "/c/trees/t" } as KernelBuild);
+    const lines = fixture("console/x86_64-lkdtm-softlockup-rcu-stall.log").split("\n");
+    const start = lines.findIndex((l) => l.includes("khil: guest ready"));
+    for (const l of lines.slice(0, start)) watch.feed(l);
+    const activity = watch.begin("command provoke-softlockup");
+    for (const l of lines.slice(start)) {
+      watch.feed(l);
+      // A result line right after a report's first line: the worst moment to charge it.
+      if (/self-detected stall|soft lockup - CPU#/.test(l)) activity.attribute("some_test");
+    }
+    activity.end();
+    watch.finish();
+    expect(run.splats.map((s) => s.kind)).toEqual([
+      "rcu-stall",
+      "soft-lockup",
+      "soft-lockup",
+      "rcu-stall",
+      "soft-lockup",
+    ]);
+    expect(watch.stuck?.kind).toBe("rcu-stall");
+    for (const s of run.splats) {
+      expect(s.during).toBe("some_test");
+      expect(s.excerpt.split("\n").length, s.title).toBeGreaterThan(5);
+    }
   });
 });

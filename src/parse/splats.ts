@@ -65,6 +65,7 @@ export class SplatDetector {
   readonly found: Splat[] = [];
   private current: { splat: Splat; lines: string[] } | undefined;
 
+  /** Takes one line; returns the splat whose report it ended, if any. */
   feed(raw: string): Splat | undefined {
     const line = bare(raw);
     // A report that starts while another is open (a soft lockup repeated every few seconds, an RCU stall
@@ -78,17 +79,16 @@ export class SplatDetector {
       if (ended) return this.close();
       return undefined;
     }
-    this.close();
-    for (const [kind, re] of STARTS) {
-      if (!re.test(line)) continue;
+    // The report this line closes is returned: whoever recorded it early gets its whole excerpt.
+    const closed = this.close();
+    if (kind) {
       const title = line.trim();
       const location = kind === "warning" ? /at (\S+:\d+)/.exec(title)?.[1] : undefined;
       const splat: Splat = location ? { kind, title, location, excerpt: "" } : { kind, title, excerpt: "" };
       this.current = { splat, lines: [line] };
       this.found.push(splat);
-      return undefined;
     }
-    return undefined;
+    return closed;
   }
 
   /** Ends an excerpt still open (the console stopped mid-trace, as a panic makes it). */

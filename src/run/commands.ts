@@ -109,7 +109,15 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
   await sink.done();
   run.timings[`command:${cmd.name}`] = (Date.now() - started) / 1000;
   let parsed = parseOutput(cmd.parser, cmd.name, r.code, readFileSync(logFile, "utf8"));
-  const died = tp && deathCause(r.code, r.signal);
+  const stuck = c.watch.stuck;
+  // When khil stopped it, the signal is khil's: the cause is why khil did.
+  const died =
+    tp &&
+    (r.timedOut
+      ? `was stopped at its ${cmd.timeout} s deadline`
+      : r.aborted && stuck
+        ? `was stopped after the kernel reported a ${stuck.kind}`
+        : deathCause(r.code, r.signal));
   if (tp && died) parsed = diedWhileRunning(parsed, tp.toRun, died);
   else if (tp) {
     if (tp.json && !r.timedOut) {
@@ -121,7 +129,6 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     }
     parsed.problems.push(...exitCodeProblems(r.code, parsed));
   }
-  const stuck = c.watch.stuck;
   if (r.timedOut) parsed.problems.push(`timeout: command ${cmd.name} after ${cmd.timeout} s`);
   else if (r.aborted && stuck)
     parsed.problems.push(
