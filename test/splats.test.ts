@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { KernelBuild } from "../src/kernel/kbuild.ts";
 import { splatsByMarker } from "../src/parse/splats.ts";
 import type { ArchRun } from "../src/report/results.ts";
 import { KernelWatch } from "../src/run/kernel-log.ts";
@@ -78,7 +77,7 @@ describe("the kernel watch over a real console", () => {
       tests: [],
       timings: {},
     } as ArchRun;
-    const watch = new KernelWatch(run, { buildDir: "/c/builds/x", tree: "/c/trees/t" } as KernelBuild);
+    const watch = new KernelWatch(run);
     const lines = fixture("console/x86_64-lkdtm-softlockup-rcu-stall.log").split("\n");
     const start = lines.findIndex((l) => l.includes("khil: guest ready"));
     for (const l of lines.slice(0, start)) watch.feed(l);

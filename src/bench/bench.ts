@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -37,7 +37,7 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
   const buildTimeoutMs = DEFAULT_DEADLINES.build * 1000;
   const build = await buildKernel({ tree, arch, fragments, runDir: o.runDir, timeoutMs: buildTimeoutMs });
   const rawMake = () =>
-    execa("make", ["-s", "-C", tree.path, `O=${build.buildDir}`, ...vars, "-j2", "all"], { env });
+    execa("make", ["-s", "-C", build.srcDir, `O=${build.buildDir}`, ...vars, "-j2", "all"], { env });
 
   log("bench: warm no-op build");
   const khilNoop: number[] = [];
@@ -69,6 +69,7 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
   const makeMedian = stats(khilMake).median;
   incr.note = `khil's make ${makeMedian.toFixed(1)} s, khil around it ${(incr.khil.median - makeMedian).toFixed(1)} s (medians)`;
   rows.push(incr);
+  rows.push(await copyBuild(arch, build, vars, env, o.runDir));
   if (!o.quick) rows.push(await coldBuild(arch, tree.path, vars, env, o.runDir));
 
   const st = await buildSelftests(
@@ -163,6 +164,44 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
 
 function lastMakeSeconds(buildDir: string): number {
   return (JSON.parse(readFileSync(join(buildDir, "khil-build.json"), "utf8")) as KernelBuild).makeSeconds;
+}
+
+/**
+ * A tree at a new path (a user's checkout, a bisect repository, a series' worktree) built by khil, against
+ * ccache's own floor: make into an empty build directory of the tree khil already built, every object in
+ * ccache. The copy is hard links: what differs is only the path.
+ */
+async function copyBuild(
+  arch: Arch,
+  build: KernelBuild,
+  vars: string[],
+  env: NodeJS.ProcessEnv,
+  runDir: string,
+) {
+  log("bench: a copy of the tree at another path, from ccache, khil then raw make");
+  const copy = join(runDir, "tree-copy");
+  await execa("cp", ["-al", build.tree, copy]);
+  let stdout = "";
+  const khil = await seconds(async () => {
+    ({ stdout } = await execa("node", [
+      join(projectRoot, "bin/khil.js"),
+      ...["build", "--arch", arch.name, "--tree", copy, "--json"],
+    ]));
+  });
+  const copied = JSON.parse(stdout) as KernelBuild;
+  rmSync(copied.srcDir, { recursive: true, force: true });
+  rmSync(copy, { recursive: true, force: true });
+  // kbuild takes a build directory right inside the tree for relative paths: so is this one.
+  const fresh = join(build.srcDir, "obj-bench");
+  mkdirSync(fresh, { recursive: true });
+  copyFileSync(build.config, join(fresh, ".config"));
+  const raw = await seconds(() =>
+    execa("make", ["-s", "-C", build.srcDir, `O=${fresh}`, ...vars, "-j2", "all"], { env }),
+  );
+  rmSync(fresh, { recursive: true, force: true });
+  const out = row("build: tree copy, from ccache", [khil], [raw], { seconds: 90 });
+  out.note = `khil's make ${copied.makeSeconds.toFixed(1)} s of it, ccache ${copied.ccache.hits} hits, ${copied.ccache.misses} misses`;
+  return out;
 }
 
 /** Both from nothing: an empty build directory and no ccache (CCACHE_DISABLE), khil first, then make. */

@@ -12,13 +12,16 @@ import { requireTools, type Tool } from "../host/tools.ts";
 import { markBuilt, toolchainId, upToDate } from "./build-stamp.ts";
 import { configure, fragmentPaths } from "./configure.ts";
 import { kernelMakeEnv, runMake } from "./make.ts";
-import { firstError, isObjectLine, isWorkLine } from "./make-output.ts";
+import { type CcacheCounts, ccacheCounts, firstError, isObjectLine, isWorkLine } from "./make-output.ts";
 import { type KernelTree, treeVersion } from "./tree.ts";
+import { linkTreeView } from "./tree-view.ts";
 
 export interface KernelBuild {
   arch: string;
   tree: string;
   treeLabel: string;
+  /** The tree as kbuild is run on it: see linkTreeView. */
+  srcDir: string;
   buildDir: string;
   bootImage: string;
   vmlinux: string;
@@ -27,6 +30,8 @@ export interface KernelBuild {
   release: string;
   log: string;
   compiled: number;
+  /** What ccache did for this build's compiler calls; zero and zero when khil found nothing to build. */
+  ccache: CcacheCounts;
   /** Wall time of make itself; 0 when khil found nothing to build. */
   makeSeconds: number;
 }
@@ -63,10 +68,11 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
     `configuring ${arch.name} kernel from ${tree.label} with ${fragments.map((f) => basename(f)).join(", ")}`,
   );
   const { configText, configHash, treeKey } = await configure(tree, arch, fragments, o.runDir);
-  const buildDir = join(cacheDir(), "builds", `${arch.name}-${treeKey}-${configHash}`);
-  mkdirSync(buildDir, { recursive: true });
+  const srcDir = join(cacheDir(), "builds", `${arch.name}-${treeKey}-${configHash}`);
+  mkdirSync(srcDir, { recursive: true });
   const logFile = join(o.runDir, `build-${arch.name}.log`);
-  return withLock(buildDir, `building ${buildDir}`, async () => {
+  return withLock(srcDir, `building ${srcDir}`, async () => {
+    const buildDir = linkTreeView(tree.path, srcDir);
     const cfgPath = join(buildDir, ".config");
     if (!existsSync(cfgPath) || readFileSync(cfgPath, "utf8") !== configText)
       writeFileSync(cfgPath, configText);
@@ -75,13 +81,21 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
     const outputs = [arch.bootImage, "vmlinux", "Module.symvers"].map((f) => join(buildDir, f));
     let compiled = 0;
     let makeSeconds = 0;
+    let ccache: CcacheCounts = { hits: 0, misses: 0 };
     if (await upToDate(tree.path, buildDir, outputs, toolchain))
       log(
         `building ${arch.name} kernel: up to date, nothing compiled (no tree file changed since the last build)`,
       );
     else {
       const started = Date.now();
-      compiled = await makeKernel(tree, arch, buildDir, o.jobs ?? cpus().length, logFile, o.timeoutMs);
+      ({ compiled, ccache } = await makeKernel(
+        srcDir,
+        arch,
+        buildDir,
+        o.jobs ?? cpus().length,
+        logFile,
+        o.timeoutMs,
+      ));
       markBuilt(buildDir, toolchain, started);
       makeSeconds = (Date.now() - started) / 1000;
     }
@@ -90,6 +104,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
       arch: arch.name,
       tree: tree.path,
       treeLabel: tree.label,
+      srcDir,
       buildDir,
       bootImage: join(buildDir, arch.bootImage),
       vmlinux: join(buildDir, "vmlinux"),
@@ -98,6 +113,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
       release,
       log: logFile,
       compiled,
+      ccache,
       makeSeconds,
     };
     writeFileSync(join(buildDir, "khil-build.json"), `${JSON.stringify(build, null, 2)}\n`);
@@ -106,7 +122,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
 }
 
 async function makeKernel(
-  tree: KernelTree,
+  srcDir: string,
   arch: Arch,
   buildDir: string,
   jobs: number,
@@ -114,14 +130,16 @@ async function makeKernel(
   timeoutMs: number,
 ) {
   const { vars, env } = kernelMakeEnv(arch);
+  const statsLog = logFile.replace(/\.log$/, ".ccache.log");
+  writeFileSync(statsLog, "");
   const countFile = join(cacheDir(), "builds", `objects-${arch.name}.txt`);
   const expected = existsSync(countFile) ? Number(readFileSync(countFile, "utf8")) : 0;
   const progress = new Progress(`building ${arch.name} kernel`);
   let objects = 0;
   let work = 0;
   const r = await runMake({
-    args: ["-C", tree.path, `O=${buildDir}`, ...vars, `-j${jobs}`, "all"],
-    env,
+    args: ["-C", srcDir, `O=${buildDir}`, ...vars, `-j${jobs}`, "all"],
+    env: { ...env, CCACHE_STATSLOG: statsLog },
     logFile,
     timeoutMs,
     onLine: (l) => {
@@ -148,6 +166,11 @@ async function makeKernel(
     );
   }
   if (objects > expected) writeFileSync(countFile, String(objects));
-  progress.done(work === 0 && objects === 0 ? "up to date, nothing compiled" : `${objects} objects compiled`);
-  return objects;
+  const ccache = ccacheCounts(readFileSync(statsLog, "utf8"));
+  progress.done(
+    work === 0 && objects === 0
+      ? "up to date, nothing compiled"
+      : `${objects} objects compiled (ccache: ${ccache.hits} hits, ${ccache.misses} misses)`,
+  );
+  return { compiled: objects, ccache };
 }

@@ -27,3 +27,21 @@ export function firstError(logText: string): string | undefined {
   }
   return undefined;
 }
+
+export interface CcacheCounts {
+  hits: number;
+  misses: number;
+}
+
+/**
+ * Hits and misses from ccache's stats log (`CCACHE_STATSLOG`): one `# file` record per compiler call,
+ * then its counters. Calls ccache cannot cache (preprocessing, linking) count as neither.
+ */
+export function ccacheCounts(statsLog: string): CcacheCounts {
+  const counts = { hits: 0, misses: 0 };
+  for (const record of statsLog.split(/^# .*$/m).slice(1)) {
+    if (/^(direct|preprocessed)_cache_hit$/m.test(record)) counts.hits++;
+    else if (/^cache_miss$/m.test(record)) counts.misses++;
+  }
+  return counts;
+}

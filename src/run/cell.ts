@@ -67,6 +67,8 @@ export function newRun(spec: CellSpec): ArchRun {
   const run: ArchRun = {
     arch: spec.arch.name,
     suite: spec.suite.name,
+    tree: spec.tree.label,
+    ...(spec.tree.series ? { series: spec.tree.series } : {}),
     status: "error",
     problems: [],
     harness: [],
@@ -161,7 +163,7 @@ async function livenessProblem(g: Guest): Promise<string | undefined> {
 export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promise<void> {
   let guest: Guest | undefined;
   const { pushDir, files, build } = p;
-  const watch = new KernelWatch(run, build);
+  const watch = new KernelWatch(run);
   try {
     const elfs = pushDir ? programsAmong(pushDir, files) : [];
     const booted = await stage(spec, run, "boot", () => bootGuest(request(spec), build, elfs, watch.feed));

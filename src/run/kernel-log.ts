@@ -1,9 +1,8 @@
 import { writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { log } from "../common/log.ts";
 import type { Guest } from "../guest/guest.ts";
 import { shellQuote } from "../guest/ssh.ts";
-import type { KernelBuild } from "../kernel/kbuild.ts";
 import { MARKER_PREFIX, type Splat, SplatDetector, STUCK_KINDS, splatsByMarker } from "../parse/splats.ts";
 import type { ArchRun, SplatRecord } from "../report/results.ts";
 
@@ -39,16 +38,7 @@ export class KernelWatch {
   private during = "boot";
   private abort: AbortController | undefined;
   private grace: NodeJS.Timeout | undefined;
-  private readonly treePrefix: string;
-
-  constructor(
-    private readonly run: ArchRun,
-    build: KernelBuild,
-  ) {
-    // ccache's base directory turns source paths into ones relative to the build directory
-    // (`../../trees/linux/kernel/bpf/helpers.c`): report them relative to the tree, as the kernel would.
-    this.treePrefix = `${relative(build.buildDir, build.tree)}/`;
-  }
+  constructor(private readonly run: ArchRun) {}
 
   /** One console line; handed to the guest before it starts. */
   readonly feed = (line: string): void => {
@@ -120,21 +110,14 @@ export class KernelWatch {
   }
 
   private record(s: Splat, during: string, source: SplatRecord["source"]): SplatRecord {
-    const strip = (t: string) => t.split(this.treePrefix).join("");
-    const rec: SplatRecord = {
-      kind: s.kind,
-      title: strip(s.title),
-      excerpt: strip(s.excerpt),
-      during,
-      source,
-    };
-    if (s.location) rec.location = strip(s.location);
+    const rec: SplatRecord = { kind: s.kind, title: s.title, excerpt: s.excerpt, during, source };
+    if (s.location) rec.location = s.location;
     return rec;
   }
 
   /** A splat's excerpt is complete only when its trace ends, which may be after it was charged. */
   private patch(s: Splat): void {
     const rec = this.recorded.get(s);
-    if (rec) rec.excerpt = s.excerpt.split(this.treePrefix).join("");
+    if (rec) rec.excerpt = s.excerpt;
   }
 }

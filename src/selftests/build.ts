@@ -147,7 +147,7 @@ export async function buildSelftests(
       "selftests",
     );
   const key = createHash("sha256").update(JSON.stringify(plan)).digest("hex").slice(0, 10);
-  const dir = join(cacheDir(), "selftests", `${basename(build.buildDir)}-${key}`);
+  const dir = join(cacheDir(), "selftests", `${basename(build.srcDir)}-${key}`);
   const logFile = join(runDir, `selftests-${arch.name}.log`);
   return withLock(dir, "building the selftests", async () => {
     const shadow = join(dir, "tree");

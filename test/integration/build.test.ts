@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { resolveTree } from "../../src/kernel/tree.ts";
 import { HOUR, khil } from "../helpers.ts";
@@ -34,6 +35,30 @@ describe("khil build", () => {
       expect(r.stderr).toMatch(/building x86_64 kernel: [1-9]\d* objects compiled/);
       const again = await khil(["build", "--arch", "x86_64"]);
       expect(again.stderr).toContain("up to date, nothing compiled");
+    },
+    HOUR,
+  );
+
+  it(
+    "builds a copy of the default tree at another path from ccache",
+    async () => {
+      // A user's checkout, a bisect repository or a series' worktree holds the same files at a new path: the
+      // compiler must see the same command lines there, or ccache misses on nearly every file.
+      const tree = (await resolveTree({})).path;
+      const copy = join(dirname(tree), `copy-${process.pid}`, "linux");
+      mkdirSync(dirname(copy), { recursive: true });
+      try {
+        await execa("cp", ["-al", tree, copy]);
+        const r = await khil(["build", "--arch", "x86_64", "--tree", copy, "--json"]);
+        expect(r.exitCode, r.all).toBe(0);
+        const build = JSON.parse(r.stdout);
+        expect(build.srcDir).not.toBe(JSON.parse((await khil(["build", "--json"])).stdout).srcDir);
+        expect(build.ccache.hits + build.ccache.misses).toBeGreaterThan(1000);
+        expect(build.ccache.misses, JSON.stringify(build.ccache)).toBeLessThan(build.ccache.hits / 50);
+        rmSync(build.srcDir, { recursive: true, force: true });
+      } finally {
+        rmSync(dirname(copy), { recursive: true, force: true });
+      }
     },
     HOUR,
   );
