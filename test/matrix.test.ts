@@ -30,6 +30,20 @@ describe("matrix", () => {
     expect(cells.map((c) => c.name)).toEqual(["arm64-linux-flaky-debug"]);
   });
 
+  it("crosses each kernel with each series of the series axis", () => {
+    const cells = expandMatrix({
+      arch: ["x86_64"],
+      kernel: ["6.12", "6.1"],
+      suite: ["bpf-timer"],
+      variant: { default: [] },
+      series: { "timer-fix-v2": "patches/v2.mbox" },
+    });
+    expect(cells.map((c) => [c.name, c.series?.path])).toEqual([
+      ["x86_64-6.12-timer-fix-v2-bpf-timer-default", "patches/v2.mbox"],
+      ["x86_64-6.1-timer-fix-v2-bpf-timer-default", "patches/v2.mbox"],
+    ]);
+  });
+
   it("shows every cell's state on one line", () => {
     expect(
       progressLine(

@@ -1,12 +1,19 @@
 import type { Command } from "commander";
 import { resolveArchs } from "../arch/arch.ts";
 import { createRunDir } from "../host/run-dir.ts";
-import { resolveTree } from "../kernel/tree.ts";
 import { allPassed } from "../report/verdict.ts";
 import { bootAndTest, runDeadline } from "../run/cell.ts";
 import { loadSuite } from "../run/suite.ts";
 import { checkTestSelection } from "../selftests/build.ts";
-import { collect, fragmentsOf, machineOptions, machineSpec, runOptions, treeOptions } from "./options.ts";
+import {
+  collect,
+  fragmentsOf,
+  machineOptions,
+  machineSpec,
+  runOptions,
+  treeOf,
+  treeOptions,
+} from "./options.ts";
 
 export function registerBootAndTest(program: Command): void {
   runOptions(
@@ -25,7 +32,7 @@ export function registerBootAndTest(program: Command): void {
     .action(async (o) => {
       const archs = resolveArchs(o.arch);
       const suite = loadSuite(o.suite);
-      const tree = await resolveTree(o);
+      const tree = await treeOf(o);
       if (o.test.length && suite.build) checkTestSelection(tree.path, suite.build.progTests, o.test);
       const runDir = createRunDir(`boot-and-test-${o.arch}`);
       const machine = machineSpec(o);

@@ -2,9 +2,8 @@ import type { Command } from "commander";
 import { resolveArchs } from "../arch/arch.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { buildKernel } from "../kernel/kbuild.ts";
-import { resolveTree } from "../kernel/tree.ts";
 import { DEFAULT_DEADLINES, resolveDeadlines } from "../run/deadlines.ts";
-import { fragmentsOf, positiveInt, treeOptions } from "./options.ts";
+import { fragmentsOf, positiveInt, treeOf, treeOptions } from "./options.ts";
 
 export function registerBuild(program: Command): void {
   treeOptions(program.command("build").description("configure and build the kernel"))
@@ -13,7 +12,7 @@ export function registerBuild(program: Command): void {
     .option("--json", "print the paths as JSON")
     .action(async (o) => {
       const archs = resolveArchs(o.arch);
-      const tree = await resolveTree(o);
+      const tree = await treeOf(o);
       const runDir = createRunDir("build");
       const builds = [];
       const timeoutMs = resolveDeadlines({ build: o.buildTimeout }).build * 1000;

@@ -6,9 +6,16 @@ import type { Accel } from "../guest/qemu.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { guestKey } from "../guest/ssh-key.ts";
 import { createRunDir } from "../host/run-dir.ts";
-import { resolveTree } from "../kernel/tree.ts";
 import { resolveDeadlines } from "../run/deadlines.ts";
-import { cliDeadlines, fragmentsOf, machineOptions, type Opts, oneArch, treeOptions } from "./options.ts";
+import {
+  cliDeadlines,
+  fragmentsOf,
+  machineOptions,
+  type Opts,
+  oneArch,
+  treeOf,
+  treeOptions,
+} from "./options.ts";
 
 function guestOptions(cmd: Command): Command {
   return machineOptions(treeOptions(cmd)).option("--arch <arch>", "x86_64 or arm64", "x86_64");
@@ -16,7 +23,7 @@ function guestOptions(cmd: Command): Command {
 
 async function guestRequest(o: Opts, kind: string): Promise<GuestRequest> {
   const arch = oneArch(String(o.arch), "this command");
-  const tree = await resolveTree(o as { tree?: string; kernel?: string });
+  const tree = await treeOf(o);
   const d = resolveDeadlines(cliDeadlines(o));
   return {
     arch,

@@ -5,7 +5,8 @@ import { type Arch, resolveArchs } from "../arch/arch.ts";
 import { KhilError } from "../common/errors.ts";
 import type { Accel } from "../guest/qemu.ts";
 import { projectRoot } from "../host/paths.ts";
-import { PACKAGED_KERNELS } from "../kernel/tree.ts";
+import { applySeries } from "../kernel/series.ts";
+import { type KernelTree, PACKAGED_KERNELS, resolveTree } from "../kernel/tree.ts";
 import { githubAnnotations } from "../report/annotations.ts";
 import type { Results } from "../report/results.ts";
 import type { MachineSpec } from "../run/cell.ts";
@@ -55,8 +56,24 @@ export function treeOptions(cmd: Command): Command {
       .option("--tree <path>", "a kernel tree of your own (default: a packaged one, see --kernel)")
       .addOption(
         new Option("--kernel <version>", "packaged Debian kernel tree").choices([...PACKAGED_KERNELS]),
+      )
+      .option(
+        "--series <mbox|dir|A..B>",
+        "a patch series applied onto the tree first: an mbox (.gz too), a directory of format-patch files, or a range of --tree",
+      )
+      .option(
+        "--series-version <n>",
+        "the version of the series to take from the mbox (default: the latest)",
+        positiveInt,
       ),
   ).addOption(jobsOption());
+}
+
+/** The tree a command builds: the packaged or given one, with `--series` applied onto it. */
+export async function treeOf(o: Opts): Promise<KernelTree> {
+  const base = await resolveTree(o);
+  if (!o.series) return base;
+  return applySeries(base, o.series as string, o.seriesVersion as number | undefined);
 }
 
 /** The fragment files of `--config` and `--debug`, as absolute paths (a bisect step runs elsewhere). */

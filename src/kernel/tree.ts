@@ -19,6 +19,20 @@ export interface KernelTree {
   path: string;
   /** Short human label: `linux-source-6.12 (6.12.117-1~deb12u1)` or the path of a user's tree. */
   label: string;
+  /** The patch series applied onto the base to make this tree (`--series`). */
+  series?: SeriesRecord;
+}
+
+/** What results.json and the reports say of the series a kernel was built from. */
+export interface SeriesRecord {
+  /** The `--series` argument. */
+  source: string;
+  base: string;
+  baseCommit: string;
+  version: number;
+  cover?: { subject: string; messageId?: string };
+  /** In order; `commit` is what `git am` made of each. */
+  patches: { subject: string; messageId?: string; commit: string }[];
 }
 
 export function isKernelTree(path: string): boolean {

@@ -10,6 +10,8 @@ const MatrixSchema = z.strictObject({
   kernel: z.array(z.string()).min(1),
   suite: z.array(z.string()).min(1),
   variant: z.record(z.string(), z.array(z.string())).default({ default: [] }),
+  /** Patch series applied onto each kernel (`--series`): a name for each, then an mbox, directory or range. */
+  series: z.record(z.string(), z.string()).optional(),
 });
 export type Matrix = z.infer<typeof MatrixSchema>;
 
@@ -21,6 +23,8 @@ export interface Cell {
   suite: string;
   variant: string;
   fragments: string[];
+  /** The `--series` of this cell, by its name on the series axis. */
+  series?: { name: string; path: string };
 }
 
 export function loadMatrix(file: string): Matrix {
@@ -47,20 +51,29 @@ function kernelLabel(k: string): string {
   return isPackagedKernel(k) ? k : lastComponent(k);
 }
 
-/** Every combination of the axes, in a stable order: kernel, variant, suite, then arch. */
+/** Every combination of the axes, in a stable order: kernel, series, variant, suite, then arch. */
 export function expandMatrix(m: Matrix): Cell[] {
   const cells: Cell[] = [];
+  const series = m.series ? Object.entries(m.series).map(([name, path]) => ({ name, path })) : [undefined];
   for (const kernel of m.kernel)
-    for (const [variant, fragments] of Object.entries(m.variant))
-      for (const suite of m.suite)
-        for (const arch of m.arch)
-          cells.push({
-            name: [arch, kernelLabel(kernel), lastComponent(suite).replace(/\.yaml$/, ""), variant].join("-"),
-            arch,
-            kernel,
-            suite,
-            variant,
-            fragments,
-          });
+    for (const s of series)
+      for (const [variant, fragments] of Object.entries(m.variant))
+        for (const suite of m.suite)
+          for (const arch of m.arch)
+            cells.push({
+              name: [
+                arch,
+                kernelLabel(kernel),
+                ...(s ? [s.name] : []),
+                lastComponent(suite).replace(/\.yaml$/, ""),
+                variant,
+              ].join("-"),
+              arch,
+              kernel,
+              suite,
+              variant,
+              fragments,
+              ...(s ? { series: s } : {}),
+            });
   return cells;
 }

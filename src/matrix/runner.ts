@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadArch } from "../arch/arch.ts";
 import { log } from "../common/log.ts";
+import { applySeries } from "../kernel/series.ts";
 import { isPackagedKernel, resolveTree } from "../kernel/tree.ts";
 import type { Results } from "../report/results.ts";
 import { matrixTable } from "../report/summary.ts";
@@ -31,9 +32,10 @@ export async function runMatrix(cells: Cell[], runDir: string, machine: MachineS
   };
   let testing: Promise<void> = Promise.resolve();
   for (const cell of cells) {
-    const tree = await resolveTree(
+    const base = await resolveTree(
       isPackagedKernel(cell.kernel) ? { kernel: cell.kernel } : { tree: cell.kernel },
     );
+    const tree = cell.series ? await applySeries(base, cell.series.path, undefined) : base;
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });
     const spec: CellSpec = {

@@ -1,4 +1,6 @@
+import type { SeriesRecord } from "../kernel/tree.ts";
 import { type ArchRun, type Results, testName } from "./results.ts";
+import { seriesLines } from "./series.ts";
 
 function xmlEscape(s: string): string {
   return (
@@ -29,6 +31,19 @@ function kernelCase(run: ArchRun, classname: string): string | undefined {
   return `    <testcase classname="${classname}" name="kernel">\n      ${failures.join("\n      ")}\n    </testcase>`;
 }
 
+/** The series as testsuite properties, the way JUnit carries what a suite ran on. */
+function properties(s: SeriesRecord): string {
+  const [title, ...patches] = seriesLines(s);
+  const prop = (name: string, value: string) =>
+    `      <property name="${name}" value="${xmlEscape(value)}"/>`;
+  return [
+    "    <properties>",
+    prop("series", title ?? ""),
+    ...patches.map((p, i) => prop(`series.patch.${i + 1}`, p)),
+    "    </properties>",
+  ].join("\n");
+}
+
 /** JUnit XML: one testsuite per arch, one testcase per test and subtest, and the `kernel` case. */
 export function toJunit(r: Results): string {
   const suites = r.runs.map((run) => {
@@ -53,6 +68,7 @@ export function toJunit(r: Results): string {
     const count = (...v: string[]) => run.tests.filter((t) => v.includes(t.verdict)).length;
     return [
       `  <testsuite name="${xmlEscape(`${run.suite} (${run.arch})`)}" tests="${cases.length}" failures="${count("fail") + (kernel ? 1 : 0)}" errors="${count("error") + (run.error ? 1 : 0)}" skipped="${count("skip", "notrun")}">`,
+      ...(run.series ? [properties(run.series)] : []),
       ...cases,
       "  </testsuite>",
     ].join("\n");

@@ -1,5 +1,6 @@
 /** One schema for every parser and every arch: what results.json holds. */
 import type { GuestFacts } from "../guest/facts.ts";
+import type { SeriesRecord } from "../kernel/tree.ts";
 
 /**
  * flaky: failed, then passed when run again (`--retries`); it does not fail the run but is reported.
@@ -36,6 +37,9 @@ export interface ArchRun {
   /** The matrix cell this run belongs to. */
   cell?: string;
   suite: string;
+  /** The kernel tree built: the packaged one's version, a path, or a base plus a series. */
+  tree?: string;
+  series?: SeriesRecord;
   /**
    * "passed" only when every selected test passed (or some were skipped by the suite's deny list, with the
    * reason); "skipped" when the deny list skipped all of them.

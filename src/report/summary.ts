@@ -1,4 +1,5 @@
 import { type ArchRun, findings, type Results, testName } from "./results.ts";
+import { seriesLines } from "./series.ts";
 
 function header(run: ArchRun): string {
   const g = run.guest;
@@ -23,6 +24,7 @@ export function summaryTable(r: Results): string {
   const out: string[] = [];
   for (const run of r.runs) {
     out.push(header(run));
+    if (run.series) out.push(...seriesLines(run.series).map((l) => `  ${l}`));
     const width = Math.max(10, ...run.tests.map((t) => testName(t).length));
     for (const t of run.tests) {
       const why = t.reason ? `  (${t.reason})` : "";
@@ -97,6 +99,9 @@ export function toMarkdown(r: Results): string {
   ];
   for (const run of r.runs) {
     const g = run.guest;
+    const [title, ...patches] = run.series ? seriesLines(run.series) : [];
+    if (title)
+      lines.push(`- ${esc(run.cell ?? run.arch)}: ${esc(title)}`, ...patches.map((p) => `  - ${esc(p)}`));
     if (g)
       lines.push(
         `- ${esc(run.cell ?? run.arch)}: ${g.kernelRelease}, ${g.accel}, ${g.cpus} CPUs, bpf_jit_enable=${g.bpfJitEnable}, clocksource ${g.clocksource}`,

@@ -1,0 +1,95 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { resolveTree } from "../../src/kernel/tree.ts";
+import { HOUR, khil, resultsOf, verdictOf } from "../helpers.ts";
+import { formatPatches, seriesMbox, TIMER_EDITS } from "../series.ts";
+
+const packagedTree = async () => (await resolveTree({})).path;
+
+describe("--series: a patch series applied onto the 6.12 tree", () => {
+  it(
+    "applies an mbox's latest version (cover letter, reply and v1 mixed in), builds, boots and tests it",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "khil-series-"));
+      const { mbox } = await seriesMbox(await packagedTree(), dir);
+      const r = await khil(["boot-and-test", "--arch", "x86_64", "--series", mbox, "--test", "timer"]);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.stderr).toMatch(/--series: left out .*\[PATCH bpf-next v1 1\/1\]/);
+      expect(r.stderr).toMatch(/--series: left out .*Re: \[PATCH bpf-next v2 2\/3\]/);
+      const { dir: runDir, results } = resultsOf(r.stdout);
+      const run = results.runs[0];
+      expect(run?.status).toBe("passed");
+      expect(verdictOf(run, "timer")).toBe("pass");
+      expect(run?.series?.cover?.subject).toBe("[PATCH bpf-next v2 0/3] bpf: Comments around bpf_timer");
+      expect(run?.series?.patches.map((p) => p.subject)).toEqual(
+        TIMER_EDITS.map((e, i) => `[PATCH bpf-next v2 ${i + 1}/3] ${e.subject}`),
+      );
+      expect(run?.series?.patches.every((p) => /^[0-9a-f]{40}$/.test(p.commit))).toBe(true);
+      expect(run?.series?.patches[0]?.messageId).toMatch(/@example\.org$/);
+      // The kernel is the patched one, built mostly from ccache although its tree is new: the patched
+      // file missed, nearly everything else hit.
+      const stats = readFileSync(join(runDir, "build-x86_64.ccache.log"), "utf8");
+      expect(stats).toMatch(/^# \.\.\/kernel\/bpf\/helpers\.c\n(?:(?!#).*\n)*cache_miss$/m);
+      const junit = readFileSync(join(runDir, "junit.xml"), "utf8");
+      expect(junit).toMatch(
+        /<property name="series" value="series ..*series\.mbox \(v2, 3 patches\) onto linux-source-6\.12/,
+      );
+      expect(junit).toContain("bpf: Say where a bpf_timer's callback runs");
+      expect(r.stdout).toMatch(/^ {2}series .*\n {2}1\/3 [0-9a-f]{12} \[PATCH bpf-next v2 1\/3\]/m);
+    },
+    HOUR,
+  );
+
+  it("stops before building, exit 2, naming the patch that does not apply and its hunk", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "khil-series-"));
+    const { mbox } = await seriesMbox(await packagedTree(), dir);
+    // The second patch as if made against a tree where that comment read otherwise.
+    const broken = join(dir, "broken.mbox");
+    writeFileSync(
+      broken,
+      readFileSync(mbox, "utf8").replace(
+        "-/* Called from syscall or from eBPF program */",
+        "-/* Called from syscall or from an eBPF program */",
+      ),
+    );
+    const r = await khil(["build", "--arch", "x86_64", "--series", broken], { timeoutMs: 5 * 60_000 });
+    expect(r.exitCode, r.all).toBe(2);
+    const lines = r.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("khil: error:"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^khil: error: --series .*broken\.mbox: \[PATCH bpf-next v2 2\/3\] bpf: Note that array values may hold a bpf_timer \(broken\.mbox:\d+\) does not apply to linux-source-6\.12 .* @ [0-9a-f]{12}: hunk at kernel\/bpf\/arraymap\.c:\d+$/,
+    );
+    expect(r.stderr).not.toContain("configuring");
+  }, 300_000);
+
+  it("says a series the base already has is already applied, not a conflict", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "khil-series-"));
+    const line = "\tstruct bpf_map *map = t->cb.map;\n";
+    const file = "kernel/bpf/helpers.c";
+    const [patch] = await formatPatches(
+      await packagedTree(),
+      dir,
+      [
+        {
+          file,
+          from: "\tvoid *value = t->cb.value;\n",
+          to: `${line}\tvoid *value = t->cb.value;\n`,
+          subject: "bpf: Take the map in bpf_timer_cb",
+        },
+      ],
+      { version: 1, base: [{ file, from: line, to: "", subject: "" }] },
+    );
+    const mbox = join(dir, "in-base.mbox");
+    writeFileSync(mbox, patch ?? "");
+    const r = await khil(["build", "--arch", "x86_64", "--series", mbox], { timeoutMs: 5 * 60_000 });
+    expect(r.exitCode, r.all).toBe(2);
+    expect(r.stderr).toMatch(
+      /khil: error: --series .*in-base\.mbox: \[PATCH bpf-next v1 1\/1\] bpf: Take the map in bpf_timer_cb is already applied in linux-source-6\.12/,
+    );
+  }, 300_000);
+});
