@@ -144,7 +144,12 @@ describe("KTAP and TAP", () => {
     ]);
     expect(run.tests[3]?.reason).toBe("needs CAP_SYS_TIME");
     expect(run.problems).toEqual([]);
-    expect(parseKtap("1..2\nok 1 a\n").problems).toEqual(["plan says 1..2, 1 results were printed"]);
+    const short = parseKtap("1..2\nok 1 a\n");
+    expect(names(short)).toEqual(["a:pass", "#2:notrun"]);
+    expect(short.problems).toEqual(["the output ends after 1 of 2 planned results"]);
+    expect(parseKtap("1..1\nok 1 a\nok 2 b\n").problems).toEqual([
+      "the run: plan says 1..1, 2 results were printed",
+    ]);
   });
 });
 

@@ -1,5 +1,8 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { resolveArchs } from "../arch/arch.ts";
+import { eachPatch, patchTable } from "../bisect/each-patch.ts";
+import { BISECT_TYPES } from "../bisect/judge.ts";
+import { KhilError } from "../common/errors.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { allPassed } from "../report/verdict.ts";
 import { bootAndTest, runDeadline } from "../run/cell.ts";
@@ -29,11 +32,39 @@ export function registerBootAndTest(program: Command): void {
     .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
     .option("--test <glob>", "run these tests instead of the suite's selection (repeatable)", collect, [])
     .option("--no-deny", "also run the tests the suite's deny list skips")
+    .addOption(
+      new Option(
+        "--each-patch [type]",
+        "with --series: build (and boot, and test) after every patch, as ktest.pl's PATCHCHECK",
+      ).choices([...BISECT_TYPES]),
+    )
     .action(async (o) => {
       const archs = resolveArchs(o.arch);
       const suite = loadSuite(o.suite);
+      if (o.eachPatch && !o.series)
+        throw new KhilError("--each-patch needs --series PATH: the patches to check");
       const tree = await treeOf(o);
       if (o.test.length && suite.build) checkTestSelection(tree.path, suite.build.progTests, o.test);
+      if (o.eachPatch) {
+        let clean = true;
+        for (const arch of archs) {
+          const { report, runDir } = await eachPatch(tree, {
+            arch,
+            suite,
+            tests: o.test.length ? o.test : undefined,
+            fragments: fragmentsOf(o),
+            type: o.eachPatch === true ? "test" : o.eachPatch,
+            machine: machineSpec(o),
+          });
+          process.stdout.write(`${arch.name}: ${report.series} onto ${report.base}\n${patchTable(report)}\n`);
+          process.stdout.write(
+            `results: ${runDir} (each-patch.json names the run directory of each patch)\n`,
+          );
+          clean &&= report.patches.every((p) => p.step.verdict === "good");
+        }
+        process.exitCode = clean ? 0 : 1;
+        return;
+      }
       const runDir = createRunDir(`boot-and-test-${o.arch}`);
       const machine = machineSpec(o);
       machine.runDeadline = runDeadline(machine, [suite]);

@@ -131,14 +131,16 @@ export async function applySeries(
     .slice(0, 16);
   const dir = join(cacheDir(), "series", key);
   const recordFile = `${dir}.json`;
-  const label = `${base.label} + ${series.cover?.subject ?? series.patches[0]?.subject} (${series.patches.length} patch${series.patches.length > 1 ? "es" : ""})`;
+  const n = series.patches.length;
+  const patches = `${n} patch${n > 1 ? "es" : ""}`;
+  const label = `${base.label} + ${series.cover?.subject ?? series.patches[0]?.subject} (${patches})`;
   const onto = `${base.label} @ ${commit.slice(0, 12)}`;
   return withLock(dir, "applying the series", async () => {
     if (!existsSync(recordFile)) {
       const partial = `${dir}.partial`;
       rmSync(partial, { recursive: true, force: true });
       await checkApplies(repo, commit, series, spec, onto);
-      log(`applying ${series.patches.length} patches of ${spec} onto ${onto}`);
+      log(`applying ${patches} of ${spec} onto ${onto}`);
       await execa("git", ["clone", "-q", "--shared", "--no-checkout", repo, partial]);
       await git(partial, ["checkout", "-q", "--detach", commit]);
       const commits = await gitAm(partial, series, spec, onto, commit);

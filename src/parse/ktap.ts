@@ -1,45 +1,177 @@
-import { excerpt, type ParsedRun, type ParsedTest } from "./types.ts";
+/**
+ * KTAP (v1) and the TAP 13 of kselftest, read as kunit_tool's kunit_parser.py reads them: a tree of tests
+ * whose subtests come before their parent's result line, nested by indentation (KTAP) or by the `# ` that
+ * kselftest's runner puts before every line of a test program's own TAP. Plans are checked: a planned
+ * result that never came is `notrun`, one more than planned is a problem, and output that ends inside a
+ * test (a crash, a kill, a deadline) names that test.
+ */
+import { excerpt, type ParsedRun, type ParsedTest, type TestVerdict } from "./types.ts";
 
-const RESULT = /^(\s*)(not ok|ok) (\d+)(?: -)?(?: ([^#]*?))?\s*(?:#\s*(SKIP|TODO|XFAIL)\b:?\s*(.*))?$/i;
-const PLAN = /^\s*1\.\.(\d+)/;
+const VERSION = /^(KTAP version \d+|TAP version \d+)\s*$/;
+const PLAN = /^1\.\.(\d+)/;
+const RESULT = /^(not ok|ok)\s+(\d+)\b(?:\s*-)?\s*([^#]*?)\s*(?:#\s*(.*))?$/;
+const SUBTEST = /^# Subtest: (.+)$/;
+/** kselftest's runner names each program before its output: `# selftests: timers: posix_timers`. */
+const RUNNER_NAME = /^# selftests: [^:]+: (\S+)/;
+const RUNNER_PREFIX = /^selftests: [^:]+: /;
 
-/** KTAP and the kselftest TAP it grew from: nested results are indented and precede their parent. */
+interface Node {
+  name: string;
+  number?: number;
+  verdict: TestVerdict;
+  reason?: string;
+  log: string[];
+  children: Node[];
+}
+
+interface Frame {
+  depth: number;
+  plan?: number;
+  /** What this frame's results will be subtests of, as far as the output has named it yet. */
+  name?: string;
+  results: Node[];
+  log: string[];
+}
+
+/**
+ * One line's nesting depth and what it says once the indentation and the runner's prefixes are gone: under
+ * kselftest's runner `# ok 1 x` is a result one level down and `# # text` a diagnostic one level down, while
+ * `# text` stays a diagnostic where it is.
+ */
+export function lineDepth(line: string): { depth: number; text: string } {
+  const indent = /^\s*/.exec(line)?.[0].replace(/\t/g, "        ").length ?? 0;
+  const depth = Math.floor(indent / 4);
+  const text = line.trim();
+  const prefixes = /^(?:#\s)+/.exec(text)?.[0] ?? "";
+  const k = (prefixes.match(/#/g) ?? []).length;
+  const rest = text.slice(prefixes.length).trimStart();
+  if (k && (VERSION.test(rest) || PLAN.test(rest) || RESULT.test(rest)))
+    return { depth: depth + k, text: rest };
+  if (k >= 2) return { depth: depth + k - 1, text: `# ${rest}` };
+  return { depth, text };
+}
+
+/** A result line's directive: SKIP, TODO, XFAIL, TIMEOUT, or kselftest's `exit=N`. */
+function judge(status: string, directive: string | undefined): { verdict: TestVerdict; reason?: string } {
+  const d = (directive ?? "").trim();
+  const word = /^(\w+)\b:?\s*(.*)$/.exec(d);
+  const kind = word?.[1]?.toUpperCase();
+  const rest = word?.[2]?.trim();
+  if (kind === "SKIP") return { verdict: "skip", ...(rest ? { reason: rest } : {}) };
+  if (kind === "TODO") return { verdict: "skip", reason: `TODO${rest ? `: ${rest}` : ""}` };
+  if (kind === "XFAIL") return { verdict: "pass", reason: `expected failure${rest ? `: ${rest}` : ""}` };
+  if (kind === "TIMEOUT") return { verdict: "fail", reason: `timeout${rest ? ` after ${rest}` : ""}` };
+  const exit = /^exit=(\d+)/.exec(d);
+  if (exit && status === "not ok") return { verdict: "fail", reason: `exit code ${exit[1]}` };
+  return { verdict: status === "ok" ? "pass" : "fail" };
+}
+
 export function parseKtap(text: string): ParsedRun {
-  const tests: ParsedTest[] = [];
   const problems: string[] = [];
-  let logLines: string[] = [];
-  let pendingChildren: ParsedTest[] = [];
-  let planned: number | undefined;
-  let topCount = 0;
+  const stack: Frame[] = [{ depth: 0, results: [], log: [] }];
+  const top = () => stack[stack.length - 1] as Frame;
+  const frameAt = (depth: number): Frame => {
+    while (top().depth > depth) closeFrame(`the output went on at a lower level before its parent's result`);
+    if (top().depth < depth) stack.push({ depth, results: [], log: [] });
+    return top();
+  };
+  // A frame closed without its parent's result line: its results are kept under the name it had.
+  const closeFrame = (why: string) => {
+    const f = stack.pop() as Frame;
+    const parent = top();
+    const node: Node = {
+      name: f.name ?? `#${parent.results.length + 1}`,
+      verdict: "fail",
+      reason: why,
+      log: f.log,
+      children: planned(f),
+    };
+    parent.results.push(node);
+  };
+  const planned = (f: Frame): Node[] => {
+    const out = [...f.results];
+    if (f.plan === undefined) return out;
+    if (out.length > f.plan)
+      problems.push(`${f.name ?? "the run"}: plan says 1..${f.plan}, ${out.length} results were printed`);
+    for (let n = out.length + 1; n <= f.plan; n++)
+      out.push({
+        name: `#${n}`,
+        verdict: "notrun",
+        reason: "planned, but no result was printed",
+        log: [],
+        children: [],
+      });
+    return out;
+  };
+
   for (const raw of text.split("\n")) {
     const line = raw.replace(/\r$/, "");
-    const p = PLAN.exec(line);
-    if (p && !/^\s/.test(line)) planned = Number(p[1]);
-    const m = RESULT.exec(line);
-    if (!m) {
-      if (!/^\s*(KTAP|TAP) version/.test(line) && !p) logLines.push(line.replace(/^\s*# ?/, ""));
+    if (!line.trim()) continue;
+    const { depth, text: t } = lineDepth(line);
+    if (VERSION.test(t)) {
+      frameAt(depth);
       continue;
     }
-    const [, indent = "", status = "", , name = "", directive, reason] = m;
-    const skip = directive?.toUpperCase() === "SKIP";
-    const verdict = skip ? "skip" : status.toLowerCase() === "ok" || directive ? "pass" : "fail";
-    const t: ParsedTest = {
-      test: name.trim() || `#${m[3]}`,
-      verdict,
-      log: verdict === "pass" ? "" : excerpt(logLines),
+    const plan = PLAN.exec(t);
+    if (plan) {
+      frameAt(depth).plan = Number(plan[1]);
+      continue;
+    }
+    const sub = SUBTEST.exec(t);
+    if (sub?.[1]) {
+      frameAt(depth).name = sub[1].trim();
+      continue;
+    }
+    const runner = RUNNER_NAME.exec(t);
+    if (runner?.[1] && depth === 0) {
+      while (top().depth > 0) closeFrame("its output ended without a result line");
+      stack.push({ depth: 1, name: runner[1], results: [], log: [] });
+      continue;
+    }
+    const r = RESULT.exec(t);
+    if (!r) {
+      // A diagnostic never closes a test: under the runner, a program's own lines come without a depth.
+      (top().depth >= depth ? top() : frameAt(depth)).log.push(t.replace(/^# ?/, ""));
+      continue;
+    }
+    const [, status = "", number = "", rawName = "", directive] = r;
+    const name = rawName.trim().replace(RUNNER_PREFIX, "") || `#${number}`;
+    while (top().depth > depth + 1) closeFrame("its output ended without a result line");
+    const children = top().depth === depth + 1 ? (stack.pop() as Frame) : undefined;
+    const here = frameAt(depth);
+    const node: Node = {
+      name,
+      number: Number(number),
+      ...judge(status, directive),
+      log: [...(children?.log ?? []), ...here.log],
+      children: children ? planned(children) : [],
     };
-    if (skip && reason) t.reason = reason.trim();
-    logLines = [];
-    if (indent.length > 0) {
-      pendingChildren.push(t);
-      continue;
-    }
-    topCount++;
-    for (const c of pendingChildren) tests.push({ ...c, subtest: c.test, test: t.test });
-    pendingChildren = [];
-    tests.push(t);
+    here.log = [];
+    here.results.push(node);
   }
-  if (planned !== undefined && planned !== topCount)
-    problems.push(`plan says 1..${planned}, ${topCount} results were printed`);
+  // What is still open when the output ends ran last: it crashed or was stopped.
+  while (stack.length > 1) {
+    const running = top().name;
+    closeFrame("the output ends while it ran (crashed, killed or stopped)");
+    problems.push(`the output ends inside ${running ?? "a test"}: it crashed, was killed or stopped`);
+  }
+  const root = top();
+  const results = planned(root);
+  if (root.plan !== undefined && root.results.length < root.plan)
+    problems.push(`the output ends after ${root.results.length} of ${root.plan} planned results`);
+  const tests: ParsedTest[] = [];
+  const flatten = (n: Node, path: string[]) => {
+    for (const c of n.children) flatten(c, [...path, n.name]);
+    const [test, ...rest] = [...path, n.name];
+    const t: ParsedTest = {
+      test: test ?? n.name,
+      verdict: n.verdict,
+      log: n.verdict === "pass" && !n.reason ? "" : excerpt(n.log),
+    };
+    if (rest.length) t.subtest = rest.join("/");
+    if (n.reason) t.reason = n.reason;
+    tests.push(t);
+  };
+  for (const n of results) flatten(n, []);
   return { tests, problems };
 }

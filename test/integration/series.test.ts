@@ -1,6 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { resolveTree } from "../../src/kernel/tree.ts";
 import { HOUR, khil, resultsOf, verdictOf } from "../helpers.ts";
@@ -65,6 +66,60 @@ describe("--series: a patch series applied onto the 6.12 tree", () => {
       /^khil: error: --series .*broken\.mbox: \[PATCH bpf-next v2 2\/3\] bpf: Note that array values may hold a bpf_timer \(broken\.mbox:\d+\) does not apply to linux-source-6\.12 .* @ [0-9a-f]{12}: hunk at kernel\/bpf\/arraymap\.c:\d+$/,
     );
     expect(r.stderr).not.toContain("configuring");
+  }, 300_000);
+
+  it("never touches the user's checkout: a range of it, applied and built, leaves status, HEAD and stashes as found", async () => {
+    // Only what khil does to the checkout is checked here, so a tree with just the files khil looks at will do.
+    const user = mkdtempSync(join(tmpdir(), "khil-user-tree-"));
+    const git = (...args: string[]) =>
+      execa("git", ["-C", user, ...args], {
+        env: {
+          GIT_AUTHOR_NAME: "u",
+          GIT_AUTHOR_EMAIL: "u@x",
+          GIT_COMMITTER_NAME: "u",
+          GIT_COMMITTER_EMAIL: "u@x",
+        },
+      });
+    const tree = await packagedTree();
+    for (const f of [
+      "Kconfig",
+      "Makefile",
+      "scripts/kconfig/merge_config.sh",
+      "include/uapi/linux/bpf.h",
+      "kernel/bpf/helpers.c",
+    ]) {
+      mkdirSync(dirname(join(user, f)), { recursive: true });
+      copyFileSync(join(tree, f), join(user, f));
+    }
+    await git("init", "-q");
+    await git("add", "-A");
+    await git("commit", "-qm", "base");
+    const helpers = join(user, "kernel/bpf/helpers.c");
+    writeFileSync(
+      helpers,
+      readFileSync(helpers, "utf8").replace(
+        "static enum hrtimer_restart bpf_timer_cb(",
+        "/* a comment */\nstatic enum hrtimer_restart bpf_timer_cb(",
+      ),
+    );
+    await git("commit", "-qam", "bpf: a comment");
+    writeFileSync(join(user, "Kconfig"), `${readFileSync(join(user, "Kconfig"), "utf8")}# stashed\n`);
+    await git("stash", "-q");
+    writeFileSync(join(user, "untracked.txt"), "mine\n");
+    const state = async () =>
+      [
+        (await git("status", "--porcelain")).stdout,
+        (await git("rev-parse", "HEAD")).stdout,
+        (await git("symbolic-ref", "HEAD")).stdout,
+        (await git("stash", "list")).stdout,
+        (await git("worktree", "list", "--porcelain")).stdout,
+      ].join("\n");
+    const before = await state();
+    const r = await khil(["build", "--arch", "x86_64", "--tree", user, "--series", "HEAD~1..HEAD"], {
+      timeoutMs: 5 * 60_000,
+    });
+    expect(r.stderr).toMatch(/applying 1 patch of HEAD~1\.\.HEAD onto .*khil-user-tree-/);
+    expect(await state()).toBe(before);
   }, 300_000);
 
   it("says a series the base already has is already applied, not a conflict", async () => {

@@ -1,0 +1,104 @@
+/**
+ * `--each-patch`, ktest.pl's PATCHCHECK: the series' commits one after the other, each built (and booted and
+ * tested) as a bisect step judges a commit, in a clone of the series kept for it, so that every step after
+ * the first is an incremental build of the same build directory.
+ */
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { KhilError } from "../common/errors.ts";
+import { log } from "../common/log.ts";
+import { withLock } from "../host/lock.ts";
+import { createRunDir } from "../host/run-dir.ts";
+import { git } from "../kernel/git.ts";
+import type { KernelTree } from "../kernel/tree.ts";
+import { readRunDir } from "../report/merge.ts";
+import { type ArchRun, testName } from "../report/results.ts";
+import type { StepRecord } from "./judge.ts";
+import { bisectStep, type StepOptions } from "./step.ts";
+
+export interface PatchStep {
+  index: number;
+  subject: string;
+  step: StepRecord;
+  run?: ArchRun;
+}
+
+export interface EachPatchReport {
+  arch: string;
+  series: string;
+  base: string;
+  patches: PatchStep[];
+  /** The first patch whose step is bad: the one that broke something. */
+  firstBad?: { index: number; subject: string; commit: string; reason: string };
+}
+
+/** What a stage of the step's run came to: ok, the failing stage, or not reached. */
+function stageMark(run: ArchRun | undefined, stage: "build" | "boot"): string {
+  if (!run) return "?";
+  if (run.error?.stage === stage) return "FAIL";
+  if (stage === "build") return run.error?.stage === "config" ? "FAIL" : "ok";
+  return run.guest ? "ok" : "-";
+}
+
+/** The table patch × (build, boot, each test) with the step's verdict, as the report prints it. */
+export function patchTable(r: EachPatchReport): string {
+  const tests = [...new Set(r.patches.flatMap((p) => p.run?.tests.map(testName) ?? []))];
+  const head = ["patch", "commit", "build", "boot", ...tests, "verdict"];
+  const rows = r.patches.map((p) => [
+    `${p.index}/${r.patches.length}`,
+    p.step.commit.slice(0, 12),
+    stageMark(p.run, "build"),
+    stageMark(p.run, "boot"),
+    ...tests.map((t) => {
+      const rec = p.run?.tests.find((x) => testName(x) === t);
+      return rec ? rec.verdict.toUpperCase() : "-";
+    }),
+    p.step.verdict,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  const out = [line(head), ...rows.map(line)];
+  out.push(
+    r.firstBad
+      ? `first bad: patch ${r.firstBad.index}/${r.patches.length} ${r.firstBad.subject} (${r.firstBad.reason})`
+      : "no patch broke anything",
+  );
+  return out.join("\n");
+}
+
+export async function eachPatch(
+  tree: KernelTree,
+  o: Omit<StepOptions, "tree">,
+): Promise<{ report: EachPatchReport; runDir: string }> {
+  const series = tree.series;
+  if (!series) throw new KhilError("--each-patch needs --series");
+  const work = `${tree.path}-each`;
+  const runDir = createRunDir(`each-patch-${o.arch.name}`);
+  const report: EachPatchReport = {
+    arch: o.arch.name,
+    series: series.source,
+    base: `${series.base} @ ${series.baseCommit.slice(0, 12)}`,
+    patches: [],
+  };
+  await withLock(work, "checking each patch", async () => {
+    if (!existsSync(join(work, ".git")))
+      await execa("git", ["clone", "-q", "--shared", "--no-checkout", tree.path, work]);
+    for (const [i, p] of series.patches.entries()) {
+      const index = i + 1;
+      log(`--each-patch: ${o.arch.name}: patch ${index}/${series.patches.length} ${p.subject}`);
+      await git(work, ["checkout", "-q", "--detach", p.commit]);
+      const step = await bisectStep({ ...o, tree: work });
+      const run = readRunDir(step.runDir).runs[0];
+      report.patches.push({ index, subject: p.subject, step, ...(run ? { run } : {}) });
+      if (step.verdict === "bad" && !report.firstBad)
+        report.firstBad = { index, subject: p.subject, commit: p.commit, reason: step.reason };
+      writeFileSync(join(runDir, "each-patch.json"), `${JSON.stringify(report, null, 2)}\n`);
+    }
+  });
+  return { report, runDir };
+}

@@ -1,0 +1,44 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { EachPatchReport } from "../../src/bisect/each-patch.ts";
+import { resolveTree } from "../../src/kernel/tree.ts";
+import { HOUR, khil, runDirOf } from "../helpers.ts";
+import { formatPatches, TIMER_EDITS } from "../series.ts";
+
+describe("--each-patch", () => {
+  it(
+    "names the second patch of a series as the first bad one when it breaks a timer test",
+    async () => {
+      const [comment, , selftest] = TIMER_EDITS;
+      if (!comment || !selftest) throw new Error("TIMER_EDITS changed");
+      const breaking = {
+        file: "kernel/bpf/helpers.c",
+        from: "\tcallback_fn((u64)(long)map, (u64)(long)key, (u64)(long)value, 0, 0);",
+        to: "\tif (map->map_type == BPF_MAP_TYPE_ARRAY)\n\t\tcallback_fn((u64)(long)map, (u64)(long)key, (u64)(long)value, 0, 0);",
+        subject: "bpf: Run only array timers' callbacks",
+      };
+      const dir = mkdtempSync(join(tmpdir(), "khil-each-"));
+      const mails = await formatPatches((await resolveTree({})).path, dir, [comment, breaking, selftest], {
+        version: 1,
+        cover: "bpf: A series with a regression in its second patch",
+      });
+      const mbox = join(dir, "regression.mbox");
+      writeFileSync(mbox, mails.join("\n"));
+      const r = await khil([
+        ...["boot-and-test", "--arch", "x86_64", "--series", mbox, "--each-patch", "--test", "timer"],
+      ]);
+      expect(r.exitCode, r.all).toBe(1);
+      expect(r.stdout).toMatch(
+        /^first bad: patch 2\/3 \[PATCH bpf-next v1 2\/3\] bpf: Run only array timers' callbacks \(failed: timer/m,
+      );
+      const report = JSON.parse(
+        readFileSync(join(runDirOf(r.stdout), "each-patch.json"), "utf8"),
+      ) as EachPatchReport;
+      expect(report.patches.map((p) => p.step.verdict)).toEqual(["good", "bad", "bad"]);
+      expect(report.firstBad?.index).toBe(2);
+    },
+    2 * HOUR,
+  );
+});
