@@ -4,6 +4,20 @@
 # Every applet in /bin: dropbear gives SSH sessions PATH=/usr/bin:/bin.
 /bin/busybox --install -s /bin
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# kselftest's runner calls GNU timeout at /usr/bin/timeout (`--foreground`, 124 on expiry) for each test's
+# settings: busybox's, adapted (it has no --foreground, kills at once for 0, which GNU's takes as no limit,
+# and exits 143 when it had to kill).
+/bin/busybox mkdir -p /usr/bin
+cat >/usr/bin/timeout <<'EOF'
+#!/bin/sh
+[ "$1" = --foreground ] && shift
+[ "$1" = 0 ] && shift && exec "$@"
+busybox timeout "$@"
+rc=$?
+[ "$rc" -eq 143 ] && exit 124
+exit "$rc"
+EOF
+chmod +x /usr/bin/timeout
 mount -t devtmpfs devtmpfs /dev
 # The initramfs has no /dev/console node, so the kernel could not give PID 1 a console: take it now.
 exec 0</dev/console 1>/dev/console 2>&1

@@ -49,8 +49,9 @@ async function g(repo: string, args: string[]) {
   return (await execa("git", ["-C", repo, ...args], { env: ID })).stdout;
 }
 
-function edit(repo: string, e: Edit): void {
-  const path = join(repo, e.file);
+/** Replaces `e.from` with `e.to` in `e.file` below `root`; a `from` not there is the test's own mistake. */
+export function edit(root: string, e: Pick<Edit, "file" | "from" | "to">): void {
+  const path = join(root, e.file);
   const text = readFileSync(path, "utf8");
   if (!text.includes(e.from)) throw new Error(`${e.file}: no ${JSON.stringify(e.from)} to edit`);
   writeFileSync(path, text.replace(e.from, e.to));

@@ -27,6 +27,39 @@ describe("suite files", () => {
     expect(s.commands[0]?.parser).toBe("test_progs");
   });
 
+  it("loads the kselftest suites: the runner for a target, KTAP, and a mixed suite's own selections", () => {
+    const timers = loadSuite("timers");
+    expect(timers.build?.kselftest).toEqual(["timers"]);
+    expect(timers.commands[0]).toMatchObject({
+      kselftest: "timers",
+      run: ["kselftest/run_kselftest.sh"],
+      parser: "ktap",
+    });
+    const stack = loadSuite("timer-stack");
+    expect(stack.commands.map((c) => [c.name, c.parser, c.tests ?? stack.tests])).toEqual([
+      ["test_progs", "test_progs", ["timer*"]],
+      ["timers", "ktap", ["*"]],
+    ]);
+  });
+
+  it("refuses a kselftest command whose target the suite does not build, or one with run as well", () => {
+    const ks = `name: k
+build: { kselftest: [timers] }
+tests: ["*"]
+commands:
+  - name: c
+    kselftest: net
+`;
+    const f = suiteFile(ks);
+    expect(() => loadSuite(f)).toThrow(
+      `${f}: command c runs kselftest target net, which build.kselftest does not build (timers)`,
+    );
+    const both = suiteFile(ks.replace("kselftest: net", "kselftest: timers\n    run: [./x]"));
+    expect(() => loadSuite(both)).toThrow(/:5: commands\.0: give either run \(a command line\) or kselftest/);
+    const half = suiteFile(GOOD.replace('tests: ["timer*"]', 'build: { selftests: bpf }\ntests: ["timer*"]'));
+    expect(() => loadSuite(half)).toThrow(/:2: build: selftests: bpf and progTests go together/);
+  });
+
   it("reports a misspelled key with file, line and field", () => {
     const f = suiteFile(GOOD.replace("    parser: test_progs", "    parser: test_progs\n    timeuot: 5"));
     expect(() => loadSuite(f)).toThrow(`${f}:7: commands.0.timeuot: unknown key 'timeuot'`);

@@ -1,3 +1,4 @@
+import { textTable } from "../common/table.ts";
 /** Helpers of `khil bench`: timing, sample statistics, ratios against the raw tools, goals. */
 
 export async function seconds(fn: () => Promise<unknown>): Promise<number> {
@@ -63,12 +64,6 @@ export function benchTable(rows: BenchRow[]): string {
       ? `${[r.goal.ratio !== undefined ? `<= ${r.goal.ratio}x` : "", r.goal.seconds !== undefined ? `<= ${r.goal.seconds} s` : ""].filter(Boolean).join(", ")} ${r.goal.met ? "met" : "MISSED"}`
       : "",
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
   const notes = rows.filter((r) => r.note).map((r) => `  ${r.stage}: ${r.note}`);
-  return [line(head), ...body.map(line), ...notes].join("\n");
+  return [...textTable(head, body), ...notes].join("\n");
 }

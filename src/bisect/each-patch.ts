@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
+import { textTable } from "../common/table.ts";
 import { withLock } from "../host/lock.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { git } from "../kernel/git.ts";
@@ -56,13 +57,7 @@ export function patchTable(r: EachPatchReport): string {
     }),
     p.step.verdict,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  const out = [line(head), ...rows.map(line)];
+  const out = textTable(head, rows);
   out.push(
     r.firstBad
       ? `first bad: patch ${r.firstBad.index}/${r.patches.length} ${r.firstBad.subject} (${r.firstBad.reason})`

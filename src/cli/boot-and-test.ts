@@ -44,7 +44,10 @@ export function registerBootAndTest(program: Command): void {
       if (o.eachPatch && !o.series)
         throw new KhilError("--each-patch needs --series PATH: the patches to check");
       const tree = await treeOf(o);
-      if (o.test.length && suite.build) checkTestSelection(tree.path, suite.build.progTests, o.test);
+      // Checked up front against the prog_tests a BPF-only suite builds; kselftest's are listed in the guest.
+      const progTests = suite.build?.progTests;
+      if (o.test.length && progTests && !suite.build?.kselftest)
+        checkTestSelection(tree.path, progTests, o.test);
       if (o.eachPatch) {
         let clean = true;
         for (const arch of archs) {

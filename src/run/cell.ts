@@ -15,12 +15,13 @@ import { summaryTable } from "../report/summary.ts";
 import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import { buildSelftests } from "../selftests/build.ts";
+import { buildKselftest } from "../selftests/kselftest.ts";
 import { runCommands } from "./commands.ts";
 import { GUEST_DIR } from "./context.ts";
 import { type Deadlines, RunDeadline, resolveDeadlines } from "./deadlines.ts";
 import { KernelWatch } from "./kernel-log.ts";
-import { programsAmong, resolvePush } from "./push.ts";
-import { type Suite, selectTests, suiteFragments } from "./suite.ts";
+import { allFiles, type Push, programsAmong, resolvePush } from "./push.ts";
+import { KSELFTEST_DIR, type Suite, selectTests, suiteFragments } from "./suite.ts";
 
 /** How the user asked every cell of a run to be built, booted and run (the CLI's options). */
 export interface MachineSpec {
@@ -59,8 +60,7 @@ function deadlines(spec: CellSpec): Deadlines {
 
 interface Prepared {
   build: KernelBuild;
-  pushDir?: string;
-  files: string[];
+  pushes: Push[];
 }
 
 export function newRun(spec: CellSpec): ArchRun {
@@ -140,14 +140,28 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
   const build = await stage(spec, run, "build", () => buildFor(request(spec)));
   if (!build) return undefined;
   const suite = spec.suite;
-  if (!suite.build) return { build, files: [] };
-  const progTests = suite.build.progTests;
-  const st = await stage(spec, run, "selftests", () =>
-    buildSelftests(spec.arch, build, progTests, spec.runDir, deadlines(spec).build * 1000),
-  );
-  if (!st) return undefined;
-  const files = await stage(spec, run, "push", async () => resolvePush(st.dir, suite.push));
-  return files ? { build, pushDir: st.dir, files } : undefined;
+  const b = suite.build;
+  const pushes: Push[] = [];
+  const timeoutMs = deadlines(spec).build * 1000;
+  if (b?.progTests) {
+    const progTests = b.progTests;
+    const st = await stage(spec, run, "selftests", () =>
+      buildSelftests(spec.arch, build, progTests, spec.runDir, timeoutMs),
+    );
+    if (!st) return undefined;
+    const files = await stage(spec, run, "push", async () => resolvePush(st.dir, suite.push));
+    if (!files) return undefined;
+    pushes.push({ dir: st.dir, files, dest: GUEST_DIR });
+  }
+  if (b?.kselftest) {
+    const targets = b.kselftest;
+    const ks = await stage(spec, run, "selftests", () =>
+      buildKselftest(spec.arch, build, targets, spec.runDir, timeoutMs),
+    );
+    if (!ks) return undefined;
+    pushes.push({ dir: ks.dir, files: allFiles(ks.dir), dest: `${GUEST_DIR}/${KSELFTEST_DIR}` });
+  }
+  return { build, pushes };
 }
 
 /** Whether the guest still answers after its last command: no verdict rests on a kernel that died quietly. */
@@ -162,10 +176,10 @@ async function livenessProblem(g: Guest): Promise<string | undefined> {
 /** The stages in the guest: image, boot, facts, push, the suite's commands; the guest is always stopped. */
 export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promise<void> {
   let guest: Guest | undefined;
-  const { pushDir, files, build } = p;
+  const { pushes, build } = p;
   const watch = new KernelWatch(run);
   try {
-    const elfs = pushDir ? programsAmong(pushDir, files) : [];
+    const elfs = pushes.flatMap((x) => programsAmong(x.dir, x.files));
     const booted = await stage(spec, run, "boot", () => bootGuest(request(spec), build, elfs, watch.feed));
     if (!booted) return;
     guest = booted.guest;
@@ -176,16 +190,18 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     if (!facts) return;
     run.guest = facts.facts;
     run.harness?.push(...facts.problems, ...harnessFaults(facts.facts, spec.suite.minCpus));
-    if (pushDir && files.length) {
+    const files = pushes.reduce((n, x) => n + x.files.length, 0);
+    if (files) {
       watch.stage("push");
       const pushed = await stage(spec, run, "push", async () => {
-        await g.ssh.push(pushDir, files, GUEST_DIR, deadlines(spec).push * 1000).catch((e: Error) => {
-          throw new InfraError(e.message, "push");
-        });
+        for (const x of pushes)
+          await g.ssh.push(x.dir, x.files, x.dest, deadlines(spec).push * 1000).catch((e: Error) => {
+            throw new InfraError(e.message, "push");
+          });
         return true;
       });
       if (!pushed) return;
-      log(`${spec.arch.name}: pushed ${files.length} files in ${run.timings.push?.toFixed(1)} s`);
+      log(`${spec.arch.name}: pushed ${files} files in ${run.timings.push?.toFixed(1)} s`);
     }
     const selected = spec.tests ? { ...spec.suite, tests: spec.tests, arch: undefined } : spec.suite;
     const suite = spec.deny ? selected : { ...selected, deny: [] };

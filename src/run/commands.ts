@@ -7,15 +7,15 @@ import { shellQuote } from "../guest/ssh.ts";
 import { parseOutput } from "../parse/dispatch.ts";
 import { deathCause, diedWhileRunning, exitCodeProblems, withJsonSummary } from "../parse/test-progs.ts";
 import type { ArchRun, TestRecord } from "../report/results.ts";
-import { type Command, inGuestDir, type SuiteRunContext } from "./context.ts";
+import { type Command, commandArgv, inGuestDir, type SuiteRunContext } from "./context.ts";
 import { STUCK_GRACE_MS } from "./kernel-log.ts";
 import { rerunTests } from "./rerun.ts";
-import { checkSelection } from "./selection.ts";
+import { checkKselftestSelection, checkSelection } from "./selection.ts";
 
 const JSON_SUMMARY = "/tmp/khil-summary.json";
 
-/** Lines that are test_progs results, for live progress and per-test wall time. */
-const LIVE_RESULT = /^#\d+\s+(\S+):(OK|FAIL|SKIP)/;
+/** Lines that are results, test_progs' or kselftest runner's, for live progress and per-test wall time. */
+const LIVE_RESULT = /^#\d+\s+(\S+):(OK|FAIL|SKIP)|^(ok|not ok) \d+ selftests: [^:]+: (\S+)/;
 
 /** A command's output, written to its log as it comes and handed on line by line. */
 function tee(file: string, onLine: (l: string) => void): Writable & { done: () => Promise<void> } {
@@ -46,6 +46,24 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
   }
 }
 
+/** The tests a command selects: its own list, else the suite's for this arch. */
+function commandTests(c: SuiteRunContext, cmd: Command): string[] {
+  return cmd.tests ?? c.selection.tests;
+}
+
+/** kselftest's runner's arguments: one `-t target:test` for each selected test that is not denied. */
+async function kselftestArgs(
+  c: SuiteRunContext,
+  run: ArchRun,
+  cmd: Command & { kselftest: string },
+  base: Omit<TestRecord, "test" | "verdict">,
+) {
+  const sel = await checkKselftestSelection(c, cmd.run, cmd.kselftest, commandTests(c, cmd));
+  for (const t of sel.denied)
+    run.tests.push({ ...base, test: t.test, verdict: "skip", reason: `denied: ${t.reason}` });
+  return sel.toRun.length ? sel.allow : undefined;
+}
+
 /** test_progs' own arguments: the checked selection and, where it has one, a JSON summary. */
 async function testProgsArgs(
   c: SuiteRunContext,
@@ -53,7 +71,7 @@ async function testProgsArgs(
   cmd: Command,
   base: Omit<TestRecord, "test" | "verdict">,
 ) {
-  const sel = await checkSelection(c, cmd.run);
+  const sel = await checkSelection(c, cmd.run, commandTests(c, cmd));
   for (const t of sel.denied)
     run.tests.push({ ...base, test: t.test, verdict: "skip", reason: `denied: ${t.reason}` });
   if (sel.toRun.length === 0) return undefined;
@@ -72,13 +90,18 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     suite: c.suite.name,
     command: cmd.name,
   };
-  let argv = [...cmd.run];
+  let argv = commandArgv(cmd);
   let tp: { json: boolean; toRun: string[] } | undefined;
   if (cmd.parser === "test_progs") {
     const extra = await testProgsArgs(c, run, cmd, base);
     if (!extra) return;
     argv = [...argv, ...extra.args];
     tp = extra;
+  }
+  if (cmd.kselftest !== undefined) {
+    const allow = await kselftestArgs(c, run, { ...cmd, kselftest: cmd.kselftest }, base);
+    if (!allow) return;
+    argv = [...argv, ...allow];
   }
   const logFile = join(c.runDir, `test-${arch.name}-${cmd.name}.log`);
   const activity = c.watch.begin(`command ${cmd.name}`);
@@ -90,13 +113,14 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     // After "All error logs:" test_progs prints the failures again: they are not new results.
     if (l.startsWith("All error logs:")) repeats = true;
     const m = repeats ? null : LIVE_RESULT.exec(l);
-    if (!m?.[1]) return;
+    const test = m?.[1] ?? m?.[4];
+    if (!test) return;
     const now = Date.now();
-    durations.set(m[1], now - last);
+    durations.set(test, now - last);
     last = now;
     // A splat belongs to the test whose result line is the first to follow it.
-    activity.attribute(m[1]);
-    log(`${arch.name}: ${m[1]} ${m[2]}`);
+    activity.attribute(test);
+    log(`${arch.name}: ${test} ${m?.[2] ?? (m?.[3] === "ok" ? "ok" : "FAIL")}`);
   });
   log(`${arch.name}: running ${shellQuote(argv)} (timeout ${cmd.timeout} s)`);
   const r = await guest.ssh

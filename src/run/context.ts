@@ -15,6 +15,12 @@ export function inGuestDir(argv: readonly string[]): string {
 
 export type Command = Suite["commands"][number];
 
+/** A command's argv with `extra` arguments, under `env` where it sets variables. */
+export function commandArgv(cmd: Command, extra: readonly string[] = []): string[] {
+  const env = Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  return [...(env.length ? ["env", ...env] : []), ...cmd.run, ...extra];
+}
+
 /** Everything the suite's commands run with, in one booted guest whose files are pushed. */
 export interface SuiteRunContext {
   arch: Arch;

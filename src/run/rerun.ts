@@ -3,7 +3,7 @@ import { matchesAny } from "../common/glob.ts";
 import { log } from "../common/log.ts";
 import { parseOutput } from "../parse/dispatch.ts";
 import type { ParsedTest } from "../parse/types.ts";
-import { type Command, inGuestDir, type SuiteRunContext } from "./context.ts";
+import { type Command, commandArgv, inGuestDir, type SuiteRunContext } from "./context.ts";
 
 /**
  * Runs one test again by itself and returns its results (with its subtests): test_progs selects it with
@@ -17,7 +17,14 @@ async function runAlone(
   logFile: string,
   why: string,
 ): Promise<ParsedTest[]> {
-  const argv = cmd.parser === "test_progs" ? [...cmd.run, "-a", test] : cmd.run;
+  const argv = commandArgv(
+    cmd,
+    cmd.parser === "test_progs"
+      ? ["-a", test]
+      : cmd.kselftest !== undefined
+        ? ["-t", `${cmd.kselftest}:${test}`]
+        : [],
+  );
   const activity = c.watch.begin(`${test} (${why})`);
   const r = await c.guest.ssh
     .capture(`${activity.marker}${inGuestDir(argv)} 2>&1`, cmd.timeout * 1000, activity.signal)

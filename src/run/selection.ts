@@ -29,8 +29,12 @@ export function allowList(selection: readonly string[], toRun: readonly string[]
  * Checks the suite's selection against the binary's own list (`test_progs -l`): a selection that matches
  * nothing is an error, never a green run of zero tests. Denied tests are split off with their reason.
  */
-export async function checkSelection(c: SuiteRunContext, run: string[]): Promise<CheckedSelection> {
-  const r = await c.guest.ssh.capture(inGuestDir([...run, "-a", c.selection.tests.join(","), "-l"]), 120_000);
+export async function checkSelection(
+  c: SuiteRunContext,
+  run: string[],
+  tests: readonly string[],
+): Promise<CheckedSelection> {
+  const r = await c.guest.ssh.capture(inGuestDir([...run, "-a", tests.join(","), "-l"]), 120_000);
   // A selection of subtests lists their tests; test names are what verdicts and denials are about.
   const listed = [
     ...new Set(
@@ -45,7 +49,7 @@ export async function checkSelection(c: SuiteRunContext, run: string[]): Promise
     const all = await c.guest.ssh.capture(inGuestDir([...run, "-l"]), 120_000);
     const names = all.out.split("\n").filter(Boolean);
     throw new KhilError(
-      `the suite's selection (${c.selection.tests.join(", ")}) matches no test in this test_progs; it has ${names.length} tests: ${names.slice(0, 30).join(", ")}${names.length > 30 ? ", ..." : ""}`,
+      `the suite's selection (${tests.join(", ")}) matches no test in this test_progs; it has ${names.length} tests: ${names.slice(0, 30).join(", ")}${names.length > 30 ? ", ..." : ""}`,
       1,
     );
   }
@@ -53,5 +57,34 @@ export async function checkSelection(c: SuiteRunContext, run: string[]): Promise
     .map((test) => ({ test, reason: denyReason(c.selection, test) }))
     .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
   const toRun = listed.filter((t) => !denied.some((d) => d.test === t));
-  return { denied, toRun, allow: allowList(c.selection.tests, toRun) };
+  return { denied, toRun, allow: allowList(tests, toRun) };
+}
+
+/**
+ * The same for a kselftest target, against its runner's own list (`run_kselftest.sh -l`, entries
+ * `target:test`): the runner's `-t` arguments for the tests to run.
+ */
+export async function checkKselftestSelection(
+  c: SuiteRunContext,
+  run: string[],
+  target: string,
+  tests: readonly string[],
+): Promise<CheckedSelection> {
+  const r = await c.guest.ssh.capture(inGuestDir([...run, "-l"]), 120_000);
+  const names = r.out
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith(`${target}:`))
+    .map((l) => l.slice(target.length + 1));
+  const listed = names.filter((n) => matchesAny(n, tests));
+  if (listed.length === 0)
+    throw new KhilError(
+      `the selection (${tests.join(", ")}) matches no test of kselftest ${target}; it has ${names.length} tests: ${names.join(", ") || `none (${r.err.trim() || r.out.trim()})`}`,
+      1,
+    );
+  const denied = listed
+    .map((test) => ({ test, reason: denyReason(c.selection, test) }))
+    .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
+  const toRun = listed.filter((t) => !denied.some((d) => d.test === t));
+  return { denied, toRun, allow: toRun.flatMap((t) => ["-t", `${target}:${t}`]) };
 }

@@ -18,24 +18,69 @@ const DenySchema = z.strictObject({
   reason: z.string().min(1),
 });
 
+/** Where khil puts a kselftest install in the guest, and the runner it runs there. */
+export const KSELFTEST_DIR = "kselftest";
+const KSELFTEST_RUNNER = `${KSELFTEST_DIR}/run_kselftest.sh`;
+
+const CommandSchema = z
+  .strictObject({
+    // The name becomes part of log file names in the run directory.
+    name: z.string().regex(/^[A-Za-z0-9][\w.-]*$/, "letters, digits, '.', '_' and '-' only"),
+    run: z.array(z.string()).min(1).optional(),
+    /** A kselftest target of `build.kselftest`, run by kselftest's own runner with its settings. */
+    kselftest: z
+      .string()
+      .regex(/^[\w.-]+(\/[\w.-]+)*$/, "a kselftest target such as timers")
+      .optional(),
+    /** Environment of the command: e.g. a kselftest program's options, KSELFTEST_<NAME>_ARGS. */
+    env: z.record(z.string().regex(/^[A-Za-z_]\w*$/, "an environment variable name"), z.string()).optional(),
+    /** This command's selection, where it differs from the suite's (a suite of test_progs and kselftest). */
+    tests: z.array(z.string()).min(1).optional(),
+    timeout: z.number().positive().default(600),
+    parser: z.enum(PARSERS).optional(),
+  })
+  .refine((c) => (c.run === undefined) !== (c.kselftest === undefined), {
+    message: "give either run (a command line) or kselftest (a target)",
+  })
+  .refine((c) => c.kselftest !== undefined || c.parser !== undefined, {
+    message: "required with run: test_progs, ktap or exit-code",
+    path: ["parser"],
+  })
+  .refine((c) => c.kselftest === undefined || c.parser === undefined || c.parser === "ktap", {
+    message: "kselftest's runner prints KTAP: leave parser out or say ktap",
+    path: ["parser"],
+  })
+  .transform((c) =>
+    c.kselftest !== undefined
+      ? { ...c, run: [KSELFTEST_RUNNER], parser: "ktap" as const, kselftest: c.kselftest }
+      : { ...c, run: c.run ?? [], parser: c.parser ?? "exit-code" },
+  );
+
+const BuildSchema = z
+  .strictObject({
+    selftests: z.literal("bpf").optional(),
+    progTests: z.array(z.string()).min(1).optional(),
+    /** kselftest targets (`make -C tools/testing/selftests TARGETS=... install`), pushed to kselftest/. */
+    kselftest: z
+      .array(z.string().regex(/^[\w.-]+(\/[\w.-]+)*$/, "a kselftest target such as timers"))
+      .min(1)
+      .optional(),
+  })
+  .refine((b) => (b.selftests === undefined) === (b.progTests === undefined), {
+    message: "selftests: bpf and progTests go together",
+  })
+  .refine((b) => b.selftests !== undefined || b.kselftest !== undefined, {
+    message: "build what: selftests: bpf (with progTests) or kselftest: [targets]",
+  });
+
 const SuiteSchema = z.strictObject({
   name: z.string(),
   config: z.array(z.string()).default([]),
-  build: z.strictObject({ selftests: z.literal("bpf"), progTests: z.array(z.string()).min(1) }).optional(),
+  build: BuildSchema.optional(),
   push: z.array(z.string()).default([]),
   tests: z.array(z.string()).min(1),
   arch: z.record(z.string(), z.strictObject({ tests: z.array(z.string()).min(1) })).optional(),
-  commands: z
-    .array(
-      z.strictObject({
-        // The name becomes part of log file names in the run directory.
-        name: z.string().regex(/^[A-Za-z0-9][\w.-]*$/, "letters, digits, '.', '_' and '-' only"),
-        run: z.array(z.string()).min(1),
-        timeout: z.number().positive().default(600),
-        parser: z.enum(PARSERS),
-      }),
-    )
-    .min(1),
+  commands: z.array(CommandSchema).min(1),
   deny: z.array(DenySchema).default([]),
   /** Tests that may skip themselves on every run without failing it (globs); any other self-skip fails a run in which nothing passed. */
   allowSkip: z.array(z.string()).default([]),
@@ -81,7 +126,14 @@ export function loadSuite(nameOrPath: string): Suite {
     throw new KhilError(
       `unknown suite '${nameOrPath}': valid are ${suiteNames().join(", ")} (or a path to a .yaml)`,
     );
-  return { ...parseYamlFile(file, readFileSync(file, "utf8"), SuiteSchema), file };
+  const suite = { ...parseYamlFile(file, readFileSync(file, "utf8"), SuiteSchema), file };
+  const built = suite.build?.kselftest ?? [];
+  for (const c of suite.commands)
+    if (c.kselftest !== undefined && !built.includes(c.kselftest))
+      throw new KhilError(
+        `${file}: command ${c.name} runs kselftest target ${c.kselftest}, which build.kselftest does not build (${built.join(", ") || "it builds none"})`,
+      );
+  return suite;
 }
 
 export function suiteFragments(s: Suite): string[] {

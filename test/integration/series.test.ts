@@ -5,7 +5,7 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { resolveTree } from "../../src/kernel/tree.ts";
 import { HOUR, khil, resultsOf, verdictOf } from "../helpers.ts";
-import { formatPatches, seriesMbox, TIMER_EDITS } from "../series.ts";
+import { edit, formatPatches, seriesMbox, TIMER_EDITS } from "../series.ts";
 
 const packagedTree = async () => (await resolveTree({})).path;
 
@@ -48,13 +48,12 @@ describe("--series: a patch series applied onto the 6.12 tree", () => {
     const { mbox } = await seriesMbox(await packagedTree(), dir);
     // The second patch as if made against a tree where that comment read otherwise.
     const broken = join(dir, "broken.mbox");
-    writeFileSync(
-      broken,
-      readFileSync(mbox, "utf8").replace(
-        "-/* Called from syscall or from eBPF program */",
-        "-/* Called from syscall or from an eBPF program */",
-      ),
-    );
+    copyFileSync(mbox, broken);
+    edit(dir, {
+      file: "broken.mbox",
+      from: "-/* Called from syscall or from eBPF program */",
+      to: "-/* Called from syscall or from an eBPF program */",
+    });
     const r = await khil(["build", "--arch", "x86_64", "--series", broken], { timeoutMs: 5 * 60_000 });
     expect(r.exitCode, r.all).toBe(2);
     const lines = r.stderr
@@ -94,14 +93,11 @@ describe("--series: a patch series applied onto the 6.12 tree", () => {
     await git("init", "-q");
     await git("add", "-A");
     await git("commit", "-qm", "base");
-    const helpers = join(user, "kernel/bpf/helpers.c");
-    writeFileSync(
-      helpers,
-      readFileSync(helpers, "utf8").replace(
-        "static enum hrtimer_restart bpf_timer_cb(",
-        "/* a comment */\nstatic enum hrtimer_restart bpf_timer_cb(",
-      ),
-    );
+    edit(user, {
+      file: "kernel/bpf/helpers.c",
+      from: "static enum hrtimer_restart bpf_timer_cb(",
+      to: "/* a comment */\nstatic enum hrtimer_restart bpf_timer_cb(",
+    });
     await git("commit", "-qam", "bpf: a comment");
     writeFileSync(join(user, "Kconfig"), `${readFileSync(join(user, "Kconfig"), "utf8")}# stashed\n`);
     await git("stash", "-q");
