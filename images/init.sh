@@ -19,6 +19,11 @@ exit "$rc"
 EOF
 chmod +x /usr/bin/timeout
 mount -t devtmpfs devtmpfs /dev
+# What udev would make: kselftest's runner writes each test's output to /dev/stdout.
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
 # The initramfs has no /dev/console node, so the kernel could not give PID 1 a console: take it now.
 exec 0</dev/console 1>/dev/console 2>&1
 mount -t proc proc /proc

@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { loadArch } from "../src/arch/arch.ts";
+import { patchTable } from "../src/bisect/each-patch.ts";
+import type { StepRecord, StepVerdict } from "../src/bisect/judge.ts";
 import { parseReadelf } from "../src/guest/elf.ts";
 import { countCpus, parseFacts } from "../src/guest/facts.ts";
 import { kernelCmdline, qemuArgs } from "../src/guest/qemu.ts";
 import { shellQuote } from "../src/guest/ssh.ts";
 import { firstError, isObjectLine } from "../src/kernel/make-output.ts";
 import { missingTimerApi } from "../src/kernel/tree.ts";
+import type { ArchRun } from "../src/report/results.ts";
 import {
   planSelftests,
   skeletonsIncluded,
@@ -124,5 +127,44 @@ describe("small readers", () => {
       ),
     ).toEqual([]);
     expect(missingTimerApi("struct bpf_spin_lock {")).toContain("bpf_timer_start");
+  });
+});
+
+describe("--each-patch's table", () => {
+  it("shows build, boot and each test per patch, and names the first bad one", () => {
+    const run = (verdict: "pass" | "fail") =>
+      ({
+        arch: "x86_64",
+        suite: "s",
+        status: verdict === "pass" ? "passed" : "failed",
+        guest: {},
+        problems: [],
+        splats: [],
+        tests: [{ test: "timer", verdict }],
+        timings: {},
+      }) as unknown as ArchRun;
+    const step = (commit: string, verdict: StepVerdict) =>
+      ({
+        commit,
+        verdict,
+        reason: verdict === "bad" ? "failed: timer" : "",
+        tests: [],
+      }) as unknown as StepRecord;
+    const table = patchTable({
+      arch: "x86_64",
+      series: "s.mbox",
+      base: "b",
+      patches: [
+        { index: 1, subject: "[PATCH 1/2] a", step: step("a".repeat(40), "good"), run: run("pass") },
+        { index: 2, subject: "[PATCH 2/2] b", step: step("b".repeat(40), "bad"), run: run("fail") },
+      ],
+      firstBad: { index: 2, subject: "[PATCH 2/2] b", commit: "b".repeat(40), reason: "failed: timer" },
+    });
+    expect(table.split("\n")).toEqual([
+      "patch  commit        build  boot  timer  verdict",
+      "1/2    aaaaaaaaaaaa  ok     ok    PASS   good",
+      "2/2    bbbbbbbbbbbb  ok     ok    FAIL   bad",
+      "first bad: patch 2/2 [PATCH 2/2] b (failed: timer)",
+    ]);
   });
 });

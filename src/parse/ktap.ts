@@ -135,14 +135,17 @@ export function parseKtap(text: string): ParsedRun {
       continue;
     }
     const [, status = "", number = "", rawName = "", directive] = r;
-    const name = rawName.trim().replace(RUNNER_PREFIX, "") || `#${number}`;
+    const judged = judge(status, directive);
+    // kselftest's ksft_test_result_skip() prints `ok 3 # SKIP <name>`: the message names the test.
+    const name =
+      rawName.trim().replace(RUNNER_PREFIX, "") || judged.reason?.replace(/^\w+: /, "") || `#${number}`;
     while (top().depth > depth + 1) closeFrame("its output ended without a result line");
     const children = top().depth === depth + 1 ? (stack.pop() as Frame) : undefined;
     const here = frameAt(depth);
     const node: Node = {
       name,
       number: Number(number),
-      ...judge(status, directive),
+      ...judged,
       log: [...(children?.log ?? []), ...here.log],
       children: children ? planned(children) : [],
     };
@@ -169,7 +172,10 @@ export function parseKtap(text: string): ParsedRun {
       log: n.verdict === "pass" && !n.reason ? "" : excerpt(n.log),
     };
     if (rest.length) t.subtest = rest.join("/");
-    if (n.reason) t.reason = n.reason;
+    // kselftest's runner says `# SKIP` alone: the program's last words said why.
+    const said = n.log.filter((l) => l.trim() && !/^timeout set to /.test(l)).pop();
+    const reason = n.reason ?? (n.verdict === "skip" ? said?.trim() : undefined);
+    if (reason) t.reason = reason;
     tests.push(t);
   };
   for (const n of results) flatten(n, []);

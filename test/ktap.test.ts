@@ -1,0 +1,102 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseKtap } from "../src/parse/ktap.ts";
+import { namesAndVerdicts } from "./helpers.ts";
+
+// kselftest's timers target as kselftest's runner printed it in khil's x86_64 6.12 guests (TCG).
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", "ktap", name), "utf8");
+
+describe("kselftest timers, captured from a guest", () => {
+  const run = parseKtap(fixture("x86_64-6.12-timers.log"));
+  const top = run.tests.filter((t) => !t.subtest);
+  const byName = (n: string) => run.tests.find((t) => (t.subtest ? `${t.test}/${t.subtest}` : t.test) === n);
+
+  it("reads each program's own TAP, under the runner's '# ', as its subtests", () => {
+    expect(namesAndVerdicts(top)).toEqual([
+      "posix_timers:fail",
+      "nanosleep:pass",
+      "nsleep-lat:pass",
+      "set-timer-lat:pass",
+      "mqueue-lat:pass",
+      "inconsistency-check:pass",
+      "raw_skew:pass",
+      "threadtest:pass",
+      "rtcpie:skip",
+    ]);
+    const posix = run.tests.filter((t) => t.test === "posix_timers" && t.subtest);
+    expect(posix).toHaveLength(18);
+    expect(namesAndVerdicts(posix.filter((t) => t.verdict === "fail"))).toEqual([
+      "posix_timers/check_sig_ign SIGEV_SIGNAL:fail",
+      "posix_timers/check_rearm:fail",
+      "posix_timers/check_delete:fail",
+    ]);
+    expect(run.problems).toEqual([]);
+  });
+
+  it("takes kselftest's exit code as the reason, and keeps the program's output as the log", () => {
+    expect(byName("posix_timers")?.reason).toBe("exit code 1");
+    expect(byName("posix_timers")?.log).toContain("Totals: pass:15 fail:3");
+  });
+
+  it("names a skipped subtest by its message, and a skipped program by what it said", () => {
+    expect(byName("nanosleep/CLOCK_PROCESS_CPUTIME_ID")).toMatchObject({
+      verdict: "skip",
+      reason: "CLOCK_PROCESS_CPUTIME_ID",
+    });
+    expect(byName("rtcpie")?.reason).toBe("Default RTC /dev/rtc0 does not exist. Test Skipped!");
+  });
+
+  it("reads `# exit=255` of a program that refused its options", () => {
+    const bad = parseKtap(fixture("x86_64-6.12-timers-bad-option.log"));
+    const t = bad.tests.find((x) => x.test === "threadtest");
+    expect(t).toMatchObject({ verdict: "fail", reason: "exit code 255" });
+    expect(t?.log).toContain("invalid option -- 'x'");
+  });
+
+  it("names the test the output ended inside", () => {
+    const cut = parseKtap(fixture("x86_64-6.12-timers-cut-short.log"));
+    expect(namesAndVerdicts(cut.tests.filter((t) => !t.subtest))).toEqual([
+      "nanosleep:pass",
+      "inconsistency-check:fail",
+    ]);
+    expect(cut.tests.at(-1)?.reason).toBe("the output ends while it ran (crashed, killed or stopped)");
+    expect(cut.problems).toEqual([
+      "the output ends inside inconsistency-check: it crashed, was killed or stopped",
+    ]);
+  });
+});
+
+describe("KTAP's own forms", () => {
+  it("nests by indentation to any depth, with # Subtest: names, directives and plans", () => {
+    const run = parseKtap(
+      [
+        "KTAP version 1",
+        "1..2",
+        "    KTAP version 1",
+        "    # Subtest: hrtimer",
+        "    1..2",
+        "        KTAP version 1",
+        "        # Subtest: expiry",
+        "        1..2",
+        "        ok 1 relative",
+        "        not ok 2 absolute # TIMEOUT 45 seconds",
+        "    not ok 1 expiry",
+        "    ok 2 cancel # XFAIL races with expiry",
+        "not ok 1 hrtimer",
+        "ok 2 skipped # SKIP no high-resolution timers",
+      ].join("\n"),
+    );
+    expect(namesAndVerdicts(run.tests)).toEqual([
+      "hrtimer/expiry/relative:pass",
+      "hrtimer/expiry/absolute:fail",
+      "hrtimer/expiry:fail",
+      "hrtimer/cancel:pass",
+      "hrtimer:fail",
+      "skipped:skip",
+    ]);
+    expect(run.tests[1]?.reason).toBe("timeout after 45 seconds");
+    expect(run.tests[3]?.reason).toBe("expected failure: races with expiry");
+    expect(run.problems).toEqual([]);
+  });
+});
