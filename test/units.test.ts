@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadArch } from "../src/arch/arch.ts";
 import { patchTable } from "../src/bisect/each-patch.ts";
@@ -6,7 +8,7 @@ import { parseReadelf } from "../src/guest/elf.ts";
 import { countCpus, parseFacts } from "../src/guest/facts.ts";
 import { kernelCmdline, qemuArgs } from "../src/guest/qemu.ts";
 import { shellQuote } from "../src/guest/ssh.ts";
-import { firstError, isObjectLine } from "../src/kernel/make-output.ts";
+import { ccacheCounts, firstError, isObjectLine } from "../src/kernel/make-output.ts";
 import { missingTimerApi } from "../src/kernel/tree.ts";
 import type { ArchRun } from "../src/report/results.ts";
 import {
@@ -166,5 +168,17 @@ describe("--each-patch's table", () => {
       "2/2    bbbbbbbbbbbb  ok     ok    FAIL   bad",
       "first bad: patch 2/2 [PATCH 2/2] b (failed: timer)",
     ]);
+  });
+});
+
+describe("ccache's stats log", () => {
+  it("counts each compiler call of a real kernel build once, as a hit or a miss", () => {
+    // 100 calls from the middle of a cold x86_64 6.12 build: sources named `../` from the build directory.
+    const log = readFileSync(
+      join(import.meta.dirname, "fixtures", "ccache", "x86_64-cold-build.log"),
+      "utf8",
+    );
+    expect(log).toMatch(/^# \.\.\/kernel\/notifier\.c$/m);
+    expect(ccacheCounts(log)).toEqual({ hits: 3, misses: 96 });
   });
 });
