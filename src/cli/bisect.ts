@@ -1,10 +1,13 @@
-import { appendFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { appendFileSync, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { type Command, Option } from "commander";
+import { execa } from "execa";
 import { bisect } from "../bisect/bisect.ts";
 import { BISECT_TYPES, type BisectType, EXIT } from "../bisect/judge.ts";
 import { bisectStep, type StepOptions } from "../bisect/step.ts";
-import { checkUserTree } from "../kernel/tree.ts";
+import { KhilError } from "../common/errors.ts";
+import { git } from "../kernel/git.ts";
+import { checkUserTree, PACKAGED_KERNELS } from "../kernel/tree.ts";
 import { loadSuite } from "../run/suite.ts";
 import {
   collect,
@@ -16,11 +19,11 @@ import {
   type Opts,
   oneArch,
   runOptions,
+  treeOf,
 } from "./options.ts";
 
 function stepOptions(cmd: Command): Command {
   return configOptions(runOptions(machineOptions(cmd)))
-    .requiredOption("--tree <path>", "the git kernel tree to bisect")
     .option("--arch <arch>", "x86_64 or arm64", "x86_64")
     .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
     .option("--test <glob>", "judge only these tests (repeatable)", collect, [])
@@ -36,6 +39,25 @@ function stepOptions(cmd: Command): Command {
 function suiteArg(o: Opts): string {
   const s = String(o.suite);
   return s.endsWith(".yaml") || s.includes("/") ? resolve(s) : s;
+}
+
+/**
+ * Bisecting a series: its patches applied (cached), then a clone kept for bisecting them, so that the
+ * applied series stays as it is; good is the base and bad the last patch unless the user says otherwise.
+ */
+async function seriesBisectTree(o: Opts): Promise<{ tree: string; good: string; bad: string }> {
+  const tree = await treeOf(o);
+  const series = tree.series;
+  if (!series) throw new KhilError("--series: nothing was applied");
+  const work = `${tree.path}-bisect`;
+  if (!existsSync(join(work, ".git"))) await execa("git", ["clone", "-q", "--shared", tree.path, work]);
+  const tip = series.patches.at(-1)?.commit ?? series.baseCommit;
+  await git(work, ["checkout", "-q", "--detach", tip]);
+  return {
+    tree: work,
+    good: (o.good as string | undefined) ?? series.baseCommit,
+    bad: (o.bad as string | undefined) ?? tip,
+  };
 }
 
 function stepArgs(o: Opts): StepOptions {
@@ -56,23 +78,39 @@ export function registerBisect(program: Command): void {
     program
       .command("bisect-step")
       .description("build, boot and test the checked-out commit for git bisect run"),
-  ).action(async (o) => {
-    try {
-      const s = await bisectStep(stepArgs(o));
-      if (process.env.KHIL_BISECT_LOG) appendFileSync(process.env.KHIL_BISECT_LOG, `${JSON.stringify(s)}\n`);
-      process.stderr.write(`khil: bisect-step: ${s.commit.slice(0, 12)} ${s.verdict}: ${s.reason}\n`);
-      process.exitCode = EXIT[s.verdict];
-    } catch (e) {
-      // Anything khil itself cannot do here says nothing about the commit: skip it rather than stop bisect.
-      process.stderr.write(`khil: bisect-step: skip: ${(e as Error).message}\n`);
-      process.exitCode = EXIT.skip;
-    }
-  });
+  )
+    .requiredOption("--tree <path>", "the git kernel tree to bisect")
+    .action(async (o) => {
+      try {
+        const s = await bisectStep(stepArgs(o));
+        if (process.env.KHIL_BISECT_LOG)
+          appendFileSync(process.env.KHIL_BISECT_LOG, `${JSON.stringify(s)}\n`);
+        process.stderr.write(`khil: bisect-step: ${s.commit.slice(0, 12)} ${s.verdict}: ${s.reason}\n`);
+        process.exitCode = EXIT[s.verdict];
+      } catch (e) {
+        // Anything khil itself cannot do here says nothing about the commit: skip it rather than stop bisect.
+        process.stderr.write(`khil: bisect-step: skip: ${(e as Error).message}\n`);
+        process.exitCode = EXIT.skip;
+      }
+    });
 
   stepOptions(program.command("bisect").description("find the commit that broke the selected tests"))
-    .requiredOption("--good <ref>", "a commit where the tests pass")
-    .requiredOption("--bad <ref>", "a commit where they fail")
+    .option("--tree <path>", "the git kernel tree to bisect (with --series: the base it is applied onto)")
+    .option("--good <ref>", "a commit where the tests pass (with --series: default the base)")
+    .option("--bad <ref>", "a commit where they fail (with --series: default the series' last patch)")
+    .option(
+      "--series <mbox|dir|A..B>",
+      "bisect the patches of a series applied onto --tree or a packaged tree",
+    )
+    .addOption(
+      new Option("--kernel <version>", "with --series: the packaged tree it is applied onto").choices([
+        ...PACKAGED_KERNELS,
+      ]),
+    )
     .action(async (o) => {
+      if (o.series) Object.assign(o, await seriesBisectTree(o));
+      for (const flag of ["tree", "good", "bad"])
+        if (!o[flag]) throw new KhilError(`--${flag} is required (or give --series)`);
       const step = stepArgs(o);
       const pass = [
         "--tree",
