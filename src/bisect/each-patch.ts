@@ -3,15 +3,15 @@
  * tested) as a bisect step judges a commit, in a clone of the series kept for it, so that every step after
  * the first is an incremental build of the same build directory.
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { execa } from "execa";
 import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { textTable } from "../common/table.ts";
 import { withLock } from "../host/lock.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { git } from "../kernel/git.ts";
+import { seriesWorkTree } from "../kernel/series.ts";
 import type { KernelTree } from "../kernel/tree.ts";
 import { readRunDir } from "../report/merge.ts";
 import { type ArchRun, testName } from "../report/results.ts";
@@ -72,7 +72,7 @@ export async function eachPatch(
 ): Promise<{ report: EachPatchReport; runDir: string }> {
   const series = tree.series;
   if (!series) throw new KhilError("--each-patch needs --series");
-  const work = `${tree.path}-each`;
+  const work = await seriesWorkTree(tree, "each");
   const runDir = createRunDir(`each-patch-${o.arch.name}`);
   const report: EachPatchReport = {
     arch: o.arch.name,
@@ -81,8 +81,6 @@ export async function eachPatch(
     patches: [],
   };
   await withLock(work, "checking each patch", async () => {
-    if (!existsSync(join(work, ".git")))
-      await execa("git", ["clone", "-q", "--shared", "--no-checkout", tree.path, work]);
     for (const [i, p] of series.patches.entries()) {
       const index = i + 1;
       log(`--each-patch: ${o.arch.name}: patch ${index}/${series.patches.length} ${p.subject}`);

@@ -1,12 +1,12 @@
-import { appendFileSync, existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { appendFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { execa } from "execa";
 import { bisect } from "../bisect/bisect.ts";
 import { BISECT_TYPES, type BisectType, EXIT } from "../bisect/judge.ts";
 import { bisectStep, type StepOptions } from "../bisect/step.ts";
 import { KhilError } from "../common/errors.ts";
 import { git } from "../kernel/git.ts";
+import { seriesWorkTree } from "../kernel/series.ts";
 import { checkUserTree, PACKAGED_KERNELS } from "../kernel/tree.ts";
 import { loadSuite } from "../run/suite.ts";
 import {
@@ -49,8 +49,7 @@ async function seriesBisectTree(o: Opts): Promise<{ tree: string; good: string; 
   const tree = await treeOf(o);
   const series = tree.series;
   if (!series) throw new KhilError("--series: nothing was applied");
-  const work = `${tree.path}-bisect`;
-  if (!existsSync(join(work, ".git"))) await execa("git", ["clone", "-q", "--shared", tree.path, work]);
+  const work = await seriesWorkTree(tree, "bisect");
   const tip = series.patches.at(-1)?.commit ?? series.baseCommit;
   await git(work, ["checkout", "-q", "--detach", tip]);
   return {

@@ -30,7 +30,6 @@ export interface SeriesPatch extends PatchSubject {
 
 export interface Series {
   version: number;
-  total: number;
   /** The 0/N mail: recorded, never applied. */
   cover?: { subject: string; messageId?: string };
   patches: SeriesPatch[];
@@ -165,7 +164,6 @@ export function selectSeries(mails: readonly Mail[], source: string, version?: n
   }
   return {
     version: chosen,
-    total,
     ...(cover
       ? { cover: { subject: cover.subject, ...(cover.messageId ? { messageId: cover.messageId } : {}) } }
       : {}),

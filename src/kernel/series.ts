@@ -114,6 +114,21 @@ async function baseCommit(
   });
 }
 
+/** A clone that borrows the source's objects (`--shared`) and checks nothing out yet. */
+async function cloneShared(from: string, to: string): Promise<void> {
+  await execa("git", ["clone", "-q", "--shared", "--no-checkout", from, to]);
+}
+
+/**
+ * A clone of an applied series kept for one use (`each` for --each-patch, `bisect`), where commits are
+ * checked out in turn: the applied series itself stays at its last patch, as its cache entry says.
+ */
+export async function seriesWorkTree(tree: KernelTree, use: string): Promise<string> {
+  const work = `${tree.path}-${use}`;
+  if (!existsSync(join(work, ".git"))) await cloneShared(tree.path, work);
+  return work;
+}
+
 export async function applySeries(
   base: KernelTree,
   spec: string,
@@ -141,7 +156,7 @@ export async function applySeries(
       rmSync(partial, { recursive: true, force: true });
       await checkApplies(repo, commit, series, spec, onto);
       log(`applying ${patches} of ${spec} onto ${onto}`);
-      await execa("git", ["clone", "-q", "--shared", "--no-checkout", repo, partial]);
+      await cloneShared(repo, partial);
       await git(partial, ["checkout", "-q", "--detach", commit]);
       const commits = await gitAm(partial, series, spec, onto, commit);
       renameSync(partial, dir);

@@ -51,6 +51,16 @@ function commandTests(c: SuiteRunContext, cmd: Command): string[] {
   return cmd.tests ?? c.selection.tests;
 }
 
+/** Tests the suite's deny list took: skipped, with its reason, without running. */
+function recordDenied(
+  run: ArchRun,
+  base: Omit<TestRecord, "test" | "verdict">,
+  denied: readonly { test: string; reason: string }[],
+): void {
+  for (const t of denied)
+    run.tests.push({ ...base, test: t.test, verdict: "skip", reason: `denied: ${t.reason}` });
+}
+
 /** kselftest's runner's arguments: one `-t target:test` for each selected test that is not denied. */
 async function kselftestArgs(
   c: SuiteRunContext,
@@ -59,8 +69,7 @@ async function kselftestArgs(
   base: Omit<TestRecord, "test" | "verdict">,
 ) {
   const sel = await checkKselftestSelection(c, cmd.run, cmd.kselftest, commandTests(c, cmd));
-  for (const t of sel.denied)
-    run.tests.push({ ...base, test: t.test, verdict: "skip", reason: `denied: ${t.reason}` });
+  recordDenied(run, base, sel.denied);
   return sel.toRun.length ? sel.allow : undefined;
 }
 
@@ -72,8 +81,7 @@ async function testProgsArgs(
   base: Omit<TestRecord, "test" | "verdict">,
 ) {
   const sel = await checkSelection(c, cmd.run, commandTests(c, cmd));
-  for (const t of sel.denied)
-    run.tests.push({ ...base, test: t.test, verdict: "skip", reason: `denied: ${t.reason}` });
+  recordDenied(run, base, sel.denied);
   if (sel.toRun.length === 0) return undefined;
   const help = await c.guest.ssh.capture(`${inGuestDir(cmd.run)} --help`);
   const json = /json-summary/.test(help.out + help.err);

@@ -25,6 +25,14 @@ export function allowList(selection: readonly string[], toRun: readonly string[]
   return [...out];
 }
 
+/** The listed tests the suite's deny list takes, with its reason, and the ones left to run. */
+function splitDenied(c: SuiteRunContext, listed: readonly string[]): Omit<CheckedSelection, "allow"> {
+  const denied = listed
+    .map((test) => ({ test, reason: denyReason(c.selection, test) }))
+    .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
+  return { denied, toRun: listed.filter((t) => !denied.some((d) => d.test === t)) };
+}
+
 /**
  * Checks the suite's selection against the binary's own list (`test_progs -l`): a selection that matches
  * nothing is an error, never a green run of zero tests. Denied tests are split off with their reason.
@@ -53,10 +61,7 @@ export async function checkSelection(
       1,
     );
   }
-  const denied = listed
-    .map((test) => ({ test, reason: denyReason(c.selection, test) }))
-    .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
-  const toRun = listed.filter((t) => !denied.some((d) => d.test === t));
+  const { denied, toRun } = splitDenied(c, listed);
   return { denied, toRun, allow: allowList(tests, toRun) };
 }
 
@@ -82,9 +87,6 @@ export async function checkKselftestSelection(
       `the selection (${tests.join(", ")}) matches no test of kselftest ${target}; it has ${names.length} tests: ${names.join(", ") || `none (${r.err.trim() || r.out.trim()})`}`,
       1,
     );
-  const denied = listed
-    .map((test) => ({ test, reason: denyReason(c.selection, test) }))
-    .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
-  const toRun = listed.filter((t) => !denied.some((d) => d.test === t));
+  const { denied, toRun } = splitDenied(c, listed);
   return { denied, toRun, allow: toRun.flatMap((t) => ["-t", `${target}:${t}`]) };
 }

@@ -1,8 +1,9 @@
+import { dirname } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { isAlive } from "../../src/host/children.ts";
 import { projectRoot } from "../../src/host/paths.ts";
-import { HOUR, khil } from "../helpers.ts";
+import { HOUR, khil, qemuLeftIn } from "../helpers.ts";
 
 describe("khil exec: real guests reached over SSH", () => {
   it(
@@ -38,26 +39,28 @@ describe("khil exec: real guests reached over SSH", () => {
         reject: false,
         all: true,
       });
+      let out = "";
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error("guest not ready in 10 min")), 10 * 60_000);
         p.stdout?.on("data", (d: Buffer) => {
-          if (d.toString().includes("Ctrl-C stops it")) {
+          out += d.toString();
+          if (out.includes("Ctrl-C stops it")) {
             clearTimeout(t);
             resolve();
           }
         });
       });
-      const kids = await execa("pgrep", ["-P", String(p.pid)], { reject: false });
-      const qemus: number[] = [];
-      for (const pid of kids.stdout.split("\n").filter(Boolean).map(Number)) {
-        const comm = await execa("ps", ["-o", "comm=", "-p", String(pid)], { reject: false });
-        if (comm.stdout.startsWith("qemu-system")) qemus.push(pid);
-      }
+      // The run's own QEMUs, as khil recorded them next to the console log it printed.
+      const consoleLog = /console: (\S+)/.exec(out)?.[1];
+      if (!consoleLog) throw new Error(`no console path in:\n${out}`);
+      const dir = dirname(consoleLog);
+      const qemus = qemuLeftIn(dir);
       expect(qemus.length).toBe(1);
       p.kill("SIGINT");
       const r = await p;
       expect(r.exitCode).toBe(130);
       for (const pid of qemus) expect(isAlive(pid)).toBe(false);
+      expect(qemuLeftIn(dir)).toEqual([]);
     },
     HOUR,
   );
