@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { judge } from "../src/bisect/judge.ts";
+import { medianRatio } from "../src/bisect/bisect.ts";
+import { judge, rawWork, type StepRecord } from "../src/bisect/judge.ts";
 import { splatsByMarker } from "../src/parse/splats.ts";
 import { diedWhileRunning, parseTestProgs, withJsonSummary } from "../src/parse/test-progs.ts";
 import { githubAnnotations } from "../src/report/annotations.ts";
@@ -105,6 +106,17 @@ describe("bisect judges the kernel, not the host", () => {
       judge({ ...boot, error: { stage: "build", message: "kernel build failed: x.c:1: error: y" } }, "build")
         .verdict,
     ).toBe("bad");
+  });
+
+  it("a step is weighed against the raw make, boot and tests it stands for", () => {
+    const timings = { build: 30, make: 24, selftests: 3, boot: 4, bootToSsh: 3.5, "command:test_progs": 2.5 };
+    expect(rawWork(timings, 36)).toEqual({ make: 24, boot: 3.5, tests: 2.5, ratio: 1.2 });
+    // A step that took a verdict without booting has no raw boot or tests to weigh.
+    expect(rawWork({ build: 1, make: 0 }, 2).ratio).toBe(0);
+    const step = (ratio: number) => ({ raw: { make: 1, boot: 1, tests: 1, ratio } }) as StepRecord;
+    expect(medianRatio([step(1.3), step(0), step(1.1), step(1.2)])).toBe(1.2);
+    expect(medianRatio([step(1.3), step(1.1)])).toBe(1.2);
+    expect(medianRatio([step(0)])).toBeUndefined();
   });
 });
 

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { execa, execaSync } from "execa";
 import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
+import { textTable } from "../common/table.ts";
 import { projectRoot } from "../host/paths.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { requireTools } from "../host/tools.ts";
@@ -27,23 +28,46 @@ export interface BisectReport {
   parent?: StepRecord;
   stepCount: number;
   skips: number;
+  /** Median over the steps of step time / (make + boot + tests). */
+  medianStepRatio?: number;
 }
 
-function readSteps(file: string): StepRecord[] {
-  if (!existsSync(file)) return [];
+/** The steps a bisect recorded so far, one JSON object per line (`KHIL_BISECT_LOG`). */
+export function readSteps(file: string | undefined): StepRecord[] {
+  if (!file || !existsSync(file)) return [];
   return readFileSync(file, "utf8")
     .split("\n")
     .filter(Boolean)
     .map((l) => JSON.parse(l) as StepRecord);
 }
 
+/** Each step with its verdict and its time next to the raw make, boot and tests it stands for. */
 export function stepTable(steps: StepRecord[]): string {
-  return steps
-    .map(
-      (s) =>
-        `${s.commit.slice(0, 12)}  ${s.verdict.padEnd(4)}  ${s.seconds.toFixed(0).padStart(4)} s  ${s.subject}  (${s.reason})`,
-    )
-    .join("\n");
+  const s1 = (n: number) => n.toFixed(1);
+  return textTable(
+    ["commit", "verdict", "step s", "make s", "boot s", "tests s", "ratio", "subject (reason)"],
+    steps.map((s) => [
+      s.commit.slice(0, 12),
+      s.verdict,
+      s1(s.seconds),
+      s1(s.raw.make),
+      s1(s.raw.boot),
+      s1(s.raw.tests),
+      s.raw.ratio ? s.raw.ratio.toFixed(2) : "-",
+      `${s.subject} (${s.reason})`,
+    ]),
+  ).join("\n");
+}
+
+/** The median of the steps' ratios to their raw work: what bisect costs above make, boot and tests. */
+export function medianRatio(steps: StepRecord[]): number | undefined {
+  const r = steps
+    .map((s) => s.raw.ratio)
+    .filter((x) => x > 0)
+    .sort((a, b) => a - b);
+  if (!r.length) return undefined;
+  const mid = Math.floor(r.length / 2);
+  return r.length % 2 ? r[mid] : Number((((r[mid - 1] ?? 0) + (r[mid] ?? 0)) / 2).toFixed(2));
 }
 
 /**
@@ -87,11 +111,13 @@ export async function bisect(o: BisectOptions): Promise<BisectReport> {
     report.steps = readSteps(stepsFile);
     report.stepCount = report.steps.length;
     report.skips = report.steps.filter((s) => s.verdict === "skip").length;
+    const ratio = medianRatio(report.steps);
+    if (ratio !== undefined) report.medianStepRatio = ratio;
     writeFileSync(join(runDir, "bisect.json"), `${JSON.stringify(report, null, 2)}\n`);
   };
   const stepHere = async (rev: string) => {
     await git(o.tree, ["checkout", "--quiet", rev]);
-    const s = await bisectStep(o);
+    const s = await bisectStep({ ...o, earlier: readSteps(stepsFile) });
     appendFileSync(stepsFile, `${JSON.stringify(s)}\n`);
     log(`bisect: ${s.commit.slice(0, 12)} ${s.verdict} (${s.reason}) in ${s.seconds.toFixed(0)} s`);
     return s;

@@ -85,8 +85,8 @@ export async function eachPatch(
       const index = i + 1;
       log(`--each-patch: ${o.arch.name}: patch ${index}/${series.patches.length} ${p.subject}`);
       await git(work, ["checkout", "-q", "--detach", p.commit]);
-      const step = await bisectStep({ ...o, tree: work });
-      const run = readRunDir(step.runDir).runs[0];
+      const step = await bisectStep({ ...o, tree: work, earlier: report.patches.map((x) => x.step) });
+      const run = readRunDir(step.reused?.runDir ?? step.runDir).runs[0];
       report.patches.push({ index, subject: p.subject, step, ...(run ? { run } : {}) });
       if (step.verdict === "bad" && !report.firstBad)
         report.firstBad = { index, subject: p.subject, commit: p.commit, reason: step.reason };

@@ -13,6 +13,33 @@ export interface StepRecord {
   tests: { name: string; verdict: string; log?: string }[];
   /** Seconds of each stage of the step (build, selftests, boot, push, each command), and make's own. */
   timings: Record<string, number>;
+  /** The raw work the step stands for, and the whole step against it (khil's overhead: ratio - 1). */
+  raw: RawWork;
+  /**
+   * What the step's verdict rests on: the kernel image and, for `test`, every file pushed to the guest. A
+   * later step with the same key takes this one's verdict without booting.
+   */
+  key?: string;
+  /** The earlier step whose verdict this one took: the same kernel and test files. */
+  reused?: { commit: string; runDir: string };
+}
+
+export interface RawWork {
+  make: number;
+  boot: number;
+  tests: number;
+  ratio: number;
+}
+
+/** make, boot to SSH and the suite's commands, as timed inside the step, and the step against their sum. */
+export function rawWork(timings: Record<string, number>, seconds: number): RawWork {
+  const make = timings.make ?? 0;
+  const boot = timings.bootToSsh ?? 0;
+  const tests = Object.entries(timings)
+    .filter(([k]) => k.startsWith("command:"))
+    .reduce((n, [, v]) => n + v, 0);
+  const sum = make + boot + tests;
+  return { make, boot, tests, ratio: sum > 0 ? Number((seconds / sum).toFixed(2)) : 0 };
 }
 
 /** `git bisect run` exit codes: 0 good, 1 bad, 125 skip (this commit cannot be judged). */

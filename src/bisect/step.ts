@@ -1,11 +1,23 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { join } from "node:path";
 import type { Arch } from "../arch/arch.ts";
+import { log } from "../common/log.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { git, subject } from "../kernel/git.ts";
 import { testName } from "../report/results.ts";
 import { newResults, writeReports } from "../report/write.ts";
-import { type CellSpec, type MachineSpec, newRun, prepareCell, runDeadline, testCell } from "../run/cell.ts";
+import {
+  type CellSpec,
+  type MachineSpec,
+  newRun,
+  type Prepared,
+  prepareCell,
+  runDeadline,
+  testCell,
+} from "../run/cell.ts";
 import type { Suite } from "../run/suite.ts";
-import { type BisectType, judge, type StepRecord } from "./judge.ts";
+import { type BisectType, judge, rawWork, type StepRecord } from "./judge.ts";
 
 export interface StepOptions {
   tree: string;
@@ -16,11 +28,34 @@ export interface StepOptions {
   fragments: string[];
   type: BisectType;
   machine: MachineSpec;
+  /** The steps of this bisect (or series) so far: one that judged the same kernel and files lends its verdict. */
+  earlier?: StepRecord[];
 }
 
 /** A boot or build step needs no selftests and runs no command. */
 function suiteFor(suite: Suite, type: BisectType): Suite {
   return type === "test" ? suite : { ...suite, build: undefined, push: [], commands: [] };
+}
+
+async function hashFile(h: ReturnType<typeof createHash>, path: string): Promise<void> {
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+}
+
+/**
+ * The bytes a verdict rests on: the kernel image and every file the guest gets (kbuild's output is
+ * reproducible, see kernelMakeEnv), so a commit that changes neither (documentation, a tool khil does not
+ * push, a comment) is judged by the step that already ran them.
+ */
+async function stepKey(p: Prepared, o: StepOptions): Promise<string> {
+  const h = createHash("sha256");
+  h.update(JSON.stringify([o.type, o.tests ?? null]));
+  await hashFile(h, p.build.bootImage);
+  for (const push of p.pushes)
+    for (const f of push.files) {
+      h.update(`\0${push.dest}/${f}\0`);
+      await hashFile(h, join(push.dir, f));
+    }
+  return h.digest("hex").slice(0, 32);
 }
 
 /** One bisect step on whatever the tree has checked out: build, selftests, boot, run, judge. */
@@ -42,14 +77,39 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
   const results = newResults(runDir);
   const run = newRun(spec);
   results.runs.push(run);
-  let makeSeconds: number | undefined;
+  let key: string | undefined;
+  let same: StepRecord | undefined;
   try {
     const prepared = await prepareCell(spec, run);
-    makeSeconds = prepared?.build.makeSeconds;
-    if (prepared && o.type !== "build") await testCell(spec, run, prepared);
+    if (prepared) {
+      run.timings.make = prepared.build.makeSeconds;
+      key = await stepKey(prepared, o);
+      same = o.type === "build" ? undefined : o.earlier?.find((s) => s.key === key && s.verdict !== "skip");
+      if (same)
+        log(`bisect-step: same kernel image and test files as ${same.commit.slice(0, 12)}: not booted`);
+      else if (o.type !== "build") await testCell(spec, run, prepared);
+    }
   } finally {
     writeReports(results);
   }
+  const seconds = (Date.now() - started) / 1000;
+  const record = (r: Omit<StepRecord, "commit" | "subject" | "seconds" | "runDir" | "timings" | "raw">) => ({
+    commit,
+    subject: subj,
+    seconds,
+    runDir,
+    timings: run.timings,
+    raw: rawWork(run.timings, seconds),
+    ...(key ? { key } : {}),
+    ...r,
+  });
+  if (same)
+    return record({
+      verdict: same.verdict,
+      reason: `the same kernel image and test files as ${same.commit.slice(0, 12)}: ${same.reason}`,
+      tests: same.tests,
+      reused: same.reused ?? { commit: same.commit, runDir: same.runDir },
+    });
   const { verdict, reason } = judge(run, o.type);
   const tests = run.tests
     .filter((t) => (verdict === "bad" ? t.verdict === "fail" : true))
@@ -61,15 +121,5 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
       if (t.log) rec.log = t.log;
       return rec;
     });
-  const timings = makeSeconds === undefined ? run.timings : { ...run.timings, make: makeSeconds };
-  return {
-    commit,
-    subject: subj,
-    verdict,
-    reason,
-    seconds: (Date.now() - started) / 1000,
-    runDir,
-    tests,
-    timings,
-  };
+  return record({ verdict, reason, tests });
 }

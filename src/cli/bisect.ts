@@ -1,7 +1,7 @@
 import { appendFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { bisect } from "../bisect/bisect.ts";
+import { bisect, readSteps } from "../bisect/bisect.ts";
 import { BISECT_TYPES, type BisectType, EXIT } from "../bisect/judge.ts";
 import { bisectStep, type StepOptions } from "../bisect/step.ts";
 import { KhilError } from "../common/errors.ts";
@@ -81,7 +81,7 @@ export function registerBisect(program: Command): void {
     .requiredOption("--tree <path>", "the git kernel tree to bisect")
     .action(async (o) => {
       try {
-        const s = await bisectStep(stepArgs(o));
+        const s = await bisectStep({ ...stepArgs(o), earlier: readSteps(process.env.KHIL_BISECT_LOG) });
         if (process.env.KHIL_BISECT_LOG)
           appendFileSync(process.env.KHIL_BISECT_LOG, `${JSON.stringify(s)}\n`);
         process.stderr.write(`khil: bisect-step: ${s.commit.slice(0, 12)} ${s.verdict}: ${s.reason}\n`);

@@ -7,11 +7,24 @@ import { lineSplitter } from "../common/lines.ts";
 import { track } from "../host/children.ts";
 import { cacheDir } from "../host/paths.ts";
 
+/**
+ * What kbuild would otherwise stamp into the image from the clock, the user and the host. Fixed, the same
+ * tree and config give the same bytes: a bisect step can tell that a commit left the kernel as it was, and
+ * kbuild then runs pahole without `-j`, whose BTF (pahole < 1.27) changes from one link to the next and with
+ * it vmlinux.h and every BPF program of the selftests.
+ */
+export const REPRODUCIBLE = [
+  "KBUILD_BUILD_TIMESTAMP=2000-01-01 00:00:00 UTC",
+  "KBUILD_BUILD_VERSION=1",
+  "KBUILD_BUILD_USER=khil",
+  "KBUILD_BUILD_HOST=khil",
+];
+
 /** make's variables and environment for building a kernel for `arch`, compiled through ccache. */
 export function kernelMakeEnv(arch: Arch): { vars: string[]; env: NodeJS.ProcessEnv } {
   const cache = cacheDir();
   return {
-    vars: [...archMakeVars(arch), `CC=ccache ${crossPrefix(arch)}gcc`],
+    vars: [...archMakeVars(arch), `CC=ccache ${crossPrefix(arch)}gcc`, ...REPRODUCIBLE],
     // BASEDIR and NOHASHDIR let ccache hit across build directories (a new config key, a bisect step).
     env: {
       CCACHE_DIR: process.env.KHIL_CCACHE_DIR ?? join(cache, "ccache"),

@@ -58,7 +58,7 @@ function deadlines(spec: CellSpec): Deadlines {
   return resolveDeadlines(spec.machine.deadlines, spec.suite.timeouts);
 }
 
-interface Prepared {
+export interface Prepared {
   build: KernelBuild;
   pushes: Push[];
 }

@@ -21,7 +21,7 @@ import { withLock } from "../host/lock.ts";
 import { cacheDir } from "../host/paths.ts";
 import { requireTools } from "../host/tools.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
-import { runMake } from "../kernel/make.ts";
+import { REPRODUCIBLE, runMake } from "../kernel/make.ts";
 import { firstError } from "../kernel/make-output.ts";
 import { isBuildArtefact, planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
 
@@ -168,6 +168,8 @@ export async function buildSelftests(
     const vars = [
       ...archMakeVars(arch),
       `VMLINUX_BTF=${build.vmlinux}`,
+      // bpf_testmod.ko is linked by kbuild like the kernel: the same bytes for the same kernel.
+      ...REPRODUCIBLE,
       ...(prefix ? [`CLANG=clang --target=${arch.clangTarget}`] : []),
     ];
     const progress = new Progress(`building ${arch.name} selftests`);

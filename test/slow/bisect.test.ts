@@ -113,6 +113,15 @@ describe("khil bisect (slow tier: npm run test:slow)", () => {
         (s: { commit: string }) => s.commit !== report.good && s.commit !== report.bad,
       );
       expect(bisectSteps.length).toBeLessThanOrEqual(Math.ceil(Math.log2(COMMITS)) + report.skips + 1);
+      // Each commit between the ends changes documentation only, or is the breaking one, whose kernel the bad
+      // end already has: the image and test files match an end's, whose verdict the step takes unbooted.
+      for (const s of bisectSteps) {
+        expect(s.reused?.commit, `${s.commit}: ${s.reason}`).toMatch(
+          new RegExp(`^(${report.good}|${report.bad})$`),
+        );
+        expect(s.timings.boot, s.commit).toBeUndefined();
+      }
+      expect(report.medianStepRatio).toBeGreaterThan(0);
       const head = await execa("git", ["-C", repo, "symbolic-ref", "--short", "HEAD"]);
       expect(head.stdout.trim()).toBe("main");
       expect((await execa("git", ["-C", repo, "status", "--porcelain"])).stdout).toBe("");
