@@ -19,6 +19,7 @@ import { DEFAULT_DEADLINES } from "../run/deadlines.ts";
 import { programsAmong, resolvePush } from "../run/push.ts";
 import { loadSuite, suiteFragments } from "../run/suite.ts";
 import { buildSelftests } from "../selftests/build.ts";
+import { bisectStepRow } from "./bisect-step.ts";
 import { rawBootOnce, rawColdBuild, TESTS } from "./raw.ts";
 import { type BenchRow, benchTable, row, seconds, stats } from "./stats.ts";
 
@@ -141,6 +142,12 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
     .map(([n, s]) => `${n} ${Number(s).toFixed(1)} s`)
     .join(", ")}`;
   rows.push(wholeRow);
+  rows.push(
+    await bisectStepRow(arch, tree.path, vars, env, o.runDir, {
+      boot: bootRow.raw.median,
+      tests: rows.find((r) => r.stage === "run the timer tests")?.raw.median ?? 0,
+    }),
+  );
 
   const bench = {
     machine: {

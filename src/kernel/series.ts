@@ -25,7 +25,7 @@ import { amFailure, type Mail, type Series, type SeriesPatch, selectSeries, spli
 import type { KernelTree, SeriesRecord } from "./tree.ts";
 
 /** The same identity and dates for every run: the commits a series becomes are the same each time. */
-const GIT_ENV = {
+export const GIT_ENV = {
   GIT_AUTHOR_NAME: "khil",
   GIT_AUTHOR_EMAIL: "khil@localhost",
   GIT_COMMITTER_NAME: "khil",
