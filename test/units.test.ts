@@ -11,6 +11,7 @@ import { shellQuote } from "../src/guest/ssh.ts";
 import { ccacheCounts, firstError, isObjectLine } from "../src/kernel/make-output.ts";
 import { missingTimerApi } from "../src/kernel/tree.ts";
 import type { ArchRun } from "../src/report/results.ts";
+import { timeLine } from "../src/report/summary.ts";
 import {
   planSelftests,
   skeletonsIncluded,
@@ -168,6 +169,27 @@ describe("--each-patch's table", () => {
       "2/2    bbbbbbbbbbbb  ok     ok    FAIL   bad",
       "first bad: patch 2/2 [PATCH 2/2] b (failed: timer)",
     ]);
+  });
+});
+
+describe("where a run's time went", () => {
+  it("sums the stages one after the other and names what ran beside the build", () => {
+    const t = {
+      build: 500,
+      packages: 14.2,
+      selftests: 41,
+      boot: 5,
+      facts: 0.2,
+      push: 1.5,
+      run: 20,
+      total: 567.7,
+    };
+    expect(timeLine(t)).toBe(
+      "time: build 500.0 s + selftests 41.0 s + boot 5.0 s + facts 0.2 s + push 1.5 s + run 20.0 s = 567.7 s; beside the build: guest packages 14.2 s",
+    );
+    // A run stopped at its build, and one whose packages were all there already.
+    expect(timeLine({ build: 3, total: 3 })).toBe("time: build 3.0 s = 3.0 s");
+    expect(timeLine({})).toBeUndefined();
   });
 });
 

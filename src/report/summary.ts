@@ -10,6 +10,20 @@ function header(run: ArchRun): string {
   return `${run.arch}: ${g.kernelRelease} (config ${g.configHash}), ${g.accel}, ${g.cpus} CPUs, ${jit}, clocksource ${g.clocksource}, hrtimer resolution ${res}, boot ${g.bootSeconds.toFixed(1)} s`;
 }
 
+/** The stages one after the other, each waiting for the one before: a run's critical path. */
+const CRITICAL_PATH = ["build", "selftests", "boot", "facts", "push", "run"];
+
+/** Where a run's time went: the critical path, and what ran beside the build. */
+export function timeLine(t: Record<string, number>): string | undefined {
+  const s = (k: string) => `${k} ${(t[k] ?? 0).toFixed(1)} s`;
+  const path = CRITICAL_PATH.filter((k) => t[k] !== undefined).map(s);
+  if (!path.length) return undefined;
+  const total = t.total === undefined ? "" : ` = ${t.total.toFixed(1)} s`;
+  const beside =
+    t.packages === undefined ? "" : `; beside the build: guest packages ${t.packages.toFixed(1)} s`;
+  return `time: ${path.join(" + ")}${total}${beside}`;
+}
+
 const MARK: Record<string, string> = {
   pass: "PASS",
   fail: "FAIL",
@@ -31,6 +45,8 @@ export function summaryTable(r: Results): string {
       out.push(`  ${testName(t).padEnd(width)}  ${MARK[t.verdict]}${why}`);
     }
     for (const f of findings(run)) out.push(`  ${f.what}: ${f.text}`);
+    const time = timeLine(run.timings);
+    if (time) out.push(`  ${time}`);
     const n = (v: string) => run.tests.filter((t) => t.verdict === v).length;
     const more = (["flaky", "notrun"] as const)
       .filter((v) => n(v))

@@ -7,6 +7,7 @@ import { log } from "../common/log.ts";
 import { bootGuest, buildFor, type GuestRequest } from "../guest/boot.ts";
 import { harnessFaults, readGuestFacts } from "../guest/facts.ts";
 import type { Guest } from "../guest/guest.ts";
+import { unpackGuestPackages } from "../guest/image.ts";
 import type { Accel } from "../guest/qemu.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import type { KernelTree } from "../kernel/tree.ts";
@@ -137,7 +138,16 @@ async function stage<T>(
 /** The stages that only use the host: kernel and selftests builds. */
 export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepared | undefined> {
   mkdirSync(spec.runDir, { recursive: true });
+  const t0 = Date.now();
+  // A failure here is not the run's: buildImage unpacks the same packages again and reports it at boot.
+  const packages = unpackGuestPackages(spec.arch).then(
+    (unpacked) => {
+      if (unpacked) run.timings.packages = (Date.now() - t0) / 1000;
+    },
+    () => undefined,
+  );
   const build = await stage(spec, run, "build", () => buildFor(request(spec)));
+  await packages;
   if (!build) return undefined;
   const suite = spec.suite;
   const b = suite.build;
