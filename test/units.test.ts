@@ -8,6 +8,7 @@ import { parseReadelf } from "../src/guest/elf.ts";
 import { countCpus, parseFacts } from "../src/guest/facts.ts";
 import { kernelCmdline, qemuArgs } from "../src/guest/qemu.ts";
 import { shellQuote } from "../src/guest/ssh.ts";
+import { elfSection } from "../src/kernel/elf-section.ts";
 import { ccacheCounts, firstError, isObjectLine } from "../src/kernel/make-output.ts";
 import { missingTimerApi } from "../src/kernel/tree.ts";
 import type { ArchRun } from "../src/report/results.ts";
@@ -169,6 +170,17 @@ describe("--each-patch's table", () => {
       "2/2    bbbbbbbbbbbb  ok     ok    FAIL   bad",
       "first bad: patch 2/2 [PATCH 2/2] b (failed: timer)",
     ]);
+  });
+});
+
+describe("one section of an ELF file", () => {
+  it("reads a named section and nothing else, as readelf names it", () => {
+    // node itself: a dynamically linked ELF64 little-endian program on both arches khil runs on.
+    expect(elfSection(process.execPath, ".interp")?.toString("latin1")).toMatch(
+      /^\/lib.*\/ld-linux-.*\.so\.\d\0$/,
+    );
+    expect(elfSection(process.execPath, ".no-such-section")).toBeUndefined();
+    expect(elfSection(join(import.meta.dirname, "units.test.ts"), ".BTF")).toBeUndefined();
   });
 });
 

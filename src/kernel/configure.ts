@@ -50,17 +50,18 @@ const KCONFIG_INPUTS = [
 ];
 
 /**
- * What identifies the Kconfig state of a tree: for a clean git tree, the blobs of its Kconfig inputs (so
- * that bisect steps between commits that change no Kconfig file skip configuring), or the package version
- * of a tree khil extracted itself (those are never edited). Any other tree is configured every time.
+ * What identifies the state of some of a tree's files: for a clean git tree, the blobs under `inputs` (so
+ * that bisect steps between commits that change none of them skip the work they feed), or the package
+ * version of a tree khil extracted itself (those are never edited). Any other tree: undefined, do the work.
  */
-async function treeStamp(path: string): Promise<string | undefined> {
-  if (path.startsWith(join(cacheDir(), "trees"))) return `packaged:${path}`;
-  if (!existsSync(join(path, ".git"))) return undefined;
+export async function treeStamp(path: string, inputs: readonly string[]): Promise<string | undefined> {
+  // A packaged tree made a git repository (the bisect tests do) is checked out at other commits: git first.
+  if (!existsSync(join(path, ".git")))
+    return path.startsWith(join(cacheDir(), "trees")) ? `packaged:${path}` : undefined;
   const dirty = await execa("git", ["-C", path, "status", "--porcelain", "--untracked-files=no"], {
     reject: false,
   });
-  const blobs = await execa("git", ["-C", path, "ls-files", "-s", "--", ...KCONFIG_INPUTS], {
+  const blobs = await execa("git", ["-C", path, "ls-files", "-s", "--", ...inputs], {
     reject: false,
   });
   if (blobs.exitCode !== 0 || dirty.exitCode !== 0 || dirty.stdout.trim()) return undefined;
@@ -113,7 +114,7 @@ export async function configure(
   const logFile = join(runDir, `kconfig-${arch.name}.log`);
   const out = createWriteStream(logFile, { flags: "a" });
   // The same fragments on the same tree state give the same config: skip the three make steps then.
-  const stamp = await treeStamp(tree.path);
+  const stamp = await treeStamp(tree.path, KCONFIG_INPUTS);
   const key = stamp
     ? shortHash(JSON.stringify([fragments, fragments.map((f) => readFileSync(f, "utf8")), vars, stamp]), 32)
     : undefined;

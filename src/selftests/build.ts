@@ -20,6 +20,8 @@ import { Progress } from "../common/progress.ts";
 import { withLock } from "../host/lock.ts";
 import { cacheDir } from "../host/paths.ts";
 import { requireTools } from "../host/tools.ts";
+import { treeStamp } from "../kernel/configure.ts";
+import { elfSection } from "../kernel/elf-section.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import { REPRODUCIBLE, runMake } from "../kernel/make.ts";
 import { firstError } from "../kernel/make-output.ts";
@@ -114,6 +116,31 @@ export function checkTestSelection(treePath: string, progTestGlobs: string[], se
     );
 }
 
+/** The tree's files a selftests build reads: its own sources, libbpf and bpftool, and for bpf_testmod kbuild and the headers. */
+const SOURCE_INPUTS = ["Makefile", "include", "scripts", "tools"];
+
+/**
+ * Everything the selftests build depends on, when it can be told without running make: the kernel only
+ * through its BTF (vmlinux.h), its config and its exported symbols (bpf_testmod), and the tree's files above.
+ * A bisect step that changed only kernel code then skips make's walk of the selftests (~2 s). Undefined
+ * (always make) for a tree whose state cannot be named (not git, or with uncommitted changes).
+ */
+async function selftestsInputs(arch: Arch, build: KernelBuild): Promise<string | undefined> {
+  const tree = await treeStamp(build.tree, [
+    ...SOURCE_INPUTS,
+    `arch/${arch.srcArch}/include`,
+    `arch/${arch.srcArch}/Makefile`,
+  ]);
+  const btf = existsSync(build.vmlinux) ? elfSection(build.vmlinux, ".BTF") : undefined;
+  const symvers = join(build.buildDir, "Module.symvers");
+  if (!tree || !btf || !existsSync(symvers)) return undefined;
+  return createHash("sha256")
+    .update(JSON.stringify([tree, build.configHash, build.release, LLVM_VERSION]))
+    .update(btf)
+    .update(readFileSync(symvers))
+    .digest("hex");
+}
+
 export async function buildSelftests(
   arch: Arch,
   build: KernelBuild,
@@ -149,12 +176,27 @@ export async function buildSelftests(
   const key = createHash("sha256").update(JSON.stringify(plan)).digest("hex").slice(0, 10);
   const dir = join(cacheDir(), "selftests", `${basename(build.srcDir)}-${key}`);
   const logFile = join(runDir, `selftests-${arch.name}.log`);
+  const inputs = await selftestsInputs(arch, build);
+  const keyFile = join(dir, "khil-inputs.key");
   return withLock(dir, "building the selftests", async () => {
+    const out = join(dir, "tree", BPF_DIR);
+    if (
+      inputs &&
+      existsSync(join(out, "test_progs")) &&
+      existsSync(keyFile) &&
+      readFileSync(keyFile, "utf8") === inputs
+    ) {
+      log(
+        `${arch.name} selftests: up to date (the kernel's BTF and the sources they are built from unchanged)`,
+      );
+      return { dir: out };
+    }
+    rmSync(keyFile, { force: true });
     const shadow = join(dir, "tree");
     const keepTests = new Set(plan.progTests.map((t) => `prog_tests/${t}.c`));
     const keepProgs = new Set(plan.progs.map((p) => `progs/${p}.c`));
     // A test dropped from the selection leaves the copy, and with it the build.
-    const out = await prepareShadow(build.tree, shadow, (rel) => {
+    await prepareShadow(build.tree, shadow, (rel) => {
       if (rel.startsWith("prog_tests/") && rel.endsWith(".c")) return keepTests.has(rel);
       if (rel.startsWith("progs/") && rel.endsWith(".c")) return keepProgs.has(rel);
       // the generated list of tests would name tests that are not copied
@@ -197,6 +239,7 @@ export async function buildSelftests(
       );
     }
     progress.done(`test_progs built (${Math.round(statSync(join(out, "test_progs")).size / 1e6)} MB)`);
+    if (inputs) writeFileSync(keyFile, inputs);
     return { dir: out };
   });
 }
