@@ -12,18 +12,20 @@ import type { KernelBuild } from "../kernel/kbuild.ts";
 import { GIT_ENV } from "../kernel/series.ts";
 import { type BenchRow, row, seconds } from "./stats.ts";
 
+const BODY = "BPF_CALL_0(bpf_get_numa_node_id)\n{\n";
+
 /**
- * A new function in helpers.c: code the compiler has not seen (a ccache miss), as a commit under bisect
- * has. The file is written anew, not in place: the repository is hard links to the packaged tree.
+ * A change inside a function of helpers.c, as most commits under bisect are: source the compiler has not
+ * seen (a ccache miss, the object unchanged) that leaves the kernel's types, and so its BTF, alone. The file is written anew, not
+ * in place: the repository is hard links to the packaged tree.
  */
-function editHelpers(repo: string, n: number): void {
+function editHelpers(repo: string): void {
   const f = join(repo, "kernel/bpf/helpers.c");
-  const text = readFileSync(f, "utf8").replace(/\n\/\* khil bench \*\/[\s\S]*$/, "\n");
+  const text = readFileSync(f, "utf8").replace(/\t\(void\)\d+UL; \/\* khil bench \*\/\n/, "");
+  if (!text.includes(BODY)) throw new Error(`${f}: no ${BODY.split("\n")[0]} to edit`);
   rmSync(f);
-  writeFileSync(
-    f,
-    `${text}/* khil bench */\nnoinline int khil_bench_${n}(void);\nnoinline int khil_bench_${n}(void) { return ${n}; }\n`,
-  );
+  // A number of this run's: never in ccache from an earlier bench.
+  writeFileSync(f, text.replace(BODY, `${BODY}\t(void)${process.hrtime.bigint()}UL; /* khil bench */\n`));
 }
 
 export async function bisectStepRow(
@@ -48,7 +50,7 @@ export async function bisectStepRow(
     });
   // The first step at the repository's new path builds it from ccache and its selftests: not a step's cost.
   await khil(["bisect-step"]);
-  editHelpers(repo, 1);
+  editHelpers(repo);
   await git("commit", "-q", "-am", "bench: a change to helpers.c");
   let out = "";
   const step = await seconds(async () => {
@@ -56,7 +58,7 @@ export async function bisectStepRow(
   });
   const verdict = /bisect-step: \S+ (\w+):/.exec(out)?.[1] ?? "?";
   const build = JSON.parse((await khil(["build", "--json"])).stdout) as KernelBuild;
-  editHelpers(repo, 2);
+  editHelpers(repo);
   const make = await seconds(() =>
     execa("make", ["-s", "-C", build.srcDir, `O=${build.buildDir}`, ...vars, "-j2", "all"], { env }),
   );
