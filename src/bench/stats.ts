@@ -1,3 +1,4 @@
+import { median } from "../common/median.ts";
 import { textTable } from "../common/table.ts";
 /** Helpers of `khil bench`: timing, sample statistics, ratios against the raw tools, goals. */
 
@@ -16,10 +17,7 @@ export interface Stats {
 
 export function stats(samples: number[]): Stats {
   const s = [...samples].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  const median =
-    s.length === 0 ? Number.NaN : s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-  return { min: s[0] ?? Number.NaN, median, max: s[s.length - 1] ?? Number.NaN, samples };
+  return { min: s[0] ?? Number.NaN, median: median(s), max: s[s.length - 1] ?? Number.NaN, samples };
 }
 
 export interface BenchRow {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { execa, execaSync } from "execa";
 import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
+import { median } from "../common/median.ts";
 import { textTable } from "../common/table.ts";
 import { projectRoot } from "../host/paths.ts";
 import { createRunDir } from "../host/run-dir.ts";
@@ -61,13 +62,8 @@ export function stepTable(steps: StepRecord[]): string {
 
 /** The median of the steps' ratios to their raw work: what bisect costs above make, boot and tests. */
 export function medianRatio(steps: StepRecord[]): number | undefined {
-  const r = steps
-    .map((s) => s.raw.ratio)
-    .filter((x) => x > 0)
-    .sort((a, b) => a - b);
-  if (!r.length) return undefined;
-  const mid = Math.floor(r.length / 2);
-  return r.length % 2 ? r[mid] : Number((((r[mid - 1] ?? 0) + (r[mid] ?? 0)) / 2).toFixed(2));
+  const r = steps.map((s) => s.raw.ratio).filter((x) => x > 0);
+  return r.length ? Number(median(r).toFixed(2)) : undefined;
 }
 
 /**

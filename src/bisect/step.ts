@@ -81,13 +81,13 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
   let same: StepRecord | undefined;
   try {
     const prepared = await prepareCell(spec, run);
-    if (prepared) {
-      run.timings.make = prepared.build.makeSeconds;
+    if (prepared) run.timings.make = prepared.build.makeSeconds;
+    if (prepared && o.type !== "build") {
       key = await stepKey(prepared, o);
-      same = o.type === "build" ? undefined : o.earlier?.find((s) => s.key === key && s.verdict !== "skip");
+      same = o.earlier?.find((s) => s.key === key && s.verdict !== "skip");
       if (same)
         log(`bisect-step: same kernel image and test files as ${same.commit.slice(0, 12)}: not booted`);
-      else if (o.type !== "build") await testCell(spec, run, prepared);
+      else await testCell(spec, run, prepared);
     }
   } finally {
     writeReports(results);

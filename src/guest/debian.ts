@@ -10,15 +10,17 @@ import { cacheDir } from "../host/paths.ts";
  * `dpkg-deb -x`: nothing in them is run on the host.
  */
 export class Sysroot {
+  /** Everything of this architecture's: what a lock on the sysroot locks. */
+  readonly dir: string;
   readonly root: string;
   private readonly debs: string;
   private readonly stateDir: string;
 
   constructor(readonly debianArch: string) {
-    const base = join(cacheDir(), "sysroot", debianArch);
-    this.root = join(base, "root");
-    this.debs = join(base, "debs");
-    this.stateDir = join(base, "unpacked");
+    this.dir = join(cacheDir(), "sysroot", debianArch);
+    this.root = join(this.dir, "root");
+    this.debs = join(this.dir, "debs");
+    this.stateDir = join(this.dir, "unpacked");
     for (const d of [this.root, this.debs, this.stateDir]) mkdirSync(d, { recursive: true });
   }
 

@@ -140,8 +140,6 @@ async function resolveLibraries(arch: Arch, sys: Sysroot, programs: string[], ex
   return { libs, interpreter };
 }
 
-const sysrootLock = (arch: Arch) => join(cacheDir(), "sysroot", arch.debianArch);
-
 /**
  * The image recipe's Debian packages downloaded and unpacked: work that needs no kernel, started beside its
  * build on a first run (apt-get waits on the network, make on the CPUs). False when all were there.
@@ -150,7 +148,7 @@ export async function unpackGuestPackages(arch: Arch): Promise<boolean> {
   const { recipe } = loadRecipe();
   const sys = new Sysroot(arch.debianArch);
   if (recipe.packages.every((p) => sys.has(p))) return false;
-  await withLock(sysrootLock(arch), "preparing guest packages", async () => {
+  await withLock(sys.dir, "preparing guest packages", async () => {
     for (const p of recipe.packages) await sys.unpack(p);
   });
   return true;
@@ -172,7 +170,7 @@ export async function buildImage(
 ): Promise<GuestImage> {
   const { recipe } = loadRecipe();
   const sys = new Sysroot(arch.debianArch);
-  return withLock(sysrootLock(arch), "preparing guest packages", async () => {
+  return withLock(sys.dir, "preparing guest packages", async () => {
     for (const p of recipe.packages) await sys.unpack(p);
     const programs = recipe.programs.map((p) => {
       const f = resolveIn(sys.root, p);

@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { execa } from "execa";
 import type { Arch } from "../arch/arch.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
+import { keyFileMatches } from "../host/key-file.ts";
 import { withLock } from "../host/lock.ts";
 import { cacheDir, projectRoot } from "../host/paths.ts";
 import { type ConfigMap, canonicalConfig, compareConfig, mergeRequests, parseConfig } from "./kconfig.ts";
@@ -121,12 +122,7 @@ export async function configure(
   const keyFile = join(stage, "khil-config-key");
   // The .config is read inside the lock: another run with other fragments rewrites it as soon as it is free.
   const configText = await withLock(stage, "configuring", async () => {
-    const current =
-      key &&
-      existsSync(keyFile) &&
-      readFileSync(keyFile, "utf8") === key &&
-      existsSync(join(stage, ".config"));
-    if (!current) {
+    if (!keyFileMatches(keyFile, key, join(stage, ".config"))) {
       rmSync(keyFile, { force: true });
       // merge_config.sh is run from the tree: it finds the tree's Makefile relative to its working directory.
       for (const s of configSteps(tree.path, stage, vars, fragments)) {

@@ -17,6 +17,7 @@ import { InfraError, KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
 import { log } from "../common/log.ts";
 import { Progress } from "../common/progress.ts";
+import { keyFileMatches } from "../host/key-file.ts";
 import { withLock } from "../host/lock.ts";
 import { cacheDir } from "../host/paths.ts";
 import { requireTools } from "../host/tools.ts";
@@ -180,12 +181,7 @@ export async function buildSelftests(
   const keyFile = join(dir, "khil-inputs.key");
   return withLock(dir, "building the selftests", async () => {
     const out = join(dir, "tree", BPF_DIR);
-    if (
-      inputs &&
-      existsSync(join(out, "test_progs")) &&
-      existsSync(keyFile) &&
-      readFileSync(keyFile, "utf8") === inputs
-    ) {
+    if (keyFileMatches(keyFile, inputs, join(out, "test_progs"))) {
       log(
         `${arch.name} selftests: up to date (the kernel's BTF and the sources they are built from unchanged)`,
       );
