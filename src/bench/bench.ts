@@ -76,7 +76,7 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
   const st = await buildSelftests(
     arch,
     build,
-    suite.build?.progTests ?? ["timer*"],
+    { progTests: suite.build?.progTests ?? ["timer*"], probes: suite.build?.probes ?? [] },
     o.runDir,
     buildTimeoutMs,
   );

@@ -1,6 +1,7 @@
 /** One schema for every parser and every arch: what results.json holds. */
 import type { GuestFacts } from "../guest/facts.ts";
 import type { SeriesRecord } from "../kernel/tree.ts";
+import type { Measure } from "../parse/measures.ts";
 
 /**
  * flaky: failed, then passed when run again (`--retries`); it does not fail the run but is reported.
@@ -57,6 +58,8 @@ export interface ArchRun {
   harness?: string[];
   splats: SplatRecord[];
   tests: TestRecord[];
+  /** What the tests measured (`# khil-measure:` lines), with the command that printed each. */
+  measures?: (Measure & { command: string })[];
   timings: Record<string, number>;
 }
 

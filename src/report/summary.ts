@@ -1,3 +1,5 @@
+import { textTable } from "../common/table.ts";
+import { againstBaseline } from "../parse/measures.ts";
 import { type ArchRun, findings, type Results, testName } from "./results.ts";
 import { seriesLines } from "./series.ts";
 
@@ -24,6 +26,32 @@ export function timeLine(t: Record<string, number>): string | undefined {
   return `time: ${path.join(" + ")}${total}${beside}`;
 }
 
+const MEASURE_HEAD = ["cell", "kernel", "accel", "measure", "n", "p50", "p99", "max", "p50/p99 vs baseline"];
+
+function figure(v: number, unit: string): string {
+  return unit === "ns" ? `${(v / 1000).toFixed(1)} us` : `${v} ${unit}`;
+}
+
+/** A row per measurement of every run, with its ratio to the baseline the same run measured beside it. */
+export function measureRows(runs: readonly ArchRun[]): string[][] {
+  return runs.flatMap((run) =>
+    (run.measures ?? []).map((m) => {
+      const vs = againstBaseline(m, run.measures ?? []);
+      return [
+        run.cell ?? run.arch,
+        run.guest?.kernelRelease ?? "?",
+        run.guest?.accel ?? "?",
+        m.name,
+        String(m.n),
+        figure(m.p50, m.unit),
+        figure(m.p99, m.unit),
+        figure(m.max, m.unit),
+        vs ? `${vs.p50.toFixed(2)}x / ${vs.p99.toFixed(2)}x (${m.baseline})` : "-",
+      ];
+    }),
+  );
+}
+
 const MARK: Record<string, string> = {
   pass: "PASS",
   fail: "FAIL",
@@ -44,6 +72,8 @@ export function summaryTable(r: Results): string {
       const why = t.reason ? `  (${t.reason})` : "";
       out.push(`  ${testName(t).padEnd(width)}  ${MARK[t.verdict]}${why}`);
     }
+    const measured = measureRows([run]);
+    if (measured.length) out.push(...textTable(MEASURE_HEAD, measured).map((l) => `  ${l}`));
     for (const f of findings(run)) out.push(`  ${f.what}: ${f.text}`);
     const time = timeLine(run.timings);
     if (time) out.push(`  ${time}`);
@@ -94,6 +124,8 @@ export function matrixTable(r: Results): string {
       r.runs.map((run) => run.status.toUpperCase()),
     ),
   );
+  const measured = measureRows(r.runs);
+  if (measured.length) lines.push("", ...textTable(MEASURE_HEAD, measured));
   for (const run of r.runs) {
     for (const f of findings(run)) lines.push(`${run.cell ?? run.arch}: ${f.what}: ${f.text.split("\n")[0]}`);
   }
@@ -113,6 +145,14 @@ export function toMarkdown(r: Results): string {
     `| **status** | ${r.runs.map((run) => `**${run.status}**`).join(" | ")} |`,
     "",
   ];
+  const measured = measureRows(r.runs);
+  if (measured.length)
+    lines.push(
+      `| ${MEASURE_HEAD.join(" | ")} |`,
+      `| ${MEASURE_HEAD.map(() => "---").join(" | ")} |`,
+      ...measured.map((row) => `| ${row.map(esc).join(" | ")} |`),
+      "",
+    );
   for (const run of r.runs) {
     const g = run.guest;
     const [title, ...patches] = run.series ? seriesLines(run.series) : [];

@@ -153,10 +153,10 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
   const b = suite.build;
   const pushes: Push[] = [];
   const timeoutMs = deadlines(spec).build * 1000;
-  if (b?.progTests) {
-    const progTests = b.progTests;
+  if (b?.progTests || b?.probes) {
+    const what = { progTests: b.progTests, probes: b.probes ?? [] };
     const st = await stage(spec, run, "selftests", () =>
-      buildSelftests(spec.arch, build, progTests, spec.runDir, timeoutMs),
+      buildSelftests(spec.arch, build, what, spec.runDir, timeoutMs),
     );
     if (!st) return undefined;
     const files = await stage(spec, run, "push", async () => resolvePush(st.dir, suite.push));

@@ -5,6 +5,7 @@ import { lineSplitter } from "../common/lines.ts";
 import { log } from "../common/log.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { parseOutput } from "../parse/dispatch.ts";
+import { parseMeasures } from "../parse/measures.ts";
 import { deathCause, diedWhileRunning, exitCodeProblems, withJsonSummary } from "../parse/test-progs.ts";
 import type { ArchRun, TestRecord } from "../report/results.ts";
 import { type Command, commandArgv, inGuestDir, type SuiteRunContext } from "./context.ts";
@@ -140,7 +141,11 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     .finally(() => activity.end());
   await sink.done();
   run.timings[`command:${cmd.name}`] = (Date.now() - started) / 1000;
-  let parsed = parseOutput(cmd.parser, cmd.name, r.code, readFileSync(logFile, "utf8"));
+  const output = readFileSync(logFile, "utf8");
+  let parsed = parseOutput(cmd.parser, cmd.name, r.code, output);
+  const measured = parseMeasures(output);
+  if (measured.measures.length)
+    run.measures = [...(run.measures ?? []), ...measured.measures.map((m) => ({ ...m, command: cmd.name }))];
   const stuck = c.watch.stuck;
   // When khil stopped it, the signal is khil's: the cause is why khil did.
   const died =
@@ -168,7 +173,7 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     );
   else if (r.code === null)
     parsed.problems.push(`command ${cmd.name} ended without an exit code (${r.signal ?? "connection lost"})`);
-  run.problems.push(...parsed.problems);
+  run.problems.push(...parsed.problems, ...measured.problems);
   if (!r.timedOut && !stuck) await rerunTests(c, cmd, parsed.tests, logFile);
   for (const t of parsed.tests) {
     const rec: TestRecord = { ...base, test: t.test, verdict: t.verdict };

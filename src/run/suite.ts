@@ -7,6 +7,7 @@ import { parseYamlFile } from "../common/yaml.ts";
 import { projectRoot } from "../host/paths.ts";
 import { versionLess } from "../kernel/tree.ts";
 import { PARSERS } from "../parse/dispatch.ts";
+import { probeNames } from "../selftests/probes.ts";
 
 const DenySchema = z.strictObject({
   tests: z.array(z.string()).min(1),
@@ -65,12 +66,17 @@ const BuildSchema = z
       .array(z.string().regex(/^[\w.-]+(\/[\w.-]+)*$/, "a kselftest target such as timers"))
       .min(1)
       .optional(),
+    /** khil's own programs in probes/NAME, built by the selftests Makefile with the tree's libbpf and bpftool. */
+    probes: z
+      .array(z.string().regex(/^[\w.-]+$/, "a directory name of probes/"))
+      .min(1)
+      .optional(),
   })
   .refine((b) => (b.selftests === undefined) === (b.progTests === undefined), {
     message: "selftests: bpf and progTests go together",
   })
-  .refine((b) => b.selftests !== undefined || b.kselftest !== undefined, {
-    message: "build what: selftests: bpf (with progTests) or kselftest: [targets]",
+  .refine((b) => b.selftests !== undefined || b.kselftest !== undefined || b.probes !== undefined, {
+    message: "build what: selftests: bpf (with progTests), kselftest: [targets] or probes: [names]",
   });
 
 const SuiteSchema = z.strictObject({
@@ -132,6 +138,11 @@ export function loadSuite(nameOrPath: string): Suite {
     if (c.kselftest !== undefined && !built.includes(c.kselftest))
       throw new KhilError(
         `${file}: command ${c.name} runs kselftest target ${c.kselftest}, which build.kselftest does not build (${built.join(", ") || "it builds none"})`,
+      );
+  for (const p of suite.build?.probes ?? [])
+    if (!probeNames().includes(p))
+      throw new KhilError(
+        `${file}: build.probes names '${p}', which is not in probes/: valid are ${probeNames().join(", ")}`,
       );
   return suite;
 }

@@ -27,6 +27,7 @@ import type { KernelBuild } from "../kernel/kbuild.ts";
 import { REPRODUCIBLE, runMake } from "../kernel/make.ts";
 import { firstError } from "../kernel/make-output.ts";
 import { isBuildArtefact, planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
+import { PROBES_DIR, probeSources } from "./probes.ts";
 
 const BPF_DIR = "tools/testing/selftests/bpf";
 const LLVM_VERSION = "19";
@@ -126,7 +127,11 @@ const SOURCE_INPUTS = ["Makefile", "include", "scripts", "tools"];
  * A bisect step that changed only kernel code then skips make's walk of the selftests (~2 s). Undefined
  * (always make) for a tree whose state cannot be named (not git, or with uncommitted changes).
  */
-async function selftestsInputs(arch: Arch, build: KernelBuild): Promise<string | undefined> {
+async function selftestsInputs(
+  arch: Arch,
+  build: KernelBuild,
+  probeSourcesHash: string,
+): Promise<string | undefined> {
   const tree = await treeStamp(build.tree, [
     ...SOURCE_INPUTS,
     `arch/${arch.srcArch}/include`,
@@ -136,16 +141,23 @@ async function selftestsInputs(arch: Arch, build: KernelBuild): Promise<string |
   const symvers = join(build.buildDir, "Module.symvers");
   if (!tree || !btf || !existsSync(symvers)) return undefined;
   return createHash("sha256")
-    .update(JSON.stringify([tree, build.configHash, build.release, LLVM_VERSION]))
+    .update(JSON.stringify([tree, build.configHash, build.release, LLVM_VERSION, probeSourcesHash]))
     .update(btf)
     .update(readFileSync(symvers))
     .digest("hex");
 }
 
+/** What a suite builds from the tree's selftests/bpf: test_progs with the prog_tests matching `progTests`, and khil's probes. */
+export interface SelftestsWhat {
+  progTests?: string[];
+  /** Names of directories of probes/, each with a probe.mk that the selftests Makefile builds beside test_progs. */
+  probes: string[];
+}
+
 export async function buildSelftests(
   arch: Arch,
   build: KernelBuild,
-  progTestGlobs: string[],
+  what: SelftestsWhat,
   runDir: string,
   timeoutMs: number,
 ): Promise<SelftestsBuild> {
@@ -159,29 +171,38 @@ export async function buildSelftests(
     compilerTool(arch),
   ]);
   const src = join(build.tree, BPF_DIR);
-  const progTestSources = readProgTests(build.tree);
+  const progTestGlobs = what.progTests ?? [];
   const programs = readdirSync(join(src, "progs"))
     .filter((f) => f.endsWith(".c"))
     .map((f) => f.slice(0, -2));
-  const plan = planSelftests(
-    progTestGlobs,
-    progTestSources,
-    programs,
-    readFileSync(join(src, "Makefile"), "utf8"),
-  );
-  if (plan.progTests.length === 0)
+  const plan = {
+    ...planSelftests(
+      progTestGlobs,
+      readProgTests(build.tree),
+      programs,
+      readFileSync(join(src, "Makefile"), "utf8"),
+    ),
+    probes: what.probes,
+    probeSources: probeSources(what.probes),
+  };
+  if (what.progTests && plan.progTests.length === 0)
     throw new InfraError(
       `no prog_tests in ${src} match ${progTestGlobs.join(", ")}: the suite's build.progTests selects nothing`,
       "selftests",
     );
-  const key = createHash("sha256").update(JSON.stringify(plan)).digest("hex").slice(0, 10);
+  // The probes' sources are in the inputs, not in the directory's name: an edit rebuilds in place.
+  const key = createHash("sha256")
+    .update(JSON.stringify({ ...plan, probeSources: undefined }))
+    .digest("hex")
+    .slice(0, 10);
   const dir = join(cacheDir(), "selftests", `${basename(build.srcDir)}-${key}`);
   const logFile = join(runDir, `selftests-${arch.name}.log`);
-  const inputs = await selftestsInputs(arch, build);
+  const inputs = await selftestsInputs(arch, build, plan.probeSources);
   const keyFile = join(dir, "khil-inputs.key");
   return withLock(dir, "building the selftests", async () => {
     const out = join(dir, "tree", BPF_DIR);
-    if (keyFileMatches(keyFile, inputs, join(out, "test_progs"))) {
+    const targets = [...(what.progTests ? ["test_progs"] : []), ...what.probes];
+    if (targets.every((t) => keyFileMatches(keyFile, inputs, join(out, t)))) {
       log(
         `${arch.name} selftests: up to date (the kernel's BTF and the sources they are built from unchanged)`,
       );
@@ -198,9 +219,11 @@ export async function buildSelftests(
       // the generated list of tests would name tests that are not copied
       return rel !== "prog_tests/tests.h";
     });
-    log(
-      `building test_progs for ${arch.name} from ${plan.progTests.length} prog_tests and ${plan.progs.length} BPF programs`,
-    );
+    if (what.progTests)
+      log(
+        `building test_progs for ${arch.name} from ${plan.progTests.length} prog_tests and ${plan.progs.length} BPF programs`,
+      );
+    if (what.probes.length) log(`building ${what.probes.join(", ")} for ${arch.name}`);
     const prefix = crossPrefix(arch);
     const llvmBin = `/usr/lib/llvm-${LLVM_VERSION}/bin`;
     const vars = [
@@ -213,7 +236,16 @@ export async function buildSelftests(
     const progress = new Progress(`building ${arch.name} selftests`);
     let steps = 0;
     const r = await runMake({
-      args: ["-C", out, "-j2", ...vars, join(out, "test_progs")],
+      args: [
+        "-C",
+        out,
+        "-j2",
+        "-f",
+        "Makefile",
+        ...what.probes.flatMap((p) => ["-f", join(PROBES_DIR, p, "probe.mk")]),
+        ...vars,
+        ...targets.map((t) => join(out, t)),
+      ],
       env: { PATH: `${llvmBin}:${process.env.PATH}`, KDIR: build.buildDir },
       logFile,
       timeoutMs,
@@ -234,7 +266,9 @@ export async function buildSelftests(
         "selftests",
       );
     }
-    progress.done(`test_progs built (${Math.round(statSync(join(out, "test_progs")).size / 1e6)} MB)`);
+    progress.done(
+      `built ${targets.map((t) => `${t} (${(statSync(join(out, t)).size / 1e6).toFixed(1)} MB)`).join(", ")}`,
+    );
     if (inputs) writeFileSync(keyFile, inputs);
     return { dir: out };
   });

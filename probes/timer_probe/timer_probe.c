@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * khil's probe of the BPF timer series, run in the guest; prints KTAP. Each check loads its own copy of
+ * timer_probe.bpf.o, so that no timer of one check is still armed in the next. Usage:
+ *   timer_probe [-n LATENCY_SAMPLES] [CHECK_GLOB]...
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "timer_probe.skel.h"
+
+enum kind { ARRAY, HASH, LRU_HASH, INNER };
+static const int key_of[] = { [ARRAY] = 0, [HASH] = HASH, [LRU_HASH] = LRU_HASH, [INNER] = 0 };
+
+#define MS 1000000ULL
+/* Generous against a loaded host under TCG: a timer that fires late passes, one that never fires does not. */
+#define FIRE_WAIT_MS 3000
+/* The delay of a timer that must not fire, and how long the check watches for it. */
+#define LONG_DELAY (300 * MS)
+#define WATCH_MS 600
+
+static bool failed;
+static char libbpf_log[1 << 16];
+static size_t libbpf_log_len;
+
+static void check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok)
+		return;
+	failed = true;
+	printf("    # FAIL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* libbpf's messages (the verifier's log among them) are kept for the check that reads them, and printed. */
+static int on_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char *text;
+	int n;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	n = vasprintf(&text, fmt, ap);
+	if (n < 0)
+		return 0;
+	if (libbpf_log_len + n < sizeof(libbpf_log)) {
+		memcpy(libbpf_log + libbpf_log_len, text, n + 1);
+		libbpf_log_len += n;
+	}
+	for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n"))
+		printf("    # %s\n", l);
+	free(text);
+	return 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int run(struct bpf_program *prog)
+{
+	char pkt[64] = {};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = sizeof(pkt), .repeat = 1);
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(prog), &o))
+		return -errno;
+	return o.retval;
+}
+
+static bool wait_fired(volatile __u32 *count, __u32 want)
+{
+	for (int i = 0; i < FIRE_WAIT_MS && *count < want; i++)
+		sleep_ms(1);
+	return *count >= want;
+}
+
+static struct timer_probe *load(void)
+{
+	struct timer_probe *s = timer_probe__open_and_load();
+
+	check(s, "loading timer_probe.bpf.o: %s", strerror(errno));
+	return s;
+}
+
+static void arm_ok(struct timer_probe *s, enum kind k, __u64 delay, long want_init)
+{
+	int r;
+
+	struct bpf_program *arm[] = {
+		[ARRAY] = s->progs.arm_array,
+		[HASH] = s->progs.arm_hash,
+		[LRU_HASH] = s->progs.arm_lru_hash,
+		[INNER] = s->progs.arm_inner,
+	};
+
+	s->bss->kind = k;
+	s->bss->delay_ns = delay;
+	r = run(arm[k]);
+	check(r == XDP_PASS, "the arming program returned %d", r);
+	check(s->bss->init_ret == want_init, "bpf_timer_init returned %lld, expected %ld",
+	      (long long)s->bss->init_ret, want_init);
+	check(s->bss->set_callback_ret == 0, "bpf_timer_set_callback returned %lld",
+	      (long long)s->bss->set_callback_ret);
+	check(s->bss->start_ret == 0, "bpf_timer_start returned %lld", (long long)s->bss->start_ret);
+}
+
+/* init, set_callback, start on one map's element; it fires once, with its key; a second init is -EBUSY. */
+static void fires_in(enum kind k)
+{
+	struct timer_probe *s = load();
+
+	if (!s)
+		return;
+	arm_ok(s, k, 1 * MS, 0);
+	check(wait_fired(&s->bss->fired[k], 1), "the callback did not run within %d ms", FIRE_WAIT_MS);
+	sleep_ms(20);
+	check(s->bss->fired[k] == 1, "the callback ran %u times for one start", s->bss->fired[k]);
+	check(s->bss->fired_key[k] == key_of[k], "the callback got key %d, expected %d", s->bss->fired_key[k],
+	      key_of[k]);
+	arm_ok(s, k, 1 * MS, -EBUSY);
+	check(wait_fired(&s->bss->fired[k], 2), "restarted, the callback did not run again");
+	timer_probe__destroy(s);
+}
+
+static void t_array(void) { fires_in(ARRAY); }
+static void t_hash(void) { fires_in(HASH); }
+static void t_lru_hash(void) { fires_in(LRU_HASH); }
+static void t_inner_map(void) { fires_in(INNER); }
+
+/* A callback that starts its own timer again, five times: six runs, then no more. */
+static void t_rearm(void)
+{
+	struct timer_probe *s = load();
+
+	if (!s)
+		return;
+	s->bss->rearm = 5;
+	arm_ok(s, HASH, 1 * MS, 0);
+	check(wait_fired(&s->bss->fired[HASH], 6), "the callback ran %u times, expected 6",
+	      s->bss->fired[HASH]);
+	sleep_ms(50);
+	check(s->bss->fired[HASH] == 6, "the callback ran %u times, expected 6", s->bss->fired[HASH]);
+	timer_probe__destroy(s);
+}
+
+/* bpf_timer_cancel of an armed timer returns 1 and the callback never runs; of an idle one, 0. */
+static void t_cancel(void)
+{
+	struct timer_probe *s = load();
+
+	if (!s)
+		return;
+	arm_ok(s, ARRAY, LONG_DELAY, 0);
+	run(s->progs.cancel);
+	check(s->bss->cancel_ret == 1, "bpf_timer_cancel of an armed timer returned %lld, expected 1",
+	      (long long)s->bss->cancel_ret);
+	sleep_ms(WATCH_MS);
+	check(s->bss->fired[ARRAY] == 0, "a cancelled timer's callback ran %u times", s->bss->fired[ARRAY]);
+	run(s->progs.cancel);
+	check(s->bss->cancel_ret == 0, "bpf_timer_cancel of an idle timer returned %lld, expected 0",
+	      (long long)s->bss->cancel_ret);
+	timer_probe__destroy(s);
+}
+
+/* A running timer cannot be cancelled by its own callback: that would wait for itself (-EDEADLK). */
+static void t_cancel_in_callback(void)
+{
+	struct timer_probe *s = load();
+
+	if (!s)
+		return;
+	s->bss->cancel_self = 1;
+	arm_ok(s, ARRAY, 1 * MS, 0);
+	check(wait_fired(&s->bss->fired[ARRAY], 1), "the callback did not run within %d ms", FIRE_WAIT_MS);
+	run(s->progs.read_cancel_self);
+	check(s->bss->cancel_ret == -EDEADLK, "bpf_timer_cancel in its own callback returned %lld, expected %d",
+	      (long long)s->bss->cancel_ret, -EDEADLK);
+	timer_probe__destroy(s);
+}
+
+/* Deleting a hash element, or overwriting an array element, cancels the timer in it. */
+static void t_map_delete(void)
+{
+	struct timer_probe *s = load();
+	int key = key_of[HASH];
+
+	if (!s)
+		return;
+	arm_ok(s, HASH, LONG_DELAY, 0);
+	check(!bpf_map_delete_elem(bpf_map__fd(s->maps.hash), &key), "deleting the element: %s",
+	      strerror(errno));
+	sleep_ms(WATCH_MS);
+	check(s->bss->fired[HASH] == 0, "the timer of a deleted element fired %u times", s->bss->fired[HASH]);
+	timer_probe__destroy(s);
+}
+
+static void t_map_update(void)
+{
+	struct timer_probe *s = load();
+	int key = 0;
+	void *zero;
+
+	if (!s)
+		return;
+	zero = calloc(1, bpf_map__value_size(s->maps.array));
+	arm_ok(s, ARRAY, LONG_DELAY, 0);
+	check(!bpf_map_update_elem(bpf_map__fd(s->maps.array), &key, zero, BPF_ANY),
+	      "overwriting the element: %s", strerror(errno));
+	sleep_ms(WATCH_MS);
+	check(s->bss->fired[ARRAY] == 0, "the timer of an overwritten element fired %u times",
+	      s->bss->fired[ARRAY]);
+	free(zero);
+	timer_probe__destroy(s);
+}
+
+/*
+ * The series' usercnt rule: when the last user-space reference to a map goes (only a program holds it),
+ * its timers are cancelled, and bpf_timer_init there fails with -EPERM. The program and the globals
+ * outlive the object through duplicated descriptors.
+ */
+static void t_usercnt(void)
+{
+	struct timer_probe *s = load();
+	struct timer_probe__bss after;
+	int prog, bss, zero = 0;
+	char pkt[64] = {};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = sizeof(pkt), .repeat = 1);
+
+	if (!s)
+		return;
+	arm_ok(s, ARRAY, LONG_DELAY, 0);
+	prog = dup(bpf_program__fd(s->progs.arm_array));
+	bss = dup(bpf_map__fd(s->maps.bss));
+	timer_probe__destroy(s);
+	sleep_ms(WATCH_MS);
+	check(!bpf_map_lookup_elem(bss, &zero, &after), "reading the globals: %s", strerror(errno));
+	check(after.fired[ARRAY] == 0, "the timer of a map without user references fired %u times",
+	      after.fired[ARRAY]);
+	check(!bpf_prog_test_run_opts(prog, &o), "running the program again: %s", strerror(errno));
+	check(!bpf_map_lookup_elem(bss, &zero, &after), "reading the globals: %s", strerror(errno));
+	check(after.init_ret == -EPERM, "bpf_timer_init in a map without user references returned %lld, expected %d",
+	      (long long)after.init_ret, -EPERM);
+	close(prog);
+	close(bss);
+}
+
+struct samples {
+	long long *ns;
+	int n;
+};
+
+static int on_late(void *ctx, void *data, size_t size)
+{
+	struct samples *s = ctx;
+
+	if (size == sizeof(long long))
+		s->ns[s->n++] = *(long long *)data;
+	return 0;
+}
+
+static int by_value(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Nearest rank: the smallest sample with at least p of them at or below it. */
+static long long rank(const struct samples *s, double p)
+{
+	int i = (int)ceil(p * s->n) - 1;
+
+	return s->ns[i < 0 ? 0 : i];
+}
+
+/* The line khil reads (src/parse/measures.ts); `baseline` names the measurement to compare with. */
+static void report(const char *name, struct samples *s, const char *baseline)
+{
+	qsort(s->ns, s->n, sizeof(*s->ns), by_value);
+	printf("    # khil-measure: %s unit=ns n=%d min=%lld p50=%lld p99=%lld max=%lld%s%s\n", name, s->n,
+	       s->ns[0], rank(s, 0.5), rank(s, 0.99), s->ns[s->n - 1], baseline ? " baseline=" : "",
+	       baseline ? baseline : "");
+}
+
+static int latency_samples = 1000;
+
+/*
+ * How late a bpf_timer callback runs against the expiry it was armed for, next to how late a user-space
+ * clock_nanosleep wakes against its own, in the same guest and the same way: one timer at a time, delays
+ * spread log-uniformly over 100 us..10 ms in a fixed order.
+ */
+static void t_latency(void)
+{
+	int n = latency_samples;
+	struct samples bpf = { calloc(n, sizeof(long long)), 0 }, user = { calloc(n, sizeof(long long)), 0 };
+	struct timer_probe *s = load();
+	struct ring_buffer *rb;
+
+	if (!s)
+		return;
+	rb = ring_buffer__new(bpf_map__fd(s->maps.late), on_late, &bpf, NULL);
+	check(rb, "ring buffer: %s", strerror(errno));
+	s->bss->measure = 1;
+	for (int i = 0; rb && i < n && !failed; i++) {
+		int j = (int)((i * 7919LL) % n);
+		__u64 delay = (__u64)(100e3 * pow(100.0, n > 1 ? (double)j / (n - 1) : 0));
+		struct timespec t, now;
+		int got = bpf.n;
+
+		arm_ok(s, ARRAY, delay, i ? -EBUSY : 0);
+		while (bpf.n == got && ring_buffer__poll(rb, FIRE_WAIT_MS) > 0)
+			;
+		check(bpf.n > got, "a timer armed for %llu ns did not fire within %d ms", (unsigned long long)delay,
+		      FIRE_WAIT_MS);
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_nsec += delay;
+		t.tv_sec += t.tv_nsec / 1000000000;
+		t.tv_nsec %= 1000000000;
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
+			;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		user.ns[user.n++] = (now.tv_sec - t.tv_sec) * 1000000000LL + (now.tv_nsec - t.tv_nsec);
+	}
+	if (!failed) {
+		report("bpf_timer_latency", &bpf, "user_hrtimer_latency");
+		report("user_hrtimer_latency", &user, NULL);
+	}
+	ring_buffer__free(rb);
+	timer_probe__destroy(s);
+	free(bpf.ns);
+	free(user.ns);
+}
+
+/*
+ * Without the JIT the verifier must refuse every program that sets a timer callback ("callbacks are not
+ * allowed in non-JITed programs", fixup_call_args()): a load that succeeds is a failure.
+ */
+static void t_refused_without_jit(void)
+{
+	struct timer_probe *s = timer_probe__open_and_load();
+
+	check(!s, "timer_probe.bpf.o loaded with the JIT off");
+	check(strstr(libbpf_log, "callbacks are not allowed in non-JITed programs"),
+	      "the load failed, but not with the verifier's \"callbacks are not allowed in non-JITed programs\"");
+	timer_probe__destroy(s);
+}
+
+/* Which JIT setting a check needs: on (1 or 2, bpf_jit_enable) or off (0). */
+enum jit { JIT_ON, JIT_OFF };
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+	enum jit jit;
+} checks[] = {
+	{ "array", t_array, JIT_ON },
+	{ "hash", t_hash, JIT_ON },
+	{ "lru_hash", t_lru_hash, JIT_ON },
+	{ "inner_map", t_inner_map, JIT_ON },
+	{ "rearm", t_rearm, JIT_ON },
+	{ "cancel", t_cancel, JIT_ON },
+	{ "cancel_in_callback", t_cancel_in_callback, JIT_ON },
+	{ "map_delete", t_map_delete, JIT_ON },
+	{ "map_update", t_map_update, JIT_ON },
+	{ "usercnt", t_usercnt, JIT_ON },
+	{ "latency", t_latency, JIT_ON },
+	{ "refused_without_jit", t_refused_without_jit, JIT_OFF },
+};
+
+static enum jit jit_in_force(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/bpf_jit_enable", "r");
+	int v = 1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 1;
+		fclose(f);
+	}
+	return v ? JIT_ON : JIT_OFF;
+}
+
+#define NCHECKS (int)(sizeof(checks) / sizeof(checks[0]))
+
+static bool selected(const char *name, char **globs, int nglobs)
+{
+	if (!nglobs)
+		return true;
+	for (int i = 0; i < nglobs; i++)
+		if (!fnmatch(globs[i], name, 0))
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	int opt, planned = 0, number = 0, nfailed = 0;
+	enum jit jit = jit_in_force();
+
+	while ((opt = getopt(argc, argv, "n:")) != -1) {
+		if (opt != 'n' || (latency_samples = atoi(optarg)) < 1) {
+			fprintf(stderr, "usage: %s [-n LATENCY_SAMPLES] [CHECK_GLOB]...\n", argv[0]);
+			return 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	libbpf_set_print(on_libbpf);
+	for (int i = 0; i < NCHECKS; i++)
+		planned += selected(checks[i].name, argv + optind, argc - optind);
+	/* One test, timer_probe, whose subtests are the checks: `timer_probe/cancel` as test_progs names them. */
+	printf("KTAP version 1\n1..1\n    KTAP version 1\n    # Subtest: timer_probe\n    1..%d\n", planned);
+	for (int i = 0; i < NCHECKS; i++) {
+		if (!selected(checks[i].name, argv + optind, argc - optind))
+			continue;
+		if (checks[i].jit != jit) {
+			printf("    ok %d %s # SKIP %s\n", ++number, checks[i].name,
+			       jit == JIT_ON ? "the JIT is on (bpf_jit_enable is not 0)"
+					     : "the JIT is off: timer callbacks need it");
+			continue;
+		}
+		failed = false;
+		libbpf_log_len = 0;
+		libbpf_log[0] = 0;
+		checks[i].run();
+		printf("    %s %d %s\n", failed ? "not ok" : "ok", ++number, checks[i].name);
+		nfailed += failed;
+	}
+	printf("%s 1 timer_probe\n", nfailed ? "not ok" : "ok");
+	return nfailed ? 1 : 0;
+}

@@ -1,0 +1,61 @@
+/**
+ * Measurements a test program prints beside its results, one KTAP diagnostic line each (any indentation):
+ *   # khil-measure: NAME unit=ns n=1000 min=.. p50=.. p99=.. max=.. [baseline=OTHER_NAME]
+ * `baseline` names the measurement of the same run this one is to be compared with (bpf_timer's callback
+ * lateness against a user-space clock_nanosleep's), so that reports can show the ratio.
+ */
+
+export interface Measure {
+  name: string;
+  unit: string;
+  n: number;
+  min: number;
+  p50: number;
+  p99: number;
+  max: number;
+  baseline?: string;
+}
+
+const LINE = /^[\s#]*#\s*khil-measure:\s+(\S+)\s+(.*)$/;
+const NUMBERS = ["n", "min", "p50", "p99", "max"] as const;
+
+/** The measurements in a command's output; a line missing a figure is a problem, not a measurement. */
+export function parseMeasures(text: string): { measures: Measure[]; problems: string[] } {
+  const measures: Measure[] = [];
+  const problems: string[] = [];
+  for (const line of text.split("\n")) {
+    const m = LINE.exec(line.trim());
+    if (!m?.[1]) continue;
+    const kv = new Map([...(m[2] ?? "").matchAll(/(\w+)=(\S+)/g)].map((x) => [x[1] ?? "", x[2] ?? ""]));
+    const missing = NUMBERS.filter((k) => !/^-?\d+(\.\d+)?$/.test(kv.get(k) ?? ""));
+    if (missing.length || !kv.get("unit")) {
+      problems.push(
+        `measurement ${m[1]} lacks ${[...missing, ...(kv.get("unit") ? [] : ["unit"])].join(", ")}: ${line.trim()}`,
+      );
+      continue;
+    }
+    const num = (k: (typeof NUMBERS)[number]) => Number(kv.get(k));
+    const baseline = kv.get("baseline");
+    measures.push({
+      name: m[1],
+      unit: kv.get("unit") ?? "",
+      n: num("n"),
+      min: num("min"),
+      p50: num("p50"),
+      p99: num("p99"),
+      max: num("max"),
+      ...(baseline ? { baseline } : {}),
+    });
+  }
+  return { measures, problems };
+}
+
+/** `this / baseline` at p50 and p99, where the run measured the baseline this measurement names. */
+export function againstBaseline(
+  m: Measure,
+  all: readonly Measure[],
+): { p50: number; p99: number } | undefined {
+  const b = m.baseline ? all.find((x) => x.name === m.baseline) : undefined;
+  if (!b || b.p50 <= 0 || b.p99 <= 0) return undefined;
+  return { p50: m.p50 / b.p50, p99: m.p99 / b.p99 };
+}
