@@ -13,10 +13,20 @@ import { matrixTable, toMarkdown } from "../src/report/summary.ts";
 const matrixFile = join(projectRoot, "matrix.yaml");
 
 describe("matrix", () => {
-  it("expands the default matrix into an x86_64 and an arm64 cell", () => {
-    expect(expandMatrix(loadMatrix(matrixFile)).map((c) => c.name)).toEqual([
+  it("expands the default matrix into x86_64 and arm64 cells of each JIT variant", () => {
+    const cells = expandMatrix(loadMatrix(matrixFile));
+    expect(cells.map((c) => c.name)).toEqual([
       "x86_64-6.12-bpf-timer-default",
       "arm64-6.12-bpf-timer-default",
+      "x86_64-6.12-bpf-timer-jit-harden",
+      "arm64-6.12-bpf-timer-jit-harden",
+      "x86_64-6.12-bpf-timer-jit-off",
+      "arm64-6.12-bpf-timer-jit-off",
+    ]);
+    const off = cells.find((c) => c.variant === "jit-off");
+    expect([off?.fragments, off?.append]).toEqual([["jit-off.config"], ["sysctl.net.core.bpf_jit_enable=0"]]);
+    expect(cells.find((c) => c.variant === "jit-harden")?.append).toEqual([
+      "sysctl.net.core.bpf_jit_harden=2",
     ]);
   });
 
@@ -25,7 +35,7 @@ describe("matrix", () => {
       arch: ["arm64"],
       kernel: ["/src/linux/"],
       suite: ["test/fixtures/suites/flaky.yaml"],
-      variant: { debug: ["debug.config"] },
+      variant: { debug: { config: ["debug.config"], append: [] } },
     });
     expect(cells.map((c) => c.name)).toEqual(["arm64-linux-flaky-debug"]);
   });
@@ -35,7 +45,7 @@ describe("matrix", () => {
       arch: ["x86_64"],
       kernel: ["6.12", "6.1"],
       suite: ["bpf-timer"],
-      variant: { default: [] },
+      variant: { default: { config: [], append: [] } },
       series: { "timer-fix-v2": "patches/v2.mbox" },
     });
     expect(cells.map((c) => [c.name, c.series?.path])).toEqual([

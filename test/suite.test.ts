@@ -96,6 +96,21 @@ commands:
     expect(denyReason(selectTests(s, "arm64", "6.12.117"), "timer_crash")).toBeUndefined();
     expect(denyReason(selectTests(s, "x86_64", "6.1.192"), "timer")).toBeUndefined();
   });
+
+  it("denies every timer selftest where the guest's JIT is off, with the verifier's reason", () => {
+    const s = loadSuite("bpf-timer");
+    for (const t of ["timer", "timer_crash", "timer_mim", "timer_lockup"])
+      expect(denyReason(selectTests(s, "x86_64", "6.12.118", "off"), t)).toMatch(
+        /callbacks are not allowed in non-JITed programs/,
+      );
+    expect(denyReason(selectTests(s, "x86_64", "6.12.118", "on"), "timer")).toBeUndefined();
+  });
+
+  it("names the probes there are for an unknown one", () => {
+    expect(() => loadSuite("test/fixtures/suites/unknown-probe.yaml")).toThrow(
+      "test/fixtures/suites/unknown-probe.yaml: build.probes names 'timer_prob', which is not in probes/: valid are timer_probe",
+    );
+  });
 });
 
 describe("architectures", () => {

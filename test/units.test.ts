@@ -5,7 +5,14 @@ import { loadArch } from "../src/arch/arch.ts";
 import { patchTable } from "../src/bisect/each-patch.ts";
 import type { StepRecord, StepVerdict } from "../src/bisect/judge.ts";
 import { parseReadelf } from "../src/guest/elf.ts";
-import { countCpus, parseFacts } from "../src/guest/facts.ts";
+import {
+  countCpus,
+  type GuestFacts,
+  harnessFaults,
+  jitAsked,
+  jitMode,
+  parseFacts,
+} from "../src/guest/facts.ts";
 import { kernelCmdline, qemuArgs } from "../src/guest/qemu.ts";
 import { shellQuote } from "../src/guest/ssh.ts";
 import { elfSection } from "../src/kernel/elf-section.ts";
@@ -50,18 +57,63 @@ describe("qemu command line", () => {
 describe("guest facts", () => {
   it("reads release, JIT, clocksource, CPUs and hrtimer resolution", () => {
     const f = parseFacts(
-      "release=6.12.117\nmachine=aarch64\njit=1\nclocksource=arch_sys_counter\ncpus=2\nonline=0-1\nconfig=abc\n  .resolution: 1 nsecs\n",
+      "release=6.12.117\nmachine=aarch64\njit=1\nharden=0\nclocksource=arch_sys_counter\ncpus=2\nonline=0-1\nconfig=abc\n  .resolution: 1 nsecs\n",
     );
     expect(f).toEqual({
       release: "6.12.117",
       machine: "aarch64",
       jit: "1",
+      harden: "0",
       clocksource: "arch_sys_counter",
       cpus: 2,
       configSha256: "abc",
       hrtimerResolutionNs: 1,
     });
     expect(countCpus("0-3,5,7-8")).toBe(7);
+  });
+});
+
+describe("JIT modes", () => {
+  const facts: GuestFacts = {
+    kernelRelease: "6.12.118",
+    configHash: "c",
+    arch: "x86_64",
+    machine: "x86_64",
+    accel: "tcg",
+    accelReason: "",
+    bpfJitEnable: "1",
+    bpfJitHarden: "0",
+    clocksource: "tsc",
+    hrtimerResolutionNs: 1,
+    cpus: 2,
+    bootSeconds: 2,
+  };
+
+  it("reads what a run asked for from the sysctls on its kernel command line", () => {
+    expect(jitAsked(["loglevel=7"])).toEqual({ enable: "1" });
+    expect(jitAsked(["sysctl.net.core.bpf_jit_harden=2"])).toEqual({ enable: "1", harden: "2" });
+    expect(jitAsked(["sysctl.net/core/bpf_jit_enable=1", "sysctl.net.core.bpf_jit_enable=0"])).toEqual({
+      enable: "0",
+    });
+  });
+
+  it("says in the header which mode the guest really ran", () => {
+    expect(jitMode(facts)).toBe("JIT on");
+    expect(jitMode({ ...facts, bpfJitHarden: "2" })).toBe("JIT on, hardened (bpf_jit_harden=2)");
+    expect(jitMode({ ...facts, bpfJitEnable: "0" })).toBe("JIT OFF (bpf_jit_enable=0)");
+  });
+
+  it("calls a JIT mode other than the one asked for a harness fault, and JIT off asked for none", () => {
+    expect(harnessFaults({ ...facts, bpfJitEnable: "0" }, 1)).toEqual([
+      "bpf_jit_enable is 0: the tests did not run on the JIT",
+    ]);
+    expect(harnessFaults({ ...facts, bpfJitEnable: "0" }, 1, { enable: "0" })).toEqual([]);
+    expect(harnessFaults(facts, 1, { enable: "0" })).toEqual([
+      "the run asked for bpf_jit_enable=0, the guest has 1 (a kernel with CONFIG_BPF_JIT_ALWAYS_ON keeps the JIT on)",
+    ]);
+    expect(harnessFaults(facts, 1, { enable: "1", harden: "2" })).toEqual([
+      "the run asked for bpf_jit_harden=2, the guest has 0: the tests did not run on the JIT mode asked for",
+    ]);
   });
 });
 

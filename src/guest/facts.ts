@@ -9,6 +9,7 @@ export const FACTS_SCRIPT = [
   'echo "release=$(uname -r)"',
   'echo "machine=$(uname -m)"',
   'echo "jit=$(cat /proc/sys/net/core/bpf_jit_enable 2>/dev/null || echo missing)"',
+  'echo "harden=$(cat /proc/sys/net/core/bpf_jit_harden 2>/dev/null || echo missing)"',
   'echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)"',
   'echo "cpus=$(grep -c ^processor /proc/cpuinfo)"',
   'echo "online=$(cat /sys/devices/system/cpu/online)"',
@@ -20,6 +21,7 @@ export interface RawFacts {
   release: string;
   machine: string;
   jit: string;
+  harden: string;
   clocksource: string;
   cpus: number;
   configSha256: string;
@@ -38,6 +40,7 @@ export function parseFacts(out: string): RawFacts {
     release: kv.get("release") ?? "unknown",
     machine: kv.get("machine") ?? "unknown",
     jit: kv.get("jit") ?? "missing",
+    harden: kv.get("harden") ?? "missing",
     clocksource: kv.get("clocksource") ?? "unknown",
     cpus: countCpus(kv.get("online") ?? "") || Number(kv.get("cpus") ?? 0),
     configSha256: kv.get("config") ?? "",
@@ -65,6 +68,8 @@ export interface GuestFacts {
   accel: string;
   accelReason: string;
   bpfJitEnable: string;
+  /** net.core.bpf_jit_harden as the guest reads it: 2 blinds constants in every program. */
+  bpfJitHarden?: string;
   clocksource: string;
   hrtimerResolutionNs: number | null;
   cpus: number;
@@ -94,6 +99,7 @@ export async function readGuestFacts(
       accel: accel.accel,
       accelReason: accel.reason,
       bpfJitEnable: raw.jit,
+      bpfJitHarden: raw.harden,
       clocksource: raw.clocksource,
       hrtimerResolutionNs: raw.hrtimerResolutionNs,
       cpus: raw.cpus,
@@ -103,11 +109,38 @@ export async function readGuestFacts(
   };
 }
 
+/** The JIT settings a run asked the guest's kernel for, as sysctls on its command line. */
+export interface JitAsked {
+  enable: string;
+  harden?: string;
+}
+
+/** `sysctl.net.core.bpf_jit_enable=0` and `sysctl.net.core.bpf_jit_harden=2` among the parameters; the JIT is on unless asked otherwise. */
+export function jitAsked(append: readonly string[]): JitAsked {
+  const value = (name: string) =>
+    append
+      .map((p) => new RegExp(`^sysctl\\.net[./]core[./]${name}=(\\d+)$`).exec(p)?.[1])
+      .filter((v) => v !== undefined)
+      .pop();
+  const harden = value("bpf_jit_harden");
+  return { enable: value("bpf_jit_enable") ?? "1", ...(harden ? { harden } : {}) };
+}
+
+/** The JIT mode the guest really ran with, read back from it, for a run's header. */
+export function jitMode(f: Pick<GuestFacts, "bpfJitEnable" | "bpfJitHarden">): string {
+  if (f.bpfJitEnable === "0") return "JIT OFF (bpf_jit_enable=0)";
+  if (f.bpfJitEnable !== "1" && f.bpfJitEnable !== "2") return `JIT ${f.bpfJitEnable}`;
+  const harden =
+    f.bpfJitHarden && f.bpfJitHarden !== "0" ? `, hardened (bpf_jit_harden=${f.bpfJitHarden})` : "";
+  return `JIT on${harden}`;
+}
+
 /**
  * Where the machine, not the kernel under test, keeps the tests from testing what they claim: each a
- * harness fault that fails the run.
+ * harness fault that fails the run. The JIT is judged against what the run asked for: JIT off is what a
+ * jit-off run exists to test, and a hardened run that did not get hardening tested nothing of it.
  */
-export function harnessFaults(f: GuestFacts, minCpus: number): string[] {
+export function harnessFaults(f: GuestFacts, minCpus: number, jit: JitAsked = { enable: "1" }): string[] {
   const out: string[] = [];
   if (f.cpus < minCpus)
     out.push(
@@ -117,7 +150,15 @@ export function harnessFaults(f: GuestFacts, minCpus: number): string[] {
     out.push(
       `hrtimers are in low-resolution mode (resolution ${f.hrtimerResolutionNs ?? "unknown"} ns, clocksource ${f.clocksource}): the timer tests did not run on high-resolution hrtimers (a harness fault)`,
     );
-  if (f.bpfJitEnable !== "1")
-    out.push(`bpf_jit_enable is ${f.bpfJitEnable}: the tests did not run on the JIT`);
+  if (f.bpfJitEnable !== jit.enable)
+    out.push(
+      jit.enable === "1"
+        ? `bpf_jit_enable is ${f.bpfJitEnable}: the tests did not run on the JIT`
+        : `the run asked for bpf_jit_enable=${jit.enable}, the guest has ${f.bpfJitEnable} (a kernel with CONFIG_BPF_JIT_ALWAYS_ON keeps the JIT on)`,
+    );
+  if (jit.harden !== undefined && f.bpfJitHarden !== jit.harden)
+    out.push(
+      `the run asked for bpf_jit_harden=${jit.harden}, the guest has ${f.bpfJitHarden ?? "unknown"}: the tests did not run on the JIT mode asked for`,
+    );
   return out;
 }

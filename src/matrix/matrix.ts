@@ -5,15 +5,22 @@ import { KhilError } from "../common/errors.ts";
 import { parseYamlFile } from "../common/yaml.ts";
 import { isPackagedKernel } from "../kernel/tree.ts";
 
+/** A variant: Kconfig fragments, or fragments and kernel command-line parameters (a JIT mode's sysctls). */
+const VariantSchema = z.union([
+  z.array(z.string()).transform((config) => ({ config, append: [] as string[] })),
+  z.strictObject({ config: z.array(z.string()).default([]), append: z.array(z.string()).default([]) }),
+]);
+
 const MatrixSchema = z.strictObject({
   arch: z.array(z.string()).min(1),
   kernel: z.array(z.string()).min(1),
   suite: z.array(z.string()).min(1),
-  variant: z.record(z.string(), z.array(z.string())).default({ default: [] }),
+  variant: z.record(z.string(), VariantSchema).default({ default: { config: [], append: [] } }),
   /** Patch series applied onto each kernel (`--series`): a name for each, then an mbox, directory or range. */
   series: z.record(z.string(), z.string()).optional(),
 });
 export type Matrix = z.infer<typeof MatrixSchema>;
+export type MatrixInput = z.input<typeof MatrixSchema>;
 
 export interface Cell {
   name: string;
@@ -23,6 +30,8 @@ export interface Cell {
   suite: string;
   variant: string;
   fragments: string[];
+  /** Kernel command-line parameters of the variant, after the run's own. */
+  append: string[];
   /** The `--series` of this cell, by its name on the series axis. */
   series?: { name: string; path: string };
 }
@@ -57,7 +66,7 @@ export function expandMatrix(m: Matrix): Cell[] {
   const series = m.series ? Object.entries(m.series).map(([name, path]) => ({ name, path })) : [undefined];
   for (const kernel of m.kernel)
     for (const s of series)
-      for (const [variant, fragments] of Object.entries(m.variant))
+      for (const [variant, { config: fragments, append }] of Object.entries(m.variant))
         for (const suite of m.suite)
           for (const arch of m.arch)
             cells.push({
@@ -73,6 +82,7 @@ export function expandMatrix(m: Matrix): Cell[] {
               suite,
               variant,
               fragments,
+              append,
               ...(s ? { series: s } : {}),
             });
   return cells;

@@ -39,7 +39,7 @@ export async function runMatrix(cells: Cell[], runDir: string, machine: MachineS
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });
     const spec: CellSpec = {
-      machine,
+      machine: { ...machine, append: [...machine.append, ...cell.append] },
       arch: loadArch(cell.arch),
       tree,
       suite: loadSuite(cell.suite),

@@ -1,13 +1,19 @@
 import { textTable } from "../common/table.ts";
+import { type GuestFacts, jitMode } from "../guest/facts.ts";
 import { againstBaseline } from "../parse/measures.ts";
 import { type ArchRun, findings, type Results, testName } from "./results.ts";
 import { seriesLines } from "./series.ts";
+
+/** What the guest itself said it ran: the kernel, the accelerator, the JIT mode in force. */
+function guestLine(g: GuestFacts): string {
+  return `${g.kernelRelease}, ${g.accel}, ${g.cpus} CPUs, ${jitMode(g)}, clocksource ${g.clocksource}`;
+}
 
 function header(run: ArchRun): string {
   const g = run.guest;
   if (!g)
     return `${run.arch}: ${run.status}${run.error ? ` (${run.error.stage}: ${run.error.message.split("\n")[0]})` : ""}`;
-  const jit = g.bpfJitEnable === "1" ? "JIT on" : `JIT OFF (bpf_jit_enable=${g.bpfJitEnable})`;
+  const jit = jitMode(g);
   const res = g.hrtimerResolutionNs === null ? "?" : `${g.hrtimerResolutionNs} ns`;
   return `${run.arch}: ${g.kernelRelease} (config ${g.configHash}), ${g.accel}, ${g.cpus} CPUs, ${jit}, clocksource ${g.clocksource}, hrtimer resolution ${res}, boot ${g.bootSeconds.toFixed(1)} s`;
 }
@@ -126,6 +132,7 @@ export function matrixTable(r: Results): string {
   );
   const measured = measureRows(r.runs);
   if (measured.length) lines.push("", ...textTable(MEASURE_HEAD, measured));
+  for (const run of r.runs) if (run.guest) lines.push(`${run.cell ?? run.arch}: ${guestLine(run.guest)}`);
   for (const run of r.runs) {
     for (const f of findings(run)) lines.push(`${run.cell ?? run.arch}: ${f.what}: ${f.text.split("\n")[0]}`);
   }
@@ -158,10 +165,7 @@ export function toMarkdown(r: Results): string {
     const [title, ...patches] = run.series ? seriesLines(run.series) : [];
     if (title)
       lines.push(`- ${esc(run.cell ?? run.arch)}: ${esc(title)}`, ...patches.map((p) => `  - ${esc(p)}`));
-    if (g)
-      lines.push(
-        `- ${esc(run.cell ?? run.arch)}: ${g.kernelRelease}, ${g.accel}, ${g.cpus} CPUs, bpf_jit_enable=${g.bpfJitEnable}, clocksource ${g.clocksource}`,
-      );
+    if (g) lines.push(`- ${esc(run.cell ?? run.arch)}: ${esc(guestLine(g))}`);
     for (const f of findings(run))
       lines.push(`- ${esc(run.cell ?? run.arch)}: **${f.what}**: ${esc(f.text.split("\n")[0] ?? "")}`);
   }

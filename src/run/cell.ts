@@ -5,7 +5,7 @@ import { InfraError, KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
 import { log } from "../common/log.ts";
 import { bootGuest, buildFor, type GuestRequest } from "../guest/boot.ts";
-import { harnessFaults, readGuestFacts } from "../guest/facts.ts";
+import { harnessFaults, jitAsked, readGuestFacts } from "../guest/facts.ts";
 import type { Guest } from "../guest/guest.ts";
 import { unpackGuestPackages } from "../guest/image.ts";
 import type { Accel } from "../guest/qemu.ts";
@@ -199,7 +199,10 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const facts = await stage(spec, run, "facts", () => readGuestFacts(g, build, booted.accel));
     if (!facts) return;
     run.guest = facts.facts;
-    run.harness?.push(...facts.problems, ...harnessFaults(facts.facts, spec.suite.minCpus));
+    run.harness?.push(
+      ...facts.problems,
+      ...harnessFaults(facts.facts, spec.suite.minCpus, jitAsked(spec.machine.append)),
+    );
     const files = pushes.reduce((n, x) => n + x.files.length, 0);
     if (files) {
       watch.stage("push");
@@ -215,7 +218,12 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     }
     const selected = spec.tests ? { ...spec.suite, tests: spec.tests, arch: undefined } : spec.suite;
     const suite = spec.deny ? selected : { ...selected, deny: [] };
-    const selection = selectTests(suite, spec.arch.name, build.release);
+    const selection = selectTests(
+      suite,
+      spec.arch.name,
+      build.release,
+      facts.facts.bpfJitEnable === "0" ? "off" : "on",
+    );
     const c = { arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch };
     await stage(spec, run, "run", async () => {
       await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);

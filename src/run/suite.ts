@@ -16,6 +16,8 @@ const DenySchema = z.strictObject({
     .string()
     .regex(/^\d+\.\d+$/, "a kernel version such as 6.4")
     .optional(),
+  /** Only where the guest's JIT is on or off (bpf_jit_enable read back from it). */
+  jit: z.enum(["on", "off"]).optional(),
   reason: z.string().min(1),
 });
 
@@ -157,11 +159,16 @@ export interface Selection {
   denied: { pattern: string; reason: string }[];
 }
 
-/** Which tests a suite selects on one arch and kernel release (e.g. "6.1.192"). */
-export function selectTests(s: Suite, arch: string, release: string): Selection {
+/** Which tests a suite selects on one arch and kernel release (e.g. "6.1.192"), with the guest's JIT on or off. */
+export function selectTests(s: Suite, arch: string, release: string, jit: "on" | "off" = "on"): Selection {
   const tests = s.arch?.[arch]?.tests ?? s.tests;
   const denied = s.deny
-    .filter((d) => (!d.arch || d.arch === arch) && (!d.kernelBelow || versionLess(release, d.kernelBelow)))
+    .filter(
+      (d) =>
+        (!d.arch || d.arch === arch) &&
+        (!d.kernelBelow || versionLess(release, d.kernelBelow)) &&
+        (!d.jit || d.jit === jit),
+    )
     .flatMap((d) => d.tests.map((pattern) => ({ pattern, reason: d.reason.trim() })));
   return { tests, denied };
 }

@@ -1,0 +1,100 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseKtap } from "../src/parse/ktap.ts";
+import { againstBaseline, parseMeasures } from "../src/parse/measures.ts";
+import { measureRows } from "../src/report/summary.ts";
+import { namesAndVerdicts } from "./helpers.ts";
+
+// probes/timer_probe as khil's x86_64 6.12 guest printed it (TCG): all checks passing, and a build whose
+// arming program the verifier refused (every check fails at load, with the verifier's log).
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", "ktap", name), "utf8");
+
+describe("timer_probe output, captured from a guest", () => {
+  it("reads each check as a subtest of timer_probe, and the JIT-off check as skipped with its reason", () => {
+    const run = parseKtap(fixture("x86_64-6.12-timer-probe.log"));
+    expect(namesAndVerdicts(run.tests)).toEqual([
+      ...[
+        "array",
+        "hash",
+        "lru_hash",
+        "inner_map",
+        "rearm",
+        "cancel",
+        "cancel_in_callback",
+        "map_delete",
+        "map_update",
+        "usercnt",
+        "latency",
+      ].map((c) => `timer_probe/${c}:pass`),
+      "timer_probe/refused_without_jit:skip",
+      "timer_probe:pass",
+    ]);
+    expect(run.tests.find((t) => t.subtest === "refused_without_jit")?.reason).toBe(
+      "the JIT is on (bpf_jit_enable is not 0)",
+    );
+    expect(run.problems).toEqual([]);
+  });
+
+  it("fails every check when the programs do not load, keeping the verifier's reason in the log", () => {
+    const run = parseKtap(fixture("x86_64-6.12-timer-probe-verifier-refused.log"));
+    const array = run.tests.find((t) => t.subtest === "array");
+    expect(array?.verdict).toBe("fail");
+    expect(array?.log).toContain("timer pointer in R1 map_uid=0 doesn't match map pointer in R2");
+    expect(run.tests.find((t) => !t.subtest)?.verdict).toBe("fail");
+  });
+
+  it("reads the latency measurements and their ratio to the user-space baseline", () => {
+    const { measures, problems } = parseMeasures(fixture("x86_64-6.12-timer-probe.log"));
+    expect(problems).toEqual([]);
+    expect(measures).toEqual([
+      {
+        name: "bpf_timer_latency",
+        unit: "ns",
+        n: 1000,
+        min: 11170,
+        p50: 62209,
+        p99: 158571,
+        max: 1622014,
+        baseline: "user_hrtimer_latency",
+      },
+      {
+        name: "user_hrtimer_latency",
+        unit: "ns",
+        n: 1000,
+        min: 45647,
+        p50: 125146,
+        p99: 280307,
+        max: 1545800,
+      },
+    ]);
+    const [bpf] = measures;
+    expect(bpf && againstBaseline(bpf, measures)?.p50).toBeCloseTo(62209 / 125146);
+  });
+});
+
+describe("measurements", () => {
+  it("names a line that lacks a figure as a problem, and takes no measurement from it", () => {
+    const r = parseMeasures("# khil-measure: x unit=ns n=3 min=1 p50=2 max=4\nok 1 x\n");
+    expect(r.measures).toEqual([]);
+    expect(r.problems).toEqual(["measurement x lacks p99: # khil-measure: x unit=ns n=3 min=1 p50=2 max=4"]);
+  });
+
+  it("shows no ratio without the baseline, and one row per measurement of each run", () => {
+    const m = { name: "a", unit: "ns", n: 1, min: 1, p50: 1000, p99: 2000, max: 3000, baseline: "b" };
+    expect(againstBaseline(m, [m])).toBeUndefined();
+    const rows = measureRows([
+      {
+        arch: "arm64",
+        suite: "s",
+        status: "passed",
+        problems: [],
+        splats: [],
+        tests: [],
+        timings: {},
+        measures: [{ ...m, command: "probe" }],
+      },
+    ]);
+    expect(rows).toEqual([["arm64", "?", "?", "a", "1", "1.0 us", "2.0 us", "3.0 us", "-"]]);
+  });
+});
