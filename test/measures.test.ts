@@ -44,6 +44,12 @@ describe("timer_probe output, captured from a guest", () => {
     expect(run.tests.find((t) => !t.subtest)?.verdict).toBe("fail");
   });
 
+  it("fails, naming the valid checks, when a selection matches none of them", () => {
+    const run = parseKtap(fixture("x86_64-6.12-timer-probe-no-such-check.log"));
+    expect(namesAndVerdicts(run.tests)).toEqual(["timer_probe:fail"]);
+    expect(run.tests[0]?.log).toMatch(/no check matches 'cancle': valid are array, hash/);
+  });
+
   it("reads the latency measurements and their ratio to the user-space baseline", () => {
     const { measures, problems } = parseMeasures(fixture("x86_64-6.12-timer-probe.log"));
     expect(problems).toEqual([]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { allowList } from "../src/run/selection.ts";
+import { allowList, splitCliTests } from "../src/run/selection.ts";
+import { loadSuite } from "../src/run/suite.ts";
 import { isBuildArtefact } from "../src/selftests/plan.ts";
 
 describe("test_progs selection", () => {
@@ -43,5 +44,34 @@ describe("selftests copy of a tree without git", () => {
       ["no_alu32/test_progs", exec],
     ] as const)
       expect(isBuildArtefact(f, mode), f).toBe(true);
+  });
+});
+
+describe("--test split between test_progs and khil's probe", () => {
+  const suite = loadSuite("bpf-timer");
+
+  it("gives the probe its subtests as arguments and test_progs the rest", () => {
+    const s = splitCliTests(suite.commands, [
+      "timer_crash/hash",
+      "timer_probe/cancel",
+      "timer_probe/usercnt",
+    ]);
+    expect(s.suite).toEqual(["timer_crash/hash"]);
+    expect([...s.args]).toEqual([["timer_probe", ["cancel", "usercnt"]]]);
+  });
+
+  it("runs every check for the probe's bare name, and a glob reaches both commands", () => {
+    expect([...splitCliTests(suite.commands, ["timer_probe", "timer_probe/cancel"]).args]).toEqual([
+      ["timer_probe", []],
+    ]);
+    const s = splitCliTests(suite.commands, ["timer*"]);
+    expect(s.suite).toEqual(["timer*"]);
+    expect([...s.args]).toEqual([["timer_probe", []]]);
+  });
+
+  it("leaves the probe out when no pattern names it", () => {
+    const s = splitCliTests(suite.commands, ["timer_mim"]);
+    expect(s.suite).toEqual(["timer_mim"]);
+    expect(s.args.size).toBe(0);
   });
 });

@@ -424,6 +424,20 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	libbpf_set_print(on_libbpf);
+	/* A glob that selects nothing is a typo: say so as a failure, never as an empty pass. */
+	for (int g = optind; g < argc; g++) {
+		bool any = false;
+
+		for (int i = 0; i < NCHECKS; i++)
+			any |= !fnmatch(argv[g], checks[i].name, 0);
+		if (!any) {
+			printf("KTAP version 1\n1..1\n# no check matches '%s': valid are", argv[g]);
+			for (int i = 0; i < NCHECKS; i++)
+				printf("%s %s", i ? "," : "", checks[i].name);
+			printf("\nnot ok 1 timer_probe\n");
+			return 2;
+		}
+	}
 	for (int i = 0; i < NCHECKS; i++)
 		planned += selected(checks[i].name, argv + optind, argc - optind);
 	/* One test, timer_probe, whose subtests are the checks: `timer_probe/cancel` as test_progs names them. */

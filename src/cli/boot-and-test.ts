@@ -6,6 +6,7 @@ import { KhilError } from "../common/errors.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { allPassed } from "../report/verdict.ts";
 import { bootAndTest, runDeadline } from "../run/cell.ts";
+import { splitCliTests } from "../run/selection.ts";
 import { loadSuite } from "../run/suite.ts";
 import { checkTestSelection } from "../selftests/build.ts";
 import {
@@ -46,8 +47,13 @@ export function registerBootAndTest(program: Command): void {
       const tree = await treeOf(o);
       // Checked up front against the prog_tests a BPF-only suite builds; kselftest's are listed in the guest.
       const progTests = suite.build?.progTests;
-      if (o.test.length && progTests && !suite.build?.kselftest)
-        checkTestSelection(tree.path, progTests, o.test);
+      const forSuite = splitCliTests(suite.commands, o.test).suite;
+      if (forSuite.length && suite.commands.every((c) => c.tests))
+        throw new KhilError(
+          `--test ${forSuite.join(", ")} matches no test of suite ${suite.name}: valid are ${suite.commands.flatMap((c) => c.tests ?? []).join(", ")} (and their subtests, as ${suite.commands.find((c) => c.tests)?.tests?.[0]}/NAME)`,
+        );
+      if (forSuite.length && progTests && !suite.build?.kselftest)
+        checkTestSelection(tree.path, progTests, forSuite);
       if (o.eachPatch) {
         let clean = true;
         for (const arch of archs) {

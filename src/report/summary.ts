@@ -32,7 +32,17 @@ export function timeLine(t: Record<string, number>): string | undefined {
   return `time: ${path.join(" + ")}${total}${beside}`;
 }
 
-const MEASURE_HEAD = ["cell", "kernel", "accel", "measure", "n", "p50", "p99", "max", "p50/p99 vs baseline"];
+export const MEASURE_HEAD = [
+  "cell",
+  "kernel",
+  "accel",
+  "measure",
+  "n",
+  "p50",
+  "p99",
+  "max",
+  "p50/p99 vs baseline",
+];
 
 function figure(v: number, unit: string): string {
   return unit === "ns" ? `${(v / 1000).toFixed(1)} us` : `${v} ${unit}`;

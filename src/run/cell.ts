@@ -22,6 +22,7 @@ import { GUEST_DIR } from "./context.ts";
 import { type Deadlines, RunDeadline, resolveDeadlines } from "./deadlines.ts";
 import { KernelWatch } from "./kernel-log.ts";
 import { allFiles, type Push, programsAmong, resolvePush } from "./push.ts";
+import { splitCliTests } from "./selection.ts";
 import { KSELFTEST_DIR, type Suite, selectTests, suiteFragments } from "./suite.ts";
 
 /** How the user asked every cell of a run to be built, booted and run (the CLI's options). */
@@ -216,7 +217,8 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       if (!pushed) return;
       log(`${spec.arch.name}: pushed ${files} files in ${run.timings.push?.toFixed(1)} s`);
     }
-    const selected = spec.tests ? { ...spec.suite, tests: spec.tests, arch: undefined } : spec.suite;
+    const cli = spec.tests ? splitCliTests(spec.suite.commands, spec.tests) : undefined;
+    const selected = cli ? { ...spec.suite, tests: cli.suite, arch: undefined } : spec.suite;
     const suite = spec.deny ? selected : { ...selected, deny: [] };
     const selection = selectTests(
       suite,
@@ -224,7 +226,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       build.release,
       facts.facts.bpfJitEnable === "0" ? "off" : "on",
     );
-    const c = { arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch };
+    const c = { arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch, cli };
     await stage(spec, run, "run", async () => {
       await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);
       const dead = watch.stuck ? undefined : await livenessProblem(g);

@@ -99,7 +99,10 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     suite: c.suite.name,
     command: cmd.name,
   };
-  let argv = commandArgv(cmd);
+  // What the user's --test left to this command: its subtests as arguments, or nothing at all.
+  const subtests = c.cli?.args.get(cmd.name);
+  if (c.cli && (cmd.subtestArgs ? !subtests : !cmd.tests && c.cli.suite.length === 0)) return;
+  let argv = commandArgv(cmd, subtests ?? []);
   let tp: { json: boolean; toRun: string[] } | undefined;
   if (cmd.parser === "test_progs") {
     const extra = await testProgsArgs(c, run, cmd, base);

@@ -4,6 +4,7 @@ import type { Guest } from "../guest/guest.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import type { KernelWatch } from "./kernel-log.ts";
+import type { CliSelection } from "./selection.ts";
 import type { Selection, Suite } from "./suite.ts";
 
 export const GUEST_DIR = "/root/khil";
@@ -33,4 +34,6 @@ export interface SuiteRunContext {
   /** Failed tests are run again alone up to this many times; one that passes then is `flaky`. */
   retries: number;
   watch: KernelWatch;
+  /** The user's `--test` patterns, split between the commands; absent: the suite's own selection. */
+  cli?: CliSelection;
 }

@@ -1,6 +1,6 @@
 import { KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
-import { inGuestDir, type SuiteRunContext } from "./context.ts";
+import { type Command, inGuestDir, type SuiteRunContext } from "./context.ts";
 import { denyReason } from "./suite.ts";
 
 export interface CheckedSelection {
@@ -89,4 +89,37 @@ export async function checkKselftestSelection(
     );
   const { denied, toRun } = splitDenied(c, listed);
   return { denied, toRun, allow: toRun.flatMap((t) => ["-t", `${target}:${t}`]) };
+}
+
+/** `--test` patterns split between the commands that take subtests as arguments and everything else. */
+export interface CliSelection {
+  /** The patterns left for the suite's own selection (test_progs', kselftest's). */
+  suite: string[];
+  /** By command name: the subtest globs to pass, an empty list for all of them; absent: not selected. */
+  args: Map<string, string[]>;
+}
+
+/**
+ * A pattern whose test part matches a `subtestArgs` command's test goes to that command, its subtest part
+ * (if any) as an argument; it stays in the suite's selection too unless it named that test literally.
+ */
+export function splitCliTests(commands: readonly Command[], patterns: readonly string[]): CliSelection {
+  const args = new Map<string, string[]>();
+  const suite: string[] = [];
+  for (const p of patterns) {
+    const slash = p.indexOf("/");
+    const test = slash < 0 ? p : p.slice(0, slash);
+    let literal = false;
+    for (const cmd of commands.filter((c) => c.subtestArgs)) {
+      const names = (cmd.tests ?? []).filter((n) => matchesAny(n, [test]));
+      if (!names.length) continue;
+      literal ||= names.includes(test);
+      const list = args.get(cmd.name) ?? [];
+      // A pattern without a subtest part selects every subtest: no arguments at all.
+      if (slash < 0 || (list.length === 0 && args.has(cmd.name))) args.set(cmd.name, []);
+      else args.set(cmd.name, [...list, p.slice(slash + 1)]);
+    }
+    if (!literal) suite.push(p);
+  }
+  return { suite, args };
 }

@@ -41,6 +41,15 @@ const CommandSchema = z
     tests: z.array(z.string()).min(1).optional(),
     timeout: z.number().positive().default(600),
     parser: z.enum(PARSERS).optional(),
+    /**
+     * The command takes the selected subtests of its test as arguments (khil's probes: `--test
+     * timer_probe/cancel` runs `./timer_probe cancel`); its `tests` then name its test literally.
+     */
+    subtestArgs: z.boolean().optional(),
+  })
+  .refine((c) => !c.subtestArgs || (c.tests ?? []).every((t) => /^[\w.-]+$/.test(t)), {
+    message: "subtestArgs needs tests naming the command's tests literally, without globs",
+    path: ["tests"],
   })
   .refine((c) => (c.run === undefined) !== (c.kselftest === undefined), {
     message: "give either run (a command line) or kselftest (a target)",
