@@ -7,7 +7,8 @@ import { measureRows } from "../src/report/summary.ts";
 import { namesAndVerdicts } from "./helpers.ts";
 
 // probes/timer_probe as khil's x86_64 6.12 guest printed it (TCG): all checks passing, and a build whose
-// arming program the verifier refused (every check fails at load, with the verifier's log).
+// arming program the verifier refused (every check fails at load, with the verifier's log); a kernel built
+// with test/fixtures/series/break-bpf-timer-cancel.patch; a selection naming no check.
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", "ktap", name), "utf8");
 
 describe("timer_probe output, captured from a guest", () => {
@@ -42,6 +43,17 @@ describe("timer_probe output, captured from a guest", () => {
     expect(array?.verdict).toBe("fail");
     expect(array?.log).toContain("timer pointer in R1 map_uid=0 doesn't match map pointer in R2");
     expect(run.tests.find((t) => !t.subtest)?.verdict).toBe("fail");
+  });
+
+  it("fails only the cancel check on a kernel whose bpf_timer_cancel leaves the timer armed", () => {
+    const run = parseKtap(fixture("x86_64-6.12-timer-probe-broken-cancel.log"));
+    expect(run.tests.filter((t) => t.verdict === "fail").map((t) => t.subtest ?? t.test)).toEqual([
+      "cancel",
+      "timer_probe",
+    ]);
+    expect(run.tests.find((t) => t.subtest === "cancel")?.log).toBe(
+      "# FAIL: a cancelled timer's callback ran 1 times",
+    );
   });
 
   it("fails, naming the valid checks, when a selection matches none of them", () => {
