@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { validateWorkflow } from "@action-validator/core";
 import { describe, expect, it } from "vitest";
@@ -9,6 +9,7 @@ import { progressLine } from "../src/matrix/runner.ts";
 import { mergeResults } from "../src/report/merge.ts";
 import type { ArchRun, Results } from "../src/report/results.ts";
 import { matrixTable, toMarkdown } from "../src/report/summary.ts";
+import { fragmentPath } from "../src/run/suite.ts";
 
 const matrixFile = join(projectRoot, "matrix.yaml");
 

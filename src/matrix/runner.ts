@@ -8,7 +8,7 @@ import type { Results } from "../report/results.ts";
 import { matrixTable } from "../report/summary.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import { type CellSpec, type MachineSpec, newRun, prepareCell, testCell } from "../run/cell.ts";
-import { loadSuite } from "../run/suite.ts";
+import { fragmentPath, loadSuite } from "../run/suite.ts";
 import type { Cell } from "./matrix.ts";
 
 export type CellState = "waiting" | "building" | "built" | "testing" | "done";
@@ -43,7 +43,7 @@ export async function runMatrix(cells: Cell[], runDir: string, machine: MachineS
       arch: loadArch(cell.arch),
       tree,
       suite: loadSuite(cell.suite),
-      fragments: cell.fragments,
+      fragments: cell.fragments.map(fragmentPath),
       deny: true,
       runDir: cellDir,
       cell: cell.name,

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
@@ -158,8 +158,13 @@ export function loadSuite(nameOrPath: string): Suite {
   return suite;
 }
 
+/** A fragment named as suites and matrix variants name them: a file of kernel-config/, or a path. */
+export function fragmentPath(name: string): string {
+  return isAbsolute(name) || name.includes("/") ? resolve(name) : join(projectRoot, "kernel-config", name);
+}
+
 export function suiteFragments(s: Suite): string[] {
-  return s.config.map((c) => (isAbsolute(c) || c.includes("/") ? c : join(projectRoot, "kernel-config", c)));
+  return s.config.map(fragmentPath);
 }
 
 export interface Selection {
