@@ -5,41 +5,86 @@ import type { Cell } from "./matrix.ts";
 const gh = (expr: string) => `$\{{ ${expr} }}`;
 
 /**
+ * Node for khil (commander needs 20; Debian bookworm's nodejs is 18), then what bootstrap.sh needs to start:
+ * it installs every other Debian package itself.
+ */
+const SETUP = [
+  { uses: "actions/checkout@v4" },
+  { uses: "actions/setup-node@v4", with: { "node-version": "20" } },
+  {
+    name: "Host packages to start from",
+    run: "apt-get update -q && apt-get install -y -q --no-install-recommends ca-certificates git",
+  },
+];
+
+/** The commands of the cell job's run: steps, in order, for the workflow and for the test that runs them. */
+export function cellRunSteps(matrixFile: string, cell: string): { name: string; id?: string; run: string }[] {
+  return [
+    { name: "khil set-up (Debian packages, node modules)", run: "bash harness/bootstrap.sh" },
+    {
+      name: "Name the caches (kernel trees by package version, ccache by cell and config)",
+      id: "keys",
+      run: [
+        `echo "trees=khil-trees-$(dpkg-query -W -f='\${Package}=\${Version} ' 'linux-source-*' | sha256sum | cut -c1-16)" >> "$GITHUB_OUTPUT"`,
+        `echo "ccache=khil-ccache-${cell}-$(cat kernel-config/*.config harness/arch/*.yaml | sha256sum | cut -c1-16)" >> "$GITHUB_OUTPUT"`,
+      ].join("\n"),
+    },
+    {
+      name: "Build, boot and test the cell",
+      run: `node bin/khil.js matrix --file ${matrixFile} --cell "${cell}" --out "runs/${cell}"`,
+    },
+  ];
+}
+
+/**
  * A GitHub Actions workflow for a matrix: one job per cell (strategy.matrix) that installs what it needs,
  * runs khil for its cell and uploads the cell's run directory; then one job that merges every cell's
  * results and writes the Markdown table to the job summary. Debian 12 is the container: khil's kernel
- * trees and toolchains are Debian packages.
+ * trees and toolchains are Debian packages. The container is privileged so that it sees /dev/kvm where the
+ * runner has it: khil's KVM probe then decides, and TCG is used elsewhere. ccache and the unpacked trees
+ * are kept between runs.
  */
 export function githubWorkflow(cells: Cell[], matrixFile: string): string {
-  const setup = [
-    { uses: "actions/checkout@v4" },
-    {
-      name: "Host packages and node",
-      run: "apt-get update -q && apt-get install -y -q --no-install-recommends nodejs npm ca-certificates git",
+  const cell = gh("matrix.cell");
+  const [setupKhil, keys, runCell] = cellRunSteps(matrixFile, cell);
+  const key = (what: string) => gh(`steps.keys.outputs.${what}`);
+  const trees = {
+    name: "Keep the unpacked kernel trees between runs",
+    uses: "actions/cache@v4",
+    with: { path: "~/.cache/khil/trees", key: key("trees") },
+  };
+  // A cache entry is never overwritten: each run saves its own, and the next one starts from the newest.
+  const ccache = {
+    name: "Keep ccache between runs",
+    uses: "actions/cache@v4",
+    with: {
+      path: "~/.cache/khil/ccache",
+      key: `${key("ccache")}-${gh("github.run_id")}`,
+      "restore-keys": `${key("ccache")}-\nkhil-ccache-${cell}-`,
     },
-  ];
+  };
   const workflow = {
     name: "khil matrix",
     on: { push: null, pull_request: null, workflow_dispatch: null },
     jobs: {
       cell: {
-        name: gh("matrix.cell"),
+        name: cell,
         "runs-on": "ubuntu-latest",
-        container: { image: "debian:bookworm" },
+        container: { image: "debian:bookworm", options: "--privileged" },
         "timeout-minutes": 120,
         strategy: { "fail-fast": false, matrix: { cell: cells.map((c) => c.name) } },
         steps: [
-          ...setup,
-          { name: "khil set-up (Debian packages, node modules)", run: "bash harness/bootstrap.sh" },
-          {
-            name: "Build, boot and test the cell",
-            run: `node bin/khil.js matrix --file ${matrixFile} --cell "${gh("matrix.cell")}" --out "runs/${gh("matrix.cell")}"`,
-          },
+          ...SETUP,
+          setupKhil,
+          keys,
+          trees,
+          ccache,
+          runCell,
           {
             name: "Keep the cell's run directory",
             if: "always()",
             uses: "actions/upload-artifact@v4",
-            with: { name: `khil-${gh("matrix.cell")}`, path: `runs/${gh("matrix.cell")}` },
+            with: { name: `khil-${cell}`, path: `runs/${cell}` },
           },
         ],
       },
@@ -49,13 +94,10 @@ export function githubWorkflow(cells: Cell[], matrixFile: string): string {
         "runs-on": "ubuntu-latest",
         container: { image: "debian:bookworm" },
         steps: [
-          ...setup,
-          { run: "npm ci --no-audit --no-fund || npm install --no-audit --no-fund" },
+          ...SETUP,
+          { run: REPORT_INSTALL },
           { uses: "actions/download-artifact@v4", with: { pattern: "khil-*", path: "cells" } },
-          {
-            name: "Merge the cells into one report",
-            run: 'node bin/khil.js report merge cells/* --out report --markdown >> "$GITHUB_STEP_SUMMARY"',
-          },
+          { name: "Merge the cells into one report", run: REPORT_MERGE },
           {
             if: "always()",
             uses: "actions/upload-artifact@v4",
@@ -67,3 +109,7 @@ export function githubWorkflow(cells: Cell[], matrixFile: string): string {
   };
   return `# Generated by \`npx khil ci github --file ${matrixFile}\`: edit the matrix, not this file.\n${stringify(workflow, { lineWidth: 0, aliasDuplicateObjects: false })}`;
 }
+
+export const REPORT_INSTALL = "npm ci --no-audit --no-fund";
+export const REPORT_MERGE =
+  'node bin/khil.js report merge cells/* --out report --markdown >> "$GITHUB_STEP_SUMMARY"';
