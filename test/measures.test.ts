@@ -8,7 +8,7 @@ import { namesAndVerdicts } from "./helpers.ts";
 
 // probes/timer_probe as khil's x86_64 6.12 guest printed it (TCG): all checks passing, and a build whose
 // arming program the verifier refused (every check fails at load, with the verifier's log); a kernel built
-// with test/fixtures/series/break-bpf-timer-cancel.patch; a selection naming no check.
+// with test/fixtures/series/break-bpf-timer-cancel.patch; a selection naming no check; the jit-off kernel.
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", "ktap", name), "utf8");
 
 describe("timer_probe output, captured from a guest", () => {
@@ -54,6 +54,17 @@ describe("timer_probe output, captured from a guest", () => {
     expect(run.tests.find((t) => t.subtest === "cancel")?.log).toBe(
       "FAIL: a cancelled timer's callback ran 1 times",
     );
+  });
+
+  it("with the JIT off, passes only the refusal check, every other check skipped with the reason", () => {
+    const run = parseKtap(fixture("x86_64-6.12-timer-probe-jit-off.log"));
+    const subs = run.tests.filter((t) => t.subtest);
+    expect(subs.filter((t) => t.verdict === "pass").map((t) => t.subtest)).toEqual(["refused_without_jit"]);
+    expect(subs.filter((t) => t.verdict === "skip")).toHaveLength(11);
+    expect(new Set(subs.filter((t) => t.verdict === "skip").map((t) => t.reason))).toEqual(
+      new Set(["the JIT is off: timer callbacks need it"]),
+    );
+    expect(parseMeasures(fixture("x86_64-6.12-timer-probe-jit-off.log")).measures).toEqual([]);
   });
 
   it("fails, naming the valid checks, when a selection matches none of them", () => {
