@@ -20,7 +20,6 @@ const MatrixSchema = z.strictObject({
   series: z.record(z.string(), z.string()).optional(),
 });
 export type Matrix = z.infer<typeof MatrixSchema>;
-export type MatrixInput = z.input<typeof MatrixSchema>;
 
 export interface Cell {
   name: string;
