@@ -4,7 +4,6 @@ import type { Guest } from "../guest/guest.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import type { KernelWatch } from "./kernel-log.ts";
-import type { CliSelection } from "./selection.ts";
 import type { Selection, Suite } from "./suite.ts";
 
 export const GUEST_DIR = "/root/khil";
@@ -20,6 +19,14 @@ export type Command = Suite["commands"][number];
 export function commandArgv(cmd: Command, extra: readonly string[] = []): string[] {
   const env = Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${v}`);
   return [...(env.length ? ["env", ...env] : []), ...cmd.run, ...extra];
+}
+
+/** `--test` patterns split between the commands that take subtests as arguments and everything else. */
+export interface CliSelection {
+  /** The patterns left for the suite's own selection (test_progs', kselftest's). */
+  suite: string[];
+  /** By command name: the subtest globs to pass, an empty list for all of them; absent: not selected. */
+  args: Map<string, string[]>;
 }
 
 /** Everything the suite's commands run with, in one booted guest whose files are pushed. */

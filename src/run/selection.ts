@@ -1,6 +1,6 @@
 import { KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
-import { type Command, inGuestDir, type SuiteRunContext } from "./context.ts";
+import { type CliSelection, type Command, inGuestDir, type SuiteRunContext } from "./context.ts";
 import { denyReason } from "./suite.ts";
 
 export interface CheckedSelection {
@@ -89,14 +89,6 @@ export async function checkKselftestSelection(
     );
   const { denied, toRun } = splitDenied(c, listed);
   return { denied, toRun, allow: toRun.flatMap((t) => ["-t", `${target}:${t}`]) };
-}
-
-/** `--test` patterns split between the commands that take subtests as arguments and everything else. */
-export interface CliSelection {
-  /** The patterns left for the suite's own selection (test_progs', kselftest's). */
-  suite: string[];
-  /** By command name: the subtest globs to pass, an empty list for all of them; absent: not selected. */
-  args: Map<string, string[]>;
 }
 
 /**
