@@ -16,6 +16,16 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
         expect(run.status, JSON.stringify(run.problems)).toBe("passed");
         for (const t of ["timer", "timer_crash/array", "timer_crash/hash", "timer_mim", "timer_lockup"])
           expect(verdictOf(run, t), `${run.arch} ${t}`).toBe("pass");
+        // khil's own probe, after test_progs: every check but the JIT-off one, and its latency figures.
+        expect(verdictOf(run, "timer_probe"), run.arch).toBe("pass");
+        expect(verdictOf(run, "timer_probe/usercnt"), run.arch).toBe("pass");
+        expect(
+          run.measures?.map((m) => [m.name, m.n]),
+          run.arch,
+        ).toEqual([
+          ["bpf_timer_latency", 1000],
+          ["user_hrtimer_latency", 1000],
+        ]);
         expect(run.guest?.bpfJitEnable).toBe("1");
         expect(run.guest?.cpus).toBe(2);
         expect(run.guest?.hrtimerResolutionNs, run.guest?.clocksource).toBe(1);
@@ -56,6 +66,17 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
       expect(r.exitCode, r.all).toBe(0);
       const { results } = resultsOf(r.stdout);
       expect(results.runs[0]?.tests.map(testName)).toEqual(["timer_crash/hash", "timer_crash"]);
+    },
+    HOUR,
+  );
+
+  it(
+    "--test timer_probe/CHECK runs that check of khil's probe only, and not test_progs",
+    async () => {
+      const r = await khil(["boot-and-test", "--arch", "x86_64", "--test", "timer_probe/cancel"]);
+      expect(r.exitCode, r.all).toBe(0);
+      const { results } = resultsOf(r.stdout);
+      expect(results.runs[0]?.tests.map(testName)).toEqual(["timer_probe/cancel", "timer_probe"]);
     },
     HOUR,
   );
