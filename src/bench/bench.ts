@@ -13,7 +13,7 @@ import { projectRoot } from "../host/paths.ts";
 import { fragmentPaths } from "../kernel/configure.ts";
 import { buildKernel, type KernelBuild } from "../kernel/kbuild.ts";
 import { kernelMakeEnv } from "../kernel/make.ts";
-import { resolveTree, treeVersion } from "../kernel/tree.ts";
+import { packagedTarball, resolveTree, treeVersion } from "../kernel/tree.ts";
 import { readRunDir } from "../report/merge.ts";
 import type { Results } from "../report/results.ts";
 import { MEASURE_HEAD, measureRows } from "../report/summary.ts";
@@ -145,6 +145,7 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
     .map(([n, s]) => `${n} ${Number(s).toFixed(1)} s`)
     .join(", ")}`;
   rows.push(wholeRow);
+  if (!o.quick) rows.push(await coldFirstRun(arch, rows, o.runDir));
   rows.push(
     await bisectStepRow(arch, tree.path, vars, env, o.runDir, {
       boot: bootRow.raw.median,
@@ -172,6 +173,32 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
     `${benchTable(rows)}\n${latencyTable(results)}khil peak RSS: bench process ${bench.khilPeakRssMiB} MiB, boot-and-test CLI ${bench.cliPeakRssMiB ?? "?"} MiB; guest memory ${bench.guestMemoryMiB} MiB\nbench.json: ${join(o.runDir, "bench.json")}\n`,
   );
   return bench;
+}
+
+/**
+ * A newcomer's first run, host packages installed and nothing else: boot-and-test with an empty cache (no
+ * tree unpacked, no ccache, no selftests, no guest packages). Its raw side is the raw steps of the rows
+ * before it — unpacking the tree, the cold build, boot, push, the tests — without a selftests build: by
+ * hand that is all of test_progs (hundreds of prog_tests), which khil never builds.
+ */
+async function coldFirstRun(arch: Arch, rows: readonly BenchRow[], runDir: string): Promise<BenchRow> {
+  log("bench: cold first run (boot-and-test with an empty cache): long");
+  const cache = join(runDir, "empty-cache");
+  const khil = await seconds(() =>
+    execa("node", [join(projectRoot, "bin/khil.js"), "boot-and-test", "--arch", arch.name], {
+      env: { KHIL_CACHE: cache },
+    }),
+  );
+  rmSync(cache, { recursive: true, force: true });
+  const scratch = join(runDir, "untar");
+  mkdirSync(scratch, { recursive: true });
+  const untar = await seconds(async () => execa("tar", ["-xf", packagedTarball(), "-C", scratch]));
+  rmSync(scratch, { recursive: true, force: true });
+  const raw = (stage: string) => rows.find((r) => r.stage === stage)?.raw.median ?? 0;
+  const rawSum = untar + raw("build: cold") + raw("boot to SSH") + raw("push") + raw("run the timer tests");
+  const out = row("first run: empty cache", [khil], [rawSum], { seconds: 720 });
+  out.note = `raw: untar ${untar.toFixed(0)} s + cold make + boot + push + tests, no selftests build`;
+  return out;
 }
 
 function latencyTable(results: Results | undefined): string {

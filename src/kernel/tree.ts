@@ -72,9 +72,14 @@ export async function resolveTree(opts: { tree?: string; kernel?: string }): Pro
   return tree;
 }
 
+/** Where Debian's linux-source package of a version puts its tree. */
+export function packagedTarball(version: string = DEFAULT_KERNEL): string {
+  return `/usr/src/linux-source-${version}.tar.xz`;
+}
+
 async function packagedTree(version: string): Promise<KernelTree> {
   const pkg = `linux-source-${version}`;
-  const tarball = `/usr/src/${pkg}.tar.xz`;
+  const tarball = packagedTarball(version);
   if (!existsSync(tarball)) await aptInstall([pkg], `the kernel tree for --kernel ${version}`);
   const { stdout: debVersion } = await execa("dpkg-query", ["-W", "--showformat", "$" + "{Version}", pkg]);
   const label = `${pkg} (${debVersion})`;
