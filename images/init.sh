@@ -44,4 +44,11 @@ dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key >/dev/null 2>&
 # -s: no password logins; the only way in is the key khil put in /root/.ssh/authorized_keys.
 dropbear -r /etc/dropbear/dropbear_ed25519_host_key -s -p 22 -P /run/dropbear.pid
 echo "khil: guest ready: $(uname -r) $(uname -m) $(nproc) cpus"
+# In a LAVA lab the commands come at the console, not over SSH: give it a shell at the prompt the job waits
+# for (src/lava/job.ts), in the directory the suite's files were put in the image.
+if grep -qw khil.console=shell /proc/cmdline; then
+  export HOME=/root PS1='khil# '
+  cd /root/khil 2>/dev/null
+  exec setsid cttyhack sh
+fi
 while true; do sleep 3600; done

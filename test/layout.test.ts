@@ -21,6 +21,7 @@ const RANK: Record<string, number> = {
   matrix: 7,
   bisect: 7,
   bench: 7,
+  lava: 7,
   cli: 8,
 };
 

@@ -29,6 +29,14 @@ const ArchSchema = z.strictObject({
     nic: z.string(),
     args: z.array(z.string()),
   }),
+  /**
+   * The machine as a LAVA lab's QEMU device type knows it: the device type, and the job `context` that
+   * makes its qemu.jinja2 start the same machine as `qemu` above (arch, CPU, machine, extra options).
+   */
+  lava: z.strictObject({
+    deviceType: z.string(),
+    context: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
+  }),
 });
 export type Arch = z.infer<typeof ArchSchema>;
 

@@ -8,6 +8,7 @@ import { registerBootAndTest } from "./boot-and-test.ts";
 import { registerBuild } from "./build.ts";
 import { registerCi } from "./ci.ts";
 import { registerGuest } from "./guest.ts";
+import { registerLava } from "./lava.ts";
 import { registerMatrix } from "./matrix.ts";
 import { registerReport } from "./report.ts";
 
@@ -23,6 +24,7 @@ const program = new Command("khil")
 
 for (const register of [
   registerBuild,
+  registerLava,
   registerGuest,
   registerBootAndTest,
   registerMatrix,

@@ -167,6 +167,8 @@ export async function buildImage(
   arch: Arch,
   publicKey: string,
   hostPrograms: string[] = [],
+  /** Files carried in the image itself (a LAVA job's suite, with no SSH to push it): `dir/f` at `dest/f`. */
+  payload: readonly { dir: string; files: string[]; dest: string }[] = [],
 ): Promise<GuestImage> {
   const { recipe } = loadRecipe();
   const sys = new Sysroot(arch.debianArch);
@@ -192,6 +194,8 @@ export async function buildImage(
       ...[...libs].map(([soname, file]) => ({ dest: `lib/${arch.triplet}/${soname}`, file })),
     ];
     if (interpreter) files.push({ dest: interpreter.path.replace(/^\//, ""), file: interpreter.file });
+    for (const p of payload)
+      for (const f of p.files) files.push({ dest: join(p.dest.replace(/^\//, ""), f), file: join(p.dir, f) });
     const h = createHash("sha256").update(init).update(publicKey).update(JSON.stringify(recipe));
     for (const f of [...files].sort((a, b) => (a.dest < b.dest ? -1 : 1)))
       h.update(f.dest).update(readFileSync(f.file));
