@@ -100,7 +100,9 @@ up() {
   manage tokens add --user admin --description khil >"$STATE/token"
   manage device-types add qemu >/dev/null
   device_dictionaries
-  # Workers from 127.0.0.0/8 register themselves: the worker first, then the devices on it.
+  # Workers from 127.0.0.0/8 register themselves: the worker first, then the devices on it. A token the
+  # worker kept from an earlier lab would name a worker this fresh database does not have.
+  rm -f /var/lib/lava/dispatcher/worker/token
   daemon worker lava-worker --url "$URL/" --name "$WORKER" --ping-interval 5
   local token api
   token=$(cat "$STATE/token")
