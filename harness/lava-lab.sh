@@ -116,6 +116,9 @@ up() {
   echo "$URL"
 }
 
+# Whether a process of the session `up` started is still running (a zombie waiting for its reaper is not).
+session_alive() { ps -e -o sid=,stat= | awk -v s="$1" '$1 == s && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }
+
 down() {
   [ -d "$STATE" ] || { log "not up"; return 0; }
   for name in worker scheduler publisher gunicorn; do
@@ -127,8 +130,11 @@ down() {
   for name in worker scheduler publisher gunicorn; do
     local f="$STATE/$name.pid"
     [ -f "$f" ] || continue
-    for _ in $(seq 1 50); do kill -0 -- "-$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$(cat "$f")" 2>/dev/null || true
+    local sid
+    sid=$(cat "$f")
+    for _ in $(seq 1 50); do session_alive "$sid" || break; sleep 0.1; done
+    kill -KILL -- "-$sid" 2>/dev/null || true
+    for _ in $(seq 1 50); do session_alive "$sid" || break; sleep 0.1; done
     rm -f "$f"
   done
   if [ -f "$STATE/postgres.ours" ]; then

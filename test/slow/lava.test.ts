@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isAlive } from "../../src/host/children.ts";
 import { projectRoot } from "../../src/host/paths.ts";
 import { HOUR, khil } from "../helpers.ts";
 
@@ -80,7 +79,12 @@ describe("LAVA jobs khil writes, in a real lab (slow tier)", () => {
     "down stops every process of the lab",
     async () => {
       await lab("down");
-      for (const pid of pids) expect(isAlive(pid), `pid ${pid}`).toBe(false);
+      // Each daemon led its own session: no process of any of them (children included) runs on.
+      const left = (await execa("ps", ["-e", "-o", "sid=,stat=,pid=,args="])).stdout
+        .split("\n")
+        .map((l) => l.trim().split(/\s+/))
+        .filter(([sid, stat]) => pids.includes(Number(sid)) && !stat?.startsWith("Z"));
+      expect(left).toEqual([]);
     },
     HOUR,
   );
