@@ -15,7 +15,6 @@ import { shellQuote } from "../guest/ssh.ts";
 import { guestKey } from "../guest/ssh-key.ts";
 import { applySeries } from "../kernel/series.ts";
 import { isPackagedKernel, resolveTree } from "../kernel/tree.ts";
-import type { Cell } from "../matrix/matrix.ts";
 import { type CellSpec, type MachineSpec, newRun, prepareCell } from "../run/cell.ts";
 import { type Command, commandArgv, GUEST_DIR } from "../run/context.ts";
 import { programsAmong } from "../run/push.ts";
@@ -50,8 +49,19 @@ function jobCommand(cmd: Command, sel: Selection): JobCommand {
   return { name: cmd.name, line: `cd ${GUEST_DIR} && ${shellQuote(commandArgv(cmd, extra))}` };
 }
 
+/** A matrix cell, as `khil matrix` expands it (src/matrix/matrix.ts's Cell). */
+export interface LavaCell {
+  name: string;
+  arch: string;
+  kernel: string;
+  suite: string;
+  fragments: string[];
+  append: string[];
+  series?: { name: string; path: string };
+}
+
 export async function cellJob(
-  cell: Cell,
+  cell: LavaCell,
   machine: MachineSpec,
   o: { artifacts: string; artifactsUrl: string; runDir: string },
 ): Promise<string> {
