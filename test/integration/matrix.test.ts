@@ -23,12 +23,7 @@ describe("khil matrix and report merge", () => {
       }
       expect(r.stdout).toMatch(/bpf_timer_latency/);
       const table = r.stdout.slice(0, r.stdout.indexOf("results:")).trim();
-      const merged = await khil([
-        "report",
-        "merge",
-        join(dir, "x86_64-6.12-bpf-timer-default"),
-        join(dir, "arm64-6.12-bpf-timer-default"),
-      ]);
+      const merged = await khil(["report", "merge", ...cells.map((c) => join(dir, c))]);
       expect(merged.exitCode, merged.all).toBe(0);
       expect(merged.stdout.slice(0, merged.stdout.indexOf("results:")).trim()).toBe(table);
     },
