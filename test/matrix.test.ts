@@ -29,6 +29,9 @@ describe("matrix", () => {
     expect(cells.find((c) => c.variant === "jit-harden")?.append).toEqual([
       "sysctl.net.core.bpf_jit_harden=2",
     ]);
+    // A variant names its fragments as suites do: files of kernel-config/, or paths.
+    expect(existsSync(fragmentPath("jit-off.config"))).toBe(true);
+    expect(fragmentPath("/tmp/mine.config")).toBe("/tmp/mine.config");
   });
 
   it("names cells whose kernel and suite are paths by their last component", () => {

@@ -15,6 +15,8 @@ interface Step {
 }
 
 const CELL = "x86_64-6.12-bpf-timer-default";
+/** The workflow's expression for the cell, as the runner fills it in. */
+const CELL_EXPRESSION = `$\{{ matrix.cell }}`;
 const workflow = parse(readFileSync(join(projectRoot, ".github/workflows/khil-matrix.yml"), "utf8")) as {
   jobs: Record<string, { steps: Step[] }>;
 };
@@ -25,7 +27,7 @@ const workflow = parse(readFileSync(join(projectRoot, ".github/workflows/khil-ma
  */
 async function runSteps(steps: Step[], dir: string, github: Record<string, string>) {
   for (const s of steps.filter((x) => x.run)) {
-    const script = (s.run ?? "").replaceAll("${{ matrix.cell }}", CELL);
+    const script = (s.run ?? "").replaceAll(CELL_EXPRESSION, CELL);
     const r = await execa("bash", ["-e", "-c", script], { cwd: dir, reject: false, all: true, env: github });
     expect(r.exitCode, `${script}\n${r.all}`).toBe(0);
   }
