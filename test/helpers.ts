@@ -8,6 +8,21 @@ import { type ArchRun, type Results, testName } from "../src/report/results.ts";
 
 export const HOUR = 60 * 60_000;
 
+/** probes/timer_probe's checks that run where the JIT is on, in the order it runs them. */
+export const PROBE_JIT_CHECKS = [
+  "array",
+  "hash",
+  "lru_hash",
+  "inner_map",
+  "rearm",
+  "cancel",
+  "cancel_in_callback",
+  "map_delete",
+  "map_update",
+  "usercnt",
+  "latency",
+];
+
 /**
  * Runs the real CLI as a user would, capturing everything; its own progress lines (`khil: ...`: which
  * stage, which arch, how far a build is) also go to the test log as they come, tagged with its pid.

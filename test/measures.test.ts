@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseKtap } from "../src/parse/ktap.ts";
 import { againstBaseline, parseMeasures } from "../src/parse/measures.ts";
 import { measureRows } from "../src/report/summary.ts";
-import { namesAndVerdicts } from "./helpers.ts";
+import { namesAndVerdicts, PROBE_JIT_CHECKS } from "./helpers.ts";
 
 // probes/timer_probe as khil's x86_64 6.12 guest printed it (TCG): all checks passing, and a build whose
 // arming program the verifier refused (every check fails at load, with the verifier's log); a kernel built
@@ -15,19 +15,7 @@ describe("timer_probe output, captured from a guest", () => {
   it("reads each check as a subtest of timer_probe, and the JIT-off check as skipped with its reason", () => {
     const run = parseKtap(fixture("x86_64-6.12-timer-probe.log"));
     expect(namesAndVerdicts(run.tests)).toEqual([
-      ...[
-        "array",
-        "hash",
-        "lru_hash",
-        "inner_map",
-        "rearm",
-        "cancel",
-        "cancel_in_callback",
-        "map_delete",
-        "map_update",
-        "usercnt",
-        "latency",
-      ].map((c) => `timer_probe/${c}:pass`),
+      ...PROBE_JIT_CHECKS.map((c) => `timer_probe/${c}:pass`),
       "timer_probe/refused_without_jit:skip",
       "timer_probe:pass",
     ]);

@@ -6,19 +6,16 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { loadArch } from "../arch/arch.ts";
 import { KhilError } from "../common/errors.ts";
 import { jitAsked } from "../guest/facts.ts";
 import { buildImage } from "../guest/image.ts";
 import { kernelCmdline } from "../guest/qemu.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { guestKey } from "../guest/ssh-key.ts";
-import { applySeries } from "../kernel/series.ts";
-import { isPackagedKernel, resolveTree } from "../kernel/tree.ts";
-import { type CellSpec, type MachineSpec, newRun, prepareCell } from "../run/cell.ts";
+import { type CellAxes, cellSpec, type MachineSpec, newRun, prepareCell } from "../run/cell.ts";
 import { type Command, commandArgv, GUEST_DIR } from "../run/context.ts";
 import { programsAmong } from "../run/push.ts";
-import { fragmentPath, loadSuite, type Selection, selectTests } from "../run/suite.ts";
+import { type Selection, selectTests } from "../run/suite.ts";
 import { type JobCommand, lavaJob } from "./job.ts";
 
 /** A copy of `file` in `dir` named by its content, so that a lab's cache never serves a stale one. */
@@ -49,39 +46,14 @@ function jobCommand(cmd: Command, sel: Selection): JobCommand {
   return { name: cmd.name, line: `cd ${GUEST_DIR} && ${shellQuote(commandArgv(cmd, extra))}` };
 }
 
-/** A matrix cell, as `khil matrix` expands it (src/matrix/matrix.ts's Cell). */
-export interface LavaCell {
-  name: string;
-  arch: string;
-  kernel: string;
-  suite: string;
-  fragments: string[];
-  append: string[];
-  series?: { name: string; path: string };
-}
-
 export async function cellJob(
-  cell: LavaCell,
+  cell: CellAxes,
   machine: MachineSpec,
   o: { artifacts: string; artifactsUrl: string; runDir: string },
 ): Promise<string> {
-  const arch = loadArch(cell.arch);
-  const base = await resolveTree(
-    isPackagedKernel(cell.kernel) ? { kernel: cell.kernel } : { tree: cell.kernel },
-  );
-  const tree = cell.series ? await applySeries(base, cell.series.path, undefined) : base;
-  const suite = loadSuite(cell.suite);
-  const append = [...machine.append, ...cell.append];
-  const spec: CellSpec = {
-    machine: { ...machine, append },
-    arch,
-    tree,
-    suite,
-    fragments: cell.fragments.map(fragmentPath),
-    deny: true,
-    runDir: o.runDir,
-    cell: cell.name,
-  };
+  const spec = await cellSpec(cell, machine, o.runDir);
+  const { arch, suite } = spec;
+  const append = spec.machine.append;
   const run = newRun(spec);
   const prepared = await prepareCell(spec, run);
   if (!prepared)

@@ -4,6 +4,7 @@ import { archNames } from "../arch/arch.ts";
 import { KhilError } from "../common/errors.ts";
 import { parseYamlFile } from "../common/yaml.ts";
 import { isPackagedKernel } from "../kernel/tree.ts";
+import type { CellAxes } from "../run/cell.ts";
 
 /** A variant: Kconfig fragments, or fragments and kernel command-line parameters (a JIT mode's sysctls). */
 const VariantSchema = z.union([
@@ -21,18 +22,8 @@ const MatrixSchema = z.strictObject({
 });
 export type Matrix = z.infer<typeof MatrixSchema>;
 
-export interface Cell {
-  name: string;
-  arch: string;
-  /** A packaged version ("6.12") or a tree path. */
-  kernel: string;
-  suite: string;
+export interface Cell extends CellAxes {
   variant: string;
-  fragments: string[];
-  /** Kernel command-line parameters of the variant, after the run's own. */
-  append: string[];
-  /** The `--series` of this cell, by its name on the series axis. */
-  series?: { name: string; path: string };
 }
 
 export function loadMatrix(file: string): Matrix {

@@ -1,14 +1,10 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { loadArch } from "../arch/arch.ts";
 import { log } from "../common/log.ts";
-import { applySeries } from "../kernel/series.ts";
-import { isPackagedKernel, resolveTree } from "../kernel/tree.ts";
 import type { Results } from "../report/results.ts";
 import { matrixTable } from "../report/summary.ts";
 import { newResults, writeReports } from "../report/write.ts";
-import { type CellSpec, type MachineSpec, newRun, prepareCell, testCell } from "../run/cell.ts";
-import { fragmentPath, loadSuite } from "../run/suite.ts";
+import { cellSpec, type MachineSpec, newRun, prepareCell, testCell } from "../run/cell.ts";
 import type { Cell } from "./matrix.ts";
 
 export type CellState = "waiting" | "building" | "built" | "testing" | "done";
@@ -32,22 +28,9 @@ export async function runMatrix(cells: Cell[], runDir: string, machine: MachineS
   };
   let testing: Promise<void> = Promise.resolve();
   for (const cell of cells) {
-    const base = await resolveTree(
-      isPackagedKernel(cell.kernel) ? { kernel: cell.kernel } : { tree: cell.kernel },
-    );
-    const tree = cell.series ? await applySeries(base, cell.series.path, undefined) : base;
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });
-    const spec: CellSpec = {
-      machine: { ...machine, append: [...machine.append, ...cell.append] },
-      arch: loadArch(cell.arch),
-      tree,
-      suite: loadSuite(cell.suite),
-      fragments: cell.fragments.map(fragmentPath),
-      deny: true,
-      runDir: cellDir,
-      cell: cell.name,
-    };
+    const spec = await cellSpec(cell, machine, cellDir);
     const run = newRun(spec);
     results.runs.push(run);
     set(cell.name, "building");

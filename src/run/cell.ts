@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Arch } from "../arch/arch.ts";
+import { type Arch, loadArch } from "../arch/arch.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
 import { log } from "../common/log.ts";
@@ -10,7 +10,8 @@ import type { Guest } from "../guest/guest.ts";
 import { unpackGuestPackages } from "../guest/image.ts";
 import type { Accel } from "../guest/qemu.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
-import type { KernelTree } from "../kernel/tree.ts";
+import { applySeries } from "../kernel/series.ts";
+import { isPackagedKernel, type KernelTree, resolveTree } from "../kernel/tree.ts";
 import type { ArchRun, Results } from "../report/results.ts";
 import { summaryTable } from "../report/summary.ts";
 import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
@@ -23,7 +24,7 @@ import { type Deadlines, RunDeadline, resolveDeadlines } from "./deadlines.ts";
 import { KernelWatch } from "./kernel-log.ts";
 import { allFiles, type Push, programsAmong, resolvePush } from "./push.ts";
 import { splitCliTests } from "./selection.ts";
-import { KSELFTEST_DIR, type Suite, selectTests, suiteFragments } from "./suite.ts";
+import { fragmentPath, KSELFTEST_DIR, loadSuite, type Suite, selectTests, suiteFragments } from "./suite.ts";
 
 /** How the user asked every cell of a run to be built, booted and run (the CLI's options). */
 export interface MachineSpec {
@@ -54,6 +55,38 @@ export interface CellSpec {
   runDir: string;
   /** A label for the cell in combined reports (matrix); the arch name otherwise. */
   cell?: string;
+}
+
+/** One cell of a matrix as its axes name it: what `matrix` runs locally and `lava job` hands to a lab. */
+export interface CellAxes {
+  name: string;
+  arch: string;
+  /** A packaged version ("6.12") or a tree path. */
+  kernel: string;
+  suite: string;
+  /** Kconfig fragments of the cell's variant: names in kernel-config/ or paths. */
+  fragments: string[];
+  /** Kernel command-line parameters of the variant, after the run's own. */
+  append: string[];
+  /** The `--series` of this cell, by its name on the series axis. */
+  series?: { name: string; path: string };
+}
+
+/** The spec of a matrix cell: its tree (with its series applied), arch, suite and variant. */
+export async function cellSpec(cell: CellAxes, machine: MachineSpec, runDir: string): Promise<CellSpec> {
+  const base = await resolveTree(
+    isPackagedKernel(cell.kernel) ? { kernel: cell.kernel } : { tree: cell.kernel },
+  );
+  return {
+    machine: { ...machine, append: [...machine.append, ...cell.append] },
+    arch: loadArch(cell.arch),
+    tree: cell.series ? await applySeries(base, cell.series.path, undefined) : base,
+    suite: loadSuite(cell.suite),
+    fragments: cell.fragments.map(fragmentPath),
+    deny: true,
+    runDir,
+    cell: cell.name,
+  };
 }
 
 function deadlines(spec: CellSpec): Deadlines {

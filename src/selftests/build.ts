@@ -183,7 +183,6 @@ export async function buildSelftests(
       readFileSync(join(src, "Makefile"), "utf8"),
     ),
     probes: what.probes,
-    probeSources: probeSources(what.probes),
   };
   if (what.progTests && plan.progTests.length === 0)
     throw new InfraError(
@@ -191,13 +190,10 @@ export async function buildSelftests(
       "selftests",
     );
   // The probes' sources are in the inputs, not in the directory's name: an edit rebuilds in place.
-  const key = createHash("sha256")
-    .update(JSON.stringify({ ...plan, probeSources: undefined }))
-    .digest("hex")
-    .slice(0, 10);
+  const key = createHash("sha256").update(JSON.stringify(plan)).digest("hex").slice(0, 10);
   const dir = join(cacheDir(), "selftests", `${basename(build.srcDir)}-${key}`);
   const logFile = join(runDir, `selftests-${arch.name}.log`);
-  const inputs = await selftestsInputs(arch, build, plan.probeSources);
+  const inputs = await selftestsInputs(arch, build, probeSources(what.probes));
   const keyFile = join(dir, "khil-inputs.key");
   return withLock(dir, "building the selftests", async () => {
     const out = join(dir, "tree", BPF_DIR);
