@@ -80,3 +80,8 @@ export function qemuLeftIn(dir: string): number[] {
     .map(Number)
     .filter((pid) => isAlive(pid) && /qemu-system/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8")));
 }
+
+/** A captured fixture under test/fixtures, by its path there. */
+export function fixture(path: string): string {
+  return readFileSync(join(import.meta.dirname, "fixtures", path), "utf8");
+}

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadArch } from "../src/arch/arch.ts";
+import { parseFacts } from "../src/guest/facts.ts";
+import { JobConsole, parseLavaLog, targetLines } from "../src/lava/console.ts";
 import { CONSOLE_PROMPT, lavaJob } from "../src/lava/job.ts";
+import { parseKtap } from "../src/parse/ktap.ts";
+import { parseTestProgs } from "../src/parse/test-progs.ts";
+import { fixture } from "./helpers.ts";
 
 describe("LAVA job definitions", () => {
   const job = (arch: string) =>
@@ -14,7 +19,9 @@ describe("LAVA job definitions", () => {
         initrdUrl: "http://lab/i",
         cmdline: ["console=ttyAMA0", "panic=-1"],
         cpus: 2,
-        commands: [{ name: "test_progs", line: "cd /root/khil && ./test_progs -a 'timer*'" }],
+        commands: [
+          { name: "test_progs", line: "mkdir -p /root/khil && cd /root/khil && ./test_progs -a 'timer*'" },
+        ],
         jobMinutes: 30,
         testMinutes: 10,
       }),
@@ -39,9 +46,55 @@ describe("LAVA job definitions", () => {
     const [step] = test.test.interactive[0].script;
     expect(step).toEqual({
       name: "test_progs",
-      command: "cd /root/khil && ./test_progs -a 'timer*'; echo khil-exit-test_progs=$?",
+      command:
+        "echo khil-begin-test_progs; mkdir -p /root/khil && cd /root/khil && ./test_progs -a 'timer*'; echo khil-exit-test_progs=$?",
       successes: [{ message: "khil-exit-test_progs=0" }],
       failures: [{ message: "khil-exit-test_progs=[1-9][0-9]*" }],
     });
+  });
+});
+
+describe("a LAVA job's log read back (a real job of the x86_64 bpf-timer cell, LAVA 2023.01)", () => {
+  const entries = parseLavaLog(fixture("lava/x86_64-6.12-bpf-timer-job.yaml"));
+  const names = ["khil-facts", "test_progs", "timer_probe"];
+  const follow = (lines: { dt: string; line: string }[]) => {
+    const kernel: string[] = [];
+    const events: string[] = [];
+    const con = new JobConsole(names, {
+      kernel: (l) => kernel.push(l),
+      begin: (n) => events.push(`begin ${n}`),
+      output: () => {},
+      end: (n, code) => events.push(`end ${n}=${code}`),
+    });
+    for (const { dt, line } of lines) con.feed(line, dt);
+    return { con, kernel, events };
+  };
+
+  it("cuts the console into boot and each command's output between khil's markers", () => {
+    const { con, kernel, events } = follow(targetLines(entries));
+    expect(events).toEqual(names.flatMap((n) => [`begin ${n}`, `end ${n}=0`]));
+    expect(kernel.some((l) => /Linux version 6\.12\.118/.test(l))).toBe(true);
+    // The typed command lines the console echoes are the shell's, not a command's output.
+    expect(kernel.some((l) => l.includes("echo khil-begin-test_progs;"))).toBe(true);
+    const out = (n: string) => con.segments.get(n)?.lines.join("\n") ?? "";
+    expect(parseFacts(out("khil-facts"))).toMatchObject({ release: "6.12.118", jit: "1", cpus: 2 });
+    const tp = parseTestProgs(out("test_progs"));
+    expect(tp.tests.filter((t) => !t.subtest).map((t) => `${t.test}:${t.verdict}`)).toEqual([
+      "timer:pass",
+      "timer_crash:pass",
+      "timer_lockup:pass",
+      "timer_mim:pass",
+    ]);
+    expect(parseKtap(out("timer_probe")).tests.find((t) => t.subtest === "cancel")?.verdict).toBe("pass");
+  });
+
+  it("a log cut off mid-command leaves that command running, without an exit code", () => {
+    const lines = targetLines(entries);
+    const cut = lines.findIndex((l) => l.line === "khil-exit-test_progs=0");
+    const { con, events } = follow(lines.slice(0, cut));
+    expect(events.at(-1)).toBe("begin test_progs");
+    expect(con.running).toBe("test_progs");
+    expect(con.segments.get("test_progs")?.code).toBeUndefined();
+    expect(con.segments.has("timer_probe")).toBe(false);
   });
 });

@@ -103,3 +103,73 @@ describe("the kernel watch over a real console", () => {
     }
   });
 });
+
+describe("what --debug and kmemleak exist to catch, each on a real console (test/capture/capture-splats.sh)", () => {
+  // [fixture, kind, title, something only the whole report holds]
+  const cases: [string, string, RegExp, RegExp][] = [
+    ["rcu-usage", "lockdep", /^WARNING: suspicious RCU usage$/, /stack backtrace:[\s\S]*khil_splat_init/],
+    [
+      "unlock-balance",
+      "lockdep",
+      /^WARNING: bad unlock balance detected!$/,
+      /khil_splat_map[\s\S]*khil_splat_init/,
+    ],
+    [
+      "irq-inversion",
+      "lockdep",
+      /^WARNING: possible irq lock inversion dependency detected$/,
+      /lock_a[\s\S]*HARDIRQ-unsafe lock[\s\S]*DEADLOCK/,
+    ],
+    [
+      "held-to-user",
+      "lockdep",
+      /^WARNING: lock held when returning to user space!$/,
+      /insmod\/\d+ is leaving the kernel with locks still held![\s\S]*held_mutex/,
+    ],
+    [
+      "atomic-sleep",
+      "sleep-in-atomic",
+      /^BUG: sleeping function called from invalid context at \S+:\d+$/,
+      /in_atomic\(\): 1[\s\S]*khil_splat_init/,
+    ],
+    [
+      "exp-stall",
+      "rcu-stall",
+      /^rcu: INFO: rcu_sched detected expedited stalls on CPUs\/tasks: /,
+      /NMI backtrace for cpu[\s\S]*spin_preempt_off/,
+    ],
+    [
+      "kfence",
+      "kfence",
+      /^BUG: KFENCE: out-of-bounds read in khil_splat_init/,
+      /Out-of-bounds read at[\s\S]*allocated by task[\s\S]*={20,}$/,
+    ],
+    [
+      "kasan",
+      "kasan",
+      /^BUG: KASAN: slab-out-of-bounds in lkdtm_SLAB_LINEAR_OVERFLOW/,
+      /Call Trace:[\s\S]*Allocated by task[\s\S]*={20,}$/,
+    ],
+    [
+      "kmemleak",
+      "kmemleak",
+      /^kmemleak: 1 new suspected memory leaks \(see \/sys\/kernel\/debug\/kmemleak\)$/,
+      /kmemleak: 1 new suspected memory leaks/,
+    ],
+  ];
+
+  it.each(cases)("%s: a %s report, its excerpt the whole report", (name, kind, title, whole) => {
+    const all = splatsByMarker(fixture(`console/x86_64-debug-${name}.log`));
+    const first = all[0]?.splat;
+    expect(first?.kind).toBe(kind);
+    expect(first?.title).toMatch(title);
+    expect(first?.excerpt).toMatch(whole);
+    // Nothing before it: the boot of these kernels is clean, so the report is what the trigger caused.
+    expect(all.slice(1).every((s) => s.splat.kind === kind)).toBe(true);
+  });
+
+  it("a lockdep report whose dump ends at </TASK> is cut there, not at its first blank line", () => {
+    const [s] = splatsByMarker(fixture("console/x86_64-debug-rcu-usage.log"));
+    expect(s?.splat.excerpt.split("\n").at(-1)?.trim()).toBe("</TASK>");
+  });
+});

@@ -9,23 +9,30 @@ import { bootAndTest, runDeadline } from "../run/cell.ts";
 import { splitCliTests } from "../run/selection.ts";
 import { loadSuite } from "../run/suite.ts";
 import { checkTestSelection } from "../selftests/build.ts";
+import { engineOf, engineOptions } from "./engine.ts";
 import {
   collect,
   fragmentsOf,
+  hostPushes,
   machineOptions,
   machineSpec,
+  pushOption,
   runOptions,
   treeOf,
   treeOptions,
 } from "./options.ts";
 
 export function registerBootAndTest(program: Command): void {
-  runOptions(
-    machineOptions(
-      treeOptions(
-        program
-          .command("boot-and-test")
-          .description("build, boot, push the suite's selftests, run and report"),
+  pushOption(
+    engineOptions(
+      runOptions(
+        machineOptions(
+          treeOptions(
+            program
+              .command("boot-and-test")
+              .description("build, boot, push the suite's selftests, run and report"),
+          ),
+        ),
       ),
     ),
   )
@@ -42,6 +49,10 @@ export function registerBootAndTest(program: Command): void {
     .action(async (o) => {
       const archs = resolveArchs(o.arch);
       const suite = loadSuite(o.suite);
+      const engine = engineOf(o);
+      const extra = hostPushes(o);
+      if (o.eachPatch && o.engine !== "local")
+        throw new KhilError("--each-patch runs on this machine only: leave out --engine lava", 2);
       if (o.eachPatch && !o.series)
         throw new KhilError("--each-patch needs --series PATH: the patches to check");
       const tree = await treeOf(o);
@@ -86,8 +97,9 @@ export function registerBootAndTest(program: Command): void {
         deny: o.deny,
         machine,
         runDir,
+        extra,
       }));
-      const results = await bootAndTest(specs, runDir);
+      const results = await bootAndTest(specs, runDir, engine.test);
       process.exitCode = allPassed(results) ? 0 : 1;
     });
 }

@@ -2,17 +2,22 @@
 import type { Command } from "commander";
 import { KhilError } from "../common/errors.ts";
 import { bootGuest, buildFor, type GuestRequest } from "../guest/boot.ts";
+import type { Guest } from "../guest/guest.ts";
 import type { Accel } from "../guest/qemu.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { guestKey } from "../guest/ssh-key.ts";
 import { createRunDir } from "../host/run-dir.ts";
+import { inGuestDir } from "../run/context.ts";
 import { resolveDeadlines } from "../run/deadlines.ts";
+import type { Push } from "../run/push.ts";
 import {
   cliDeadlines,
   fragmentsOf,
+  hostPushes,
   machineOptions,
   type Opts,
   oneArch,
+  pushOption,
   treeOf,
   treeOptions,
 } from "./options.ts";
@@ -46,6 +51,10 @@ async function boot(o: Opts, kind: string) {
   return guest;
 }
 
+async function pushInto(guest: Guest, files: readonly Push[]): Promise<void> {
+  for (const x of files) await guest.ssh.push(x.dir, x.files, x.dest, 60_000);
+}
+
 export function registerGuest(program: Command): void {
   guestOptions(program.command("boot").description("boot the guest and keep it until Ctrl-C")).action(
     async (o) => {
@@ -68,12 +77,19 @@ export function registerGuest(program: Command): void {
     },
   );
 
-  guestOptions(program.command("exec").description("boot, run one command over SSH, exit with its exit code"))
+  pushOption(
+    guestOptions(
+      program.command("exec").description("boot, run one command over SSH, exit with its exit code"),
+    ),
+  )
     .argument("<command...>", "command and arguments, after --")
     .action(async (command: string[], o) => {
+      const files = hostPushes(o);
       const guest = await boot(o, "exec");
       try {
-        const r = await guest.ssh.exec(shellQuote(command), {
+        await pushInto(guest, files);
+        // Pushed files are where the command starts, as a suite's commands find theirs.
+        const r = await guest.ssh.exec(files.length ? inGuestDir(command) : shellQuote(command), {
           stdout: process.stdout,
           stderr: process.stderr,
         });
@@ -83,11 +99,15 @@ export function registerGuest(program: Command): void {
       }
     });
 
-  guestOptions(
-    program.command("shell").description("boot and open an interactive shell; the guest stops with it"),
+  pushOption(
+    guestOptions(
+      program.command("shell").description("boot and open an interactive shell; the guest stops with it"),
+    ),
   ).action(async (o) => {
+    const files = hostPushes(o);
     const guest = await boot(o, "shell");
     try {
+      await pushInto(guest, files);
       process.exitCode = await guest.ssh.shell();
     } finally {
       await guest.stop();

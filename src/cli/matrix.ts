@@ -8,11 +8,16 @@ import { runMatrix } from "../matrix/runner.ts";
 import { allPassed } from "../report/verdict.ts";
 import { runDeadline } from "../run/cell.ts";
 import { loadSuite } from "../run/suite.ts";
+import { engineOf, engineOptions } from "./engine.ts";
 import { annotate, collect, jobsOption, machineOptions, machineSpec, runOptions } from "./options.ts";
 
 export function registerMatrix(program: Command): void {
-  runOptions(
-    machineOptions(program.command("matrix").description("run every cell of a matrix file on this machine")),
+  engineOptions(
+    runOptions(
+      machineOptions(
+        program.command("matrix").description("run every cell of a matrix file, here or in a LAVA lab"),
+      ),
+    ),
   )
     .option("--file <matrix.yaml>", "the matrix", "matrix.yaml")
     .option("--cell <name>", "run only this cell (repeatable)", collect, [])
@@ -25,6 +30,7 @@ export function registerMatrix(program: Command): void {
         throw new KhilError(
           `unknown cell ${unknown.join(", ")}: valid are ${all.map((c) => c.name).join(", ")}`,
         );
+      const engine = engineOf(o);
       const cells = o.cell.length ? all.filter((c) => o.cell.includes(c.name)) : all;
       const runDir = o.out ? resolve(o.out) : createRunDir("matrix");
       mkdirSync(runDir, { recursive: true });
@@ -33,7 +39,7 @@ export function registerMatrix(program: Command): void {
         machine,
         cells.map((c) => loadSuite(c.suite)),
       );
-      const results = await runMatrix(cells, runDir, machine);
+      const results = await runMatrix(cells, runDir, machine, engine);
       annotate(results);
       process.exitCode = allPassed(results) ? 0 : 1;
     });

@@ -1,5 +1,6 @@
 /** Options several commands share, and the conversions from parsed options to what the pipeline takes. */
-import { join, resolve } from "node:path";
+import { statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { type Arch, resolveArchs } from "../arch/arch.ts";
 import { KhilError } from "../common/errors.ts";
@@ -10,7 +11,9 @@ import { type KernelTree, PACKAGED_KERNELS, resolveTree } from "../kernel/tree.t
 import { githubAnnotations } from "../report/annotations.ts";
 import type { Results } from "../report/results.ts";
 import type { MachineSpec } from "../run/cell.ts";
+import { GUEST_DIR } from "../run/context.ts";
 import { DEFAULT_DEADLINES, type Deadlines } from "../run/deadlines.ts";
+import type { Push } from "../run/push.ts";
 
 export type Opts = Record<string, unknown>;
 
@@ -143,4 +146,22 @@ export function machineSpec(o: Opts): MachineSpec {
 export function annotate(results: Results): void {
   if (process.env.GITHUB_ACTIONS === "true")
     for (const l of githubAnnotations(results)) process.stdout.write(`${l}\n`);
+}
+
+/** exec, shell and boot-and-test take host files along: a module or a program built here. */
+export function pushOption(cmd: Command): Command {
+  return cmd.option(
+    "--push <file>",
+    `a host file to copy into the guest's ${GUEST_DIR}, where commands start (repeatable)`,
+    collect,
+    [],
+  );
+}
+
+/** Checked before the build, so that a misspelt path does not cost a kernel build first. */
+export function hostPushes(o: Opts): Push[] {
+  const files = (o.push as string[]).map((f) => resolve(f));
+  const missing = files.filter((f) => !statSync(f, { throwIfNoEntry: false })?.isFile());
+  if (missing.length) throw new KhilError(`--push: ${missing.join(", ")}: no such file`, 2);
+  return files.map((f) => ({ dir: dirname(f), files: [basename(f)], dest: GUEST_DIR }));
 }

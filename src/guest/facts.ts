@@ -83,7 +83,19 @@ export async function readGuestFacts(
   accel: AccelChoice,
 ): Promise<{ facts: GuestFacts; problems: string[] }> {
   const r = await guest.ssh.capture(FACTS_SCRIPT);
-  const raw = parseFacts(r.out);
+  return guestFacts(parseFacts(r.out), build, {
+    arch: guest.arch.name,
+    ...accel,
+    bootSeconds: guest.bootSeconds,
+  });
+}
+
+/** FACTS_SCRIPT's answer held against the kernel khil built, however the script reached the guest. */
+export function guestFacts(
+  raw: RawFacts,
+  build: KernelBuild,
+  where: { arch: string; accel: string; reason: string; bootSeconds: number },
+): { facts: GuestFacts; problems: string[] } {
   const problems: string[] = [];
   const ourSha = createHash("sha256").update(readFileSync(build.config)).digest("hex");
   if (raw.configSha256 && raw.configSha256 !== ourSha)
@@ -94,22 +106,21 @@ export async function readGuestFacts(
     facts: {
       kernelRelease: raw.release,
       configHash: raw.configSha256 === ourSha ? build.configHash : `guest:${raw.configSha256.slice(0, 12)}`,
-      arch: guest.arch.name,
+      arch: where.arch,
       machine: raw.machine,
-      accel: accel.accel,
-      accelReason: accel.reason,
+      accel: where.accel,
+      accelReason: where.reason,
       bpfJitEnable: raw.jit,
       bpfJitHarden: raw.harden,
       clocksource: raw.clocksource,
       hrtimerResolutionNs: raw.hrtimerResolutionNs,
       cpus: raw.cpus,
-      bootSeconds: guest.bootSeconds,
+      bootSeconds: where.bootSeconds,
     },
     problems,
   };
 }
 
-/** The JIT settings a run asked the guest's kernel for, as sysctls on its command line. */
 export interface JitAsked {
   enable: string;
   harden?: string;

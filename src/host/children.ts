@@ -6,6 +6,9 @@ import { execaSync, type ResultPromise } from "execa";
  * `setpriv --pdeathsig KILL`, so even a khil killed with SIGKILL takes its guests with it.
  */
 const live = new Set<ResultPromise>();
+/** Work khil started elsewhere (a LAVA job), undone like a process: on Ctrl-C or the run's deadline. */
+const remote = new Set<() => Promise<unknown>>();
+
 let installed = false;
 
 function signalAll(signal: NodeJS.Signals): ResultPromise[] {
@@ -28,13 +31,26 @@ function signalAll(signal: NodeJS.Signals): ResultPromise[] {
  */
 export function stopTracked(): Promise<unknown> {
   const dying = signalAll("SIGTERM");
-  const reaped = Promise.allSettled(dying);
+  const undone = [...remote].map((undo) => undo().catch(() => {}));
+  remote.clear();
+  const reaped = Promise.allSettled([...dying, ...undone]);
   return Promise.race([reaped, new Promise((r) => setTimeout(r, 7000))]);
+}
+
+/** Returns what to call once the work has ended by itself. */
+export function trackRemote(undo: () => Promise<unknown>): () => void {
+  remote.add(undo);
+  installHandlers();
+  return () => remote.delete(undo);
 }
 
 export function track(p: ResultPromise): void {
   live.add(p);
   p.finally(() => live.delete(p)).catch(() => {});
+  installHandlers();
+}
+
+function installHandlers(): void {
   if (installed) return;
   installed = true;
   // At exit there is no time left for SIGTERM's grace.
@@ -45,7 +61,9 @@ export function track(p: ResultPromise): void {
     ["SIGHUP", 129],
   ] as const) {
     process.on(sig, () => {
-      process.stderr.write(`\nkhil: ${sig}: stopping ${live.size} process(es) (guests, builds)\n`);
+      process.stderr.write(
+        `\nkhil: ${sig}: stopping ${live.size} process(es) (guests, builds) and ${remote.size} lab job(s)\n`,
+      );
       // Reap them before exiting, so that no QEMU (not even a zombie) outlives khil.
       void stopTracked().then(() => process.exit(code));
     });

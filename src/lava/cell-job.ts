@@ -7,13 +7,20 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { KhilError } from "../common/errors.ts";
-import { jitAsked } from "../guest/facts.ts";
+import { FACTS_SCRIPT, jitAsked } from "../guest/facts.ts";
 import { buildImage } from "../guest/image.ts";
 import { kernelCmdline } from "../guest/qemu.ts";
-import { shellQuote } from "../guest/ssh.ts";
 import { guestKey } from "../guest/ssh-key.ts";
-import { type CellAxes, cellSpec, type MachineSpec, newRun, prepareCell } from "../run/cell.ts";
-import { type Command, commandArgv, GUEST_DIR } from "../run/context.ts";
+import {
+  type CellAxes,
+  type CellSpec,
+  cellSpec,
+  type MachineSpec,
+  newRun,
+  type Prepared,
+  prepareCell,
+} from "../run/cell.ts";
+import { type Command, commandArgv, inGuestDir } from "../run/context.ts";
 import { programsAmong } from "../run/push.ts";
 import { type Selection, selectTests } from "../run/suite.ts";
 import { type JobCommand, lavaJob } from "./job.ts";
@@ -43,24 +50,26 @@ function jobCommand(cmd: Command, sel: Selection): JobCommand {
           ...(sel.denied.length ? ["-d", sel.denied.map((d) => d.pattern).join(",")] : []),
         ]
       : [];
-  return { name: cmd.name, line: `cd ${GUEST_DIR} && ${shellQuote(commandArgv(cmd, extra))}` };
+  return { name: cmd.name, line: inGuestDir(commandArgv(cmd, extra)) };
 }
 
-export async function cellJob(
-  cell: CellAxes,
-  machine: MachineSpec,
-  o: { artifacts: string; artifactsUrl: string; runDir: string },
-): Promise<string> {
-  const spec = await cellSpec(cell, machine, o.runDir);
-  const { arch, suite } = spec;
-  const append = spec.machine.append;
-  const run = newRun(spec);
-  const prepared = await prepareCell(spec, run);
-  if (!prepared)
-    throw new KhilError(
-      `${cell.name}: ${run.error?.stage ?? "build"} failed: ${run.error?.message ?? ""}`,
-      1,
-    );
+/** The first command of every job: what the local run reads over SSH before its tests. */
+export const FACTS_COMMAND: JobCommand = { name: "khil-facts", line: `${FACTS_SCRIPT}; true` };
+
+export interface CellJob {
+  definition: string;
+  /** The facts command, then the suite's commands, as the job runs them. */
+  commands: JobCommand[];
+  selection: Selection;
+}
+
+/** The job of a built cell: its initramfs made, kernel and initramfs placed, the commands written. */
+export async function jobFor(
+  spec: CellSpec,
+  prepared: Prepared,
+  o: { artifacts: string; artifactsUrl: string },
+): Promise<CellJob> {
+  const { arch, suite, machine } = spec;
   const { build, pushes } = prepared;
   const image = await buildImage(
     arch,
@@ -69,18 +78,37 @@ export async function cellJob(
     pushes,
   );
   const url = o.artifactsUrl.replace(/\/?$/, "/");
-  const jit = jitAsked(append).enable === "0" ? "off" : "on";
-  const sel = selectTests(suite, arch.name, build.release, jit);
-  return lavaJob({
-    cell: cell.name,
+  const jit = jitAsked(machine.append).enable === "0" ? "off" : "on";
+  const selection = selectTests(suite, arch.name, build.release, jit);
+  const commands = [FACTS_COMMAND, ...suite.commands.map((c) => jobCommand(c, selection))];
+  const definition = lavaJob({
+    cell: spec.cell ?? arch.name,
     arch,
     suite: suite.name,
     kernelUrl: url + placeArtefact(build.bootImage, o.artifacts),
     initrdUrl: url + placeArtefact(image.path, o.artifacts),
-    cmdline: kernelCmdline(arch, {}, append),
+    cmdline: kernelCmdline(arch, {}, machine.append),
     cpus: machine.cpus,
-    commands: suite.commands.map((c) => jobCommand(c, sel)),
+    commands,
     jobMinutes: 30,
     testMinutes: Math.ceil(suite.commands.reduce((s, c) => s + c.timeout, 0) / 60),
   });
+  return { definition, commands, selection };
+}
+
+/** `khil lava job`: the cell built here, and its job. */
+export async function cellJob(
+  cell: CellAxes,
+  machine: MachineSpec,
+  o: { artifacts: string; artifactsUrl: string; runDir: string },
+): Promise<string> {
+  const spec = await cellSpec(cell, machine, o.runDir);
+  const run = newRun(spec);
+  const prepared = await prepareCell(spec, run);
+  if (!prepared)
+    throw new KhilError(
+      `${cell.name}: ${run.error?.stage ?? "build"} failed: ${run.error?.message ?? ""}`,
+      1,
+    );
+  return (await jobFor(spec, prepared, o)).definition;
 }

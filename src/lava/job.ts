@@ -31,6 +31,11 @@ export interface JobInput {
   testMinutes: number;
 }
 
+/** The line a command's output starts after: the console's echo of the typed line is apart from it. */
+export function beginMarker(name: string): string {
+  return `khil-begin-${name}`;
+}
+
 /** The line a command's exit code is reported by: what the test action's patterns look for. */
 export function exitMarker(name: string, code: string): string {
   return `khil-exit-${name}=${code}`;
@@ -76,7 +81,7 @@ export function lavaJob(j: JobInput): string {
               script: j.commands.map((c) => ({
                 name: c.name,
                 // The marker's `$?` is the command's own exit code; its echo of the command line cannot match.
-                command: `${c.line}; echo ${exitMarker(c.name, "$?")}`,
+                command: `echo ${beginMarker(c.name)}; ${c.line}; echo ${exitMarker(c.name, "$?")}`,
                 successes: [{ message: exitMarker(c.name, "0") }],
                 failures: [{ message: exitMarker(c.name, "[1-9][0-9]*") }],
               })),

@@ -4,7 +4,7 @@ import { log } from "../common/log.ts";
 import type { Results } from "../report/results.ts";
 import { matrixTable } from "../report/summary.ts";
 import { newResults, writeReports } from "../report/write.ts";
-import { cellSpec, type MachineSpec, newRun, prepareCell, testCell } from "../run/cell.ts";
+import { type CellTester, cellSpec, type MachineSpec, newRun, prepareCell, testCell } from "../run/cell.ts";
 import type { Cell } from "./matrix.ts";
 
 export type CellState = "waiting" | "building" | "built" | "testing" | "done";
@@ -14,12 +14,26 @@ export function progressLine(states: ReadonlyMap<string, CellState>): string {
   return [...states].map(([name, s]) => `${name} [${s}]`).join("  ");
 }
 
+/** Where a matrix's built cells are tested: one at a time on this machine, or all at once in a lab. */
+export interface Engine {
+  test: CellTester;
+  /** A lab queues the jobs on its own devices; this machine runs one guest beside the next build. */
+  parallel: boolean;
+}
+
+const LOCAL: Engine = { test: testCell, parallel: false };
+
 /**
- * Runs the cells on this machine. Builds go one at a time (two kernel builds on a small machine only slow
- * each other down); a cell's boot and tests run while the next cell builds. A cell that fails to build or
- * boot is reported as such and the others still run.
+ * Runs the cells. Builds go one at a time here (two kernel builds on a small machine only slow each other
+ * down); a cell's boot and tests run while the next cell builds. A cell that fails to build or boot is
+ * reported as such and the others still run.
  */
-export async function runMatrix(cells: Cell[], runDir: string, machine: MachineSpec): Promise<Results> {
+export async function runMatrix(
+  cells: Cell[],
+  runDir: string,
+  machine: MachineSpec,
+  engine: Engine = LOCAL,
+): Promise<Results> {
   const results = newResults(runDir);
   const states = new Map<string, CellState>(cells.map((c) => [c.name, "waiting"]));
   const set = (name: string, s: CellState) => {
@@ -27,6 +41,7 @@ export async function runMatrix(cells: Cell[], runDir: string, machine: MachineS
     log(`matrix: ${progressLine(states)}`);
   };
   let testing: Promise<void> = Promise.resolve();
+  const all: Promise<void>[] = [];
   for (const cell of cells) {
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });
@@ -36,19 +51,20 @@ export async function runMatrix(cells: Cell[], runDir: string, machine: MachineS
     set(cell.name, "building");
     const prepared = await prepareCell(spec, run);
     set(cell.name, "built");
-    const previous = testing;
+    const previous = engine.parallel ? Promise.resolve() : testing;
     testing = previous.then(async () => {
       if (prepared) {
         set(cell.name, "testing");
-        await testCell(spec, run, prepared);
+        await engine.test(spec, run, prepared);
       }
       set(cell.name, "done");
       // Each cell's directory is a run directory of its own too, for `khil report merge`.
       writeReports({ ...newResults(cellDir), runs: [run] });
       writeReports(results);
     });
+    all.push(testing);
   }
-  await testing;
+  await Promise.all(all);
   writeReports(results);
   process.stdout.write(`${matrixTable(results)}\n`);
   process.stdout.write(`results: ${runDir} (results.json, junit.xml, one directory per cell)\n`);

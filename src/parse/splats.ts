@@ -41,6 +41,17 @@ const STARTS: [SplatKind, RegExp][] = [
 const END = /---\[ end (trace|Kernel panic)|^\s*$/;
 
 /**
+ * Reports with blank lines inside them end elsewhere: lockdep's after its stack dump (x86's `</TASK>`; on
+ * arm64, whose dump has no end line, at the excerpt's line limit or the next report), KASAN's and KFENCE's
+ * at the rule of `=` they close with.
+ */
+const ENDS: Partial<Record<SplatKind, RegExp>> = {
+  lockdep: /^\s*<\/TASK>\s*$/,
+  kasan: /^={20,}\s*$/,
+  kfence: /^={20,}\s*$/,
+};
+
+/**
  * After these the command under them may never return (a CPU spins with preemption off, a task sleeps in D
  * state forever), and the kernel is not fit to run more tests.
  */
@@ -75,7 +86,7 @@ export class SplatDetector {
     const continues = kind === "oops" && this.current?.splat.kind === "bug";
     if (this.current && (!kind || continues)) {
       this.current.lines.push(line);
-      const ended = END.test(line) || this.current.lines.length >= 80;
+      const ended = (ENDS[this.current.splat.kind] ?? END).test(line) || this.current.lines.length >= 80;
       if (ended) return this.close();
       return undefined;
     }

@@ -48,6 +48,8 @@ export interface ArchRun {
   status: "passed" | "failed" | "error" | "skipped";
   /** For an error: the stage that failed and why (build, boot, push, a command's timeout...). */
   error?: { stage: string; message: string };
+  /** Where the guest ran when not on this machine: the LAVA job that booted and tested it. */
+  engine?: { name: "lava"; job: string };
   guest?: GuestFacts;
   /** What the output or the kernel contradicts: each fails the run, and bisect calls the commit bad. */
   problems: string[];

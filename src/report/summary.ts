@@ -4,9 +4,13 @@ import { againstBaseline } from "../parse/measures.ts";
 import { type ArchRun, findings, type Results, testName } from "./results.ts";
 import { seriesLines } from "./series.ts";
 
-/** What the guest itself said it ran: the kernel, the accelerator, the JIT mode in force. */
-function guestLine(g: GuestFacts): string {
-  return `${g.kernelRelease}, ${g.accel}, ${g.cpus} CPUs, ${jitMode(g)}, clocksource ${g.clocksource}`;
+/** What the guest itself said it ran (the kernel, the accelerator, the JIT mode in force), and where. */
+function guestLine(g: GuestFacts, run: ArchRun): string {
+  return `${g.kernelRelease}, ${g.accel}, ${g.cpus} CPUs, ${jitMode(g)}, clocksource ${g.clocksource}${engineNote(run)}`;
+}
+
+function engineNote(run: ArchRun): string {
+  return run.engine ? `, LAVA job ${run.engine.job}` : "";
 }
 
 function header(run: ArchRun): string {
@@ -15,7 +19,7 @@ function header(run: ArchRun): string {
     return `${run.arch}: ${run.status}${run.error ? ` (${run.error.stage}: ${run.error.message.split("\n")[0]})` : ""}`;
   const jit = jitMode(g);
   const res = g.hrtimerResolutionNs === null ? "?" : `${g.hrtimerResolutionNs} ns`;
-  return `${run.arch}: ${g.kernelRelease} (config ${g.configHash}), ${g.accel}, ${g.cpus} CPUs, ${jit}, clocksource ${g.clocksource}, hrtimer resolution ${res}, boot ${g.bootSeconds.toFixed(1)} s`;
+  return `${run.arch}: ${g.kernelRelease} (config ${g.configHash}), ${g.accel}, ${g.cpus} CPUs, ${jit}, clocksource ${g.clocksource}, hrtimer resolution ${res}, boot ${g.bootSeconds.toFixed(1)} s${engineNote(run)}`;
 }
 
 /** The stages one after the other, each waiting for the one before: a run's critical path. */
@@ -142,7 +146,8 @@ export function matrixTable(r: Results): string {
   );
   const measured = measureRows(r.runs);
   if (measured.length) lines.push("", ...textTable(MEASURE_HEAD, measured));
-  for (const run of r.runs) if (run.guest) lines.push(`${run.cell ?? run.arch}: ${guestLine(run.guest)}`);
+  for (const run of r.runs)
+    if (run.guest) lines.push(`${run.cell ?? run.arch}: ${guestLine(run.guest, run)}`);
   for (const run of r.runs) {
     for (const f of findings(run)) lines.push(`${run.cell ?? run.arch}: ${f.what}: ${f.text.split("\n")[0]}`);
   }
@@ -175,7 +180,7 @@ export function toMarkdown(r: Results): string {
     const [title, ...patches] = run.series ? seriesLines(run.series) : [];
     if (title)
       lines.push(`- ${esc(run.cell ?? run.arch)}: ${esc(title)}`, ...patches.map((p) => `  - ${esc(p)}`));
-    if (g) lines.push(`- ${esc(run.cell ?? run.arch)}: ${esc(guestLine(g))}`);
+    if (g) lines.push(`- ${esc(run.cell ?? run.arch)}: ${esc(guestLine(g, run))}`);
     for (const f of findings(run))
       lines.push(`- ${esc(run.cell ?? run.arch)}: **${f.what}**: ${esc(f.text.split("\n")[0] ?? "")}`);
   }

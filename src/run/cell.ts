@@ -22,6 +22,7 @@ import { runCommands } from "./commands.ts";
 import { GUEST_DIR } from "./context.ts";
 import { type Deadlines, RunDeadline, resolveDeadlines } from "./deadlines.ts";
 import { KernelWatch } from "./kernel-log.ts";
+import { scanForLeaks } from "./kmemleak.ts";
 import { allFiles, type Push, programsAmong, resolvePush } from "./push.ts";
 import { splitCliTests } from "./selection.ts";
 import { fragmentPath, KSELFTEST_DIR, loadSuite, type Suite, selectTests, suiteFragments } from "./suite.ts";
@@ -55,6 +56,8 @@ export interface CellSpec {
   runDir: string;
   /** A label for the cell in combined reports (matrix); the arch name otherwise. */
   cell?: string;
+  /** Host files the user pushes along with the suite's (`--push`). */
+  extra?: Push[];
 }
 
 /** One cell of a matrix as its axes name it: what `matrix` runs locally and `lava job` hands to a lab. */
@@ -138,7 +141,7 @@ function request(spec: CellSpec): GuestRequest {
  * unexpected exception goes to a log, not the terminal. Usage errors (exit 2) still stop everything. Once
  * the whole run's deadline has passed, a stage fails with that timeout, whatever else it saw.
  */
-async function stage<T>(
+export async function stage<T>(
   spec: CellSpec,
   run: ArchRun,
   name: string,
@@ -205,6 +208,7 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
     if (!ks) return undefined;
     pushes.push({ dir: ks.dir, files: allFiles(ks.dir), dest: `${GUEST_DIR}/${KSELFTEST_DIR}` });
   }
+  pushes.push(...(spec.extra ?? []));
   return { build, pushes };
 }
 
@@ -216,6 +220,9 @@ async function livenessProblem(g: Guest): Promise<string | undefined> {
     ? undefined
     : `the guest did not answer over SSH after the last command (${r.out || "no exit code"})`;
 }
+
+/** What tests a built cell: a guest on this machine (testCell), or a lab's (lava/engine.ts). */
+export type CellTester = (spec: CellSpec, run: ArchRun, p: Prepared) => Promise<void>;
 
 /** The stages in the guest: image, boot, facts, push, the suite's commands; the guest is always stopped. */
 export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promise<void> {
@@ -264,6 +271,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);
       const dead = watch.stuck ? undefined : await livenessProblem(g);
       if (dead) run.problems.push(dead);
+      else if (!watch.stuck) await scanForLeaks(g, watch, run, spec.runDir);
     });
     const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
     if (none) run.problems.push(none);
@@ -281,7 +289,11 @@ export function runDeadline(machine: MachineSpec, suites: readonly Suite[]): Run
 }
 
 /** build → selftests → image → boot → push → run → parse → report, for each arch in turn. */
-export async function bootAndTest(specs: CellSpec[], runDir: string): Promise<Results> {
+export async function bootAndTest(
+  specs: CellSpec[],
+  runDir: string,
+  test: CellTester = testCell,
+): Promise<Results> {
   const results = newResults(runDir);
   for (const spec of specs) {
     const run = newRun(spec);
@@ -289,7 +301,7 @@ export async function bootAndTest(specs: CellSpec[], runDir: string): Promise<Re
     const t0 = Date.now();
     try {
       const prepared = await prepareCell(spec, run);
-      if (prepared) await testCell(spec, run, prepared);
+      if (prepared) await test(spec, run, prepared);
     } finally {
       run.timings.total = (Date.now() - t0) / 1000;
       // Written after every arch, so what was gathered survives a later failure or Ctrl-C.

@@ -16,7 +16,7 @@ import { checkKselftestSelection, checkSelection } from "./selection.ts";
 const JSON_SUMMARY = "/tmp/khil-summary.json";
 
 /** Lines that are results, test_progs' or kselftest runner's, for live progress and per-test wall time. */
-const LIVE_RESULT = /^#\d+\s+(\S+):(OK|FAIL|SKIP)|^(ok|not ok) \d+ selftests: [^:]+: (\S+)/;
+export const LIVE_RESULT = /^#\d+\s+(\S+):(OK|FAIL|SKIP)|^(ok|not ok) \d+ selftests: [^:]+: (\S+)/;
 
 /** A command's output, written to its log as it comes and handed on line by line. */
 function tee(file: string, onLine: (l: string) => void): Writable & { done: () => Promise<void> } {

@@ -72,4 +72,34 @@ describe("bad input: one line, exit code 2, nothing half-done", () => {
     expect(t.exitCode).toBe(2);
     expect(t.stderr).toContain("option '--timeout <s>' argument 'soon' is invalid");
   });
+
+  it("--engine lava without a lab, a token, or a readable token file", async () => {
+    const noLab = await khil(["matrix", "--engine", "lava"]);
+    expect(noLab.exitCode).toBe(2);
+    expect(noLab.stderr.trim()).toBe(
+      "khil: error: --engine lava needs --lava URL: the LAVA server to submit to",
+    );
+    const noToken = await khil(["boot-and-test", "--engine", "lava", "--lava", "http://127.0.0.1:8000"]);
+    expect(noToken.exitCode).toBe(2);
+    expect(noToken.stderr.trim()).toBe(
+      "khil: error: --engine lava needs --token TOKEN or --token-file FILE (make one with: lava-server manage tokens add --user USER)",
+    );
+    const missing = await khil([
+      "matrix",
+      "--engine",
+      "lava",
+      "--lava",
+      "http://x",
+      "--token-file",
+      "/nonexistent",
+    ]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr.trim()).toBe("khil: error: --token-file /nonexistent: ENOENT");
+  });
+
+  it("--push of a file that is not there, before any build", async () => {
+    const r = await khil(["exec", "--push", "/nonexistent/m.ko", "--", "true"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe("khil: error: --push: /nonexistent/m.ko: no such file");
+  });
 });

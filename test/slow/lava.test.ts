@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectRoot } from "../../src/host/paths.ts";
-import { HOUR, khil } from "../helpers.ts";
+import { expandMatrix, loadMatrix } from "../../src/matrix/matrix.ts";
+import type { ArchRun, Results } from "../../src/report/results.ts";
+import { HOUR, khil, namesAndVerdicts, resultsOf } from "../helpers.ts";
 
 // A real LAVA lab on this machine (harness/lava-lab.sh), its own state directory and a fresh database.
 const state = mkdtempSync(join(tmpdir(), "khil-lava-"));
@@ -13,12 +15,14 @@ const lab = (cmd: string) =>
     env: { KHIL_LAVA_STATE: state },
     all: true,
   });
-const URL = "http://127.0.0.1:8000/api/v0.2";
+const SERVER = "http://127.0.0.1:8000";
 const DAEMONS = ["gunicorn", "publisher", "scheduler", "worker"];
+const tokenFile = join(state, "token");
+const onLab = () => ["--engine", "lava", "--lava", SERVER, "--token-file", tokenFile];
 
 async function api<T>(path: string, body?: unknown): Promise<T> {
-  const token = readFileSync(join(state, "token"), "utf8").trim();
-  const r = await fetch(`${URL}/${path}`, {
+  const token = readFileSync(tokenFile, "utf8").trim();
+  const r = await fetch(`${SERVER}/api/v0.2/${path}`, {
     method: body ? "POST" : "GET",
     headers: { Authorization: `Token ${token}`, "Content-Type": "application/json" },
     ...(body ? { body: JSON.stringify(body) } : {}),
@@ -28,7 +32,21 @@ async function api<T>(path: string, body?: unknown): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-describe("LAVA jobs khil writes, in a real lab (slow tier)", () => {
+const jobOf = (run: ArchRun | undefined) =>
+  api<{ state: string; health: string }>(`jobs/${run?.engine?.job.split("/").pop()}/`);
+
+/** The lab's jobs not yet Finished: the lab is this test's own. */
+async function unfinishedJobs(): Promise<number[]> {
+  const all = await api<{ results: { id: number; state: string }[] }>("jobs/?limit=1000");
+  return all.results.filter((j) => j.state !== "Finished").map((j) => j.id);
+}
+
+/** What a matrix table shows of each cell: its status and every test's verdict. */
+function table(r: Results): Record<string, string[]> {
+  return Object.fromEntries(r.runs.map((run) => [run.cell, [run.status, ...namesAndVerdicts(run.tests)]]));
+}
+
+describe("matrix cells as LAVA jobs, in a real lab (slow tier)", () => {
   let pids: number[] = [];
   beforeAll(async () => {
     await lab("up");
@@ -39,38 +57,99 @@ describe("LAVA jobs khil writes, in a real lab (slow tier)", () => {
   }, HOUR);
 
   it(
-    "validates the default cells' jobs on both arches, and the x86_64 one boots and passes its tests there",
+    "validates the job of every default cell on both arches",
     async () => {
       const artifacts = join(state, "artifacts");
-      const jobs: Record<string, string> = {};
-      for (const arch of ["x86_64", "arm64"]) {
-        const out = join(state, `${arch}.yaml`);
-        const r = await khil([
-          "lava",
-          "job",
-          `${arch}-6.12-bpf-timer-default`,
-          "--artifacts",
-          artifacts,
-          "--out",
-          out,
-        ]);
+      const cells = expandMatrix(loadMatrix(join(projectRoot, "matrix.yaml"))).map((c) => c.name);
+      expect(cells).toHaveLength(6);
+      for (const cell of cells) {
+        const out = join(state, `${cell}.yaml`);
+        const r = await khil(["lava", "job", cell, "--artifacts", artifacts, "--out", out]);
         expect(r.exitCode, r.all).toBe(0);
-        jobs[arch] = readFileSync(out, "utf8");
-        expect(await api<{ message: string }>("jobs/validate/", { definition: jobs[arch] })).toEqual({
+        const definition = readFileSync(out, "utf8");
+        expect(await api<{ message: string }>("jobs/validate/", { definition })).toEqual({
           message: "Job valid.",
         });
       }
-      const { job_ids } = await api<{ job_ids: number[] }>("jobs/", { definition: jobs.x86_64 });
-      const id = job_ids[0];
-      let job = { state: "", health: "" };
-      for (let i = 0; i < 600 && job.state !== "Finished"; i++) {
-        await new Promise((r) => setTimeout(r, 1000));
-        job = await api(`jobs/${id}/`);
+    },
+    HOUR,
+  );
+
+  it(
+    "the default matrix run through the lab gives the same table as run here",
+    async () => {
+      // The lab validates every job before it is submitted; an invalid one would end its cell in error.
+      const viaLab = await khil(["matrix", ...onLab()]);
+      expect(viaLab.exitCode, viaLab.all).toBe(0);
+      const here = await khil(["matrix"]);
+      expect(here.exitCode, here.all).toBe(0);
+      const lava = resultsOf(viaLab.stdout).results;
+      const local = resultsOf(here.stdout).results;
+      expect(lava.runs.map((r) => r.cell)).toHaveLength(6);
+      expect(table(lava)).toEqual(table(local));
+      for (const run of lava.runs) {
+        expect(run.engine?.job).toMatch(/^http:\/\/127\.0\.0\.1:8000\/scheduler\/job\/\d+$/);
+        expect(run.guest?.kernelRelease).toBe(run.tests[0]?.kernel);
+        expect(await jobOf(run)).toMatchObject({ state: "Finished", health: "Complete" });
       }
-      expect(job.health).toBe("Complete");
-      const tests = await api<{ results: { name: string; result: string }[] }>(`jobs/${id}/tests/`);
-      const result = (n: string) => tests.results.find((t) => t.name === n)?.result;
-      expect([result("test_progs"), result("timer_probe")]).toEqual(["pass", "pass"]);
+      expect(viaLab.stdout).toMatch(/LAVA job http:\/\/127\.0\.0\.1:8000\/scheduler\/job\/\d+/);
+    },
+    2 * HOUR,
+  );
+
+  it(
+    "a kernel WARNING fails the cell with the splat charged to its command, as locally",
+    async () => {
+      const r = await khil([
+        "boot-and-test",
+        ...onLab(),
+        "--suite",
+        "test/fixtures/suites/lkdtm-warning.yaml",
+      ]);
+      expect(r.exitCode, r.all).toBe(1);
+      const { dir, results } = resultsOf(r.stdout);
+      const run = results.runs[0];
+      expect(run?.status).toBe("failed");
+      expect(run?.tests[0]?.verdict).toBe("pass");
+      expect(run?.splats[0]).toMatchObject({ kind: "warning", during: "command provoke-warning" });
+      expect(run?.splats[0]?.location).toMatch(/^drivers\/misc\/lkdtm\/bugs\.c:\d+$/);
+      expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(/<failure type="kernel warning"/);
+    },
+    HOUR,
+  );
+
+  it(
+    "the whole run's deadline cancels the job, and no job is left running",
+    async () => {
+      // sleeper's command sleeps 600 s under a 90 s deadline for the whole run.
+      const r = await khil(["boot-and-test", ...onLab(), "--suite", "test/fixtures/suites/sleeper.yaml"]);
+      expect(r.exitCode, r.all).toBe(1);
+      const run = resultsOf(r.stdout).results.runs[0];
+      expect(run?.error?.message).toMatch(/^timeout: whole run after 90 s/);
+      expect(await jobOf(run)).toMatchObject({ state: "Finished", health: "Canceled" });
+      expect(await unfinishedJobs()).toEqual([]);
+    },
+    HOUR,
+  );
+
+  it(
+    "a job LAVA ends Incomplete is an error of the lab, with LAVA's reason, not a failed test",
+    async () => {
+      const r = await khil([
+        "boot-and-test",
+        ...onLab(),
+        "--artifacts-url",
+        "file:///nonexistent/",
+        "--suite",
+        "test/fixtures/suites/lkdtm-warning.yaml",
+      ]);
+      expect(r.exitCode, r.all).toBe(1);
+      const run = resultsOf(r.stdout).results.runs[0];
+      expect(run?.status).toBe("error");
+      expect(run?.error?.stage).toBe("lava");
+      expect(run?.error?.message).toMatch(/^LAVA job \d+ ended Incomplete: \S+/);
+      expect(run?.tests).toEqual([]);
+      expect(await jobOf(run)).toMatchObject({ state: "Finished", health: "Incomplete" });
     },
     HOUR,
   );

@@ -1,0 +1,52 @@
+/** `--engine local|lava` and the lab's options, shared by matrix and boot-and-test. */
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { type Command, Option } from "commander";
+import { KhilError } from "../common/errors.ts";
+import { cacheDir } from "../host/paths.ts";
+import { lavaTester } from "../lava/engine.ts";
+import type { Engine } from "../matrix/runner.ts";
+import { testCell } from "../run/cell.ts";
+import type { Opts } from "./options.ts";
+
+export function engineOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option("--engine <engine>", "where guests run: this machine, or a LAVA lab")
+        .choices(["local", "lava"])
+        .default("local"),
+    )
+    .option("--lava <url>", "the LAVA server (e.g. http://127.0.0.1:8000)")
+    .option("--token <token>", "a LAVA API token (lava-server manage tokens add)")
+    .option("--token-file <file>", "a file holding the LAVA API token")
+    .option(
+      "--artifacts <dir>",
+      "where kernels and initramfs are put for the lab (default: $KHIL_CACHE/lava-artifacts)",
+    )
+    .option("--artifacts-url <url>", "the URL the lab fetches --artifacts at (default: file://DIR)");
+}
+
+export function engineOf(o: Opts): Engine {
+  if (o.engine !== "lava") return { test: testCell, parallel: false };
+  if (!o.lava) throw new KhilError("--engine lava needs --lava URL: the LAVA server to submit to", 2);
+  const token = o.token ? String(o.token) : o.tokenFile ? readToken(String(o.tokenFile)) : undefined;
+  if (!token)
+    throw new KhilError(
+      "--engine lava needs --token TOKEN or --token-file FILE (make one with: lava-server manage tokens add --user USER)",
+      2,
+    );
+  const artifacts = resolve(o.artifacts ? String(o.artifacts) : join(cacheDir(), "lava-artifacts"));
+  const artifactsUrl = o.artifactsUrl ? String(o.artifactsUrl) : `file://${artifacts}/`;
+  return { test: lavaTester({ url: String(o.lava), token, artifacts, artifactsUrl }), parallel: true };
+}
+
+function readToken(file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (e) {
+    throw new KhilError(
+      `--token-file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      2,
+    );
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * `--engine lava`: a cell built here is booted and tested by a LAVA lab. Its job is submitted over the
+ * REST API, followed, and its console read back as it comes; the same splat watch, parsers and verdicts
+ * as a local run then judge it. A job LAVA ends Incomplete is the lab's fault, not the kernel's.
+ */
+import { appendFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { InfraError } from "../common/errors.ts";
+import { matchesAny } from "../common/glob.ts";
+import { log } from "../common/log.ts";
+import { guestFacts, harnessFaults, jitAsked, parseFacts } from "../guest/facts.ts";
+import { trackRemote } from "../host/children.ts";
+import { parseOutput } from "../parse/dispatch.ts";
+import { parseMeasures } from "../parse/measures.ts";
+import { deathCause, diedWhileRunning, exitCodeProblems } from "../parse/test-progs.ts";
+import type { ParsedRun } from "../parse/types.ts";
+import type { ArchRun, TestRecord } from "../report/results.ts";
+import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
+import type { CellSpec, CellTester, Prepared } from "../run/cell.ts";
+import { stage } from "../run/cell.ts";
+import { LIVE_RESULT } from "../run/commands.ts";
+import { type Activity, KernelWatch, STUCK_GRACE_MS } from "../run/kernel-log.ts";
+import { LavaApi, type LavaJobState } from "./api.ts";
+import { type CellJob, FACTS_COMMAND, jobFor } from "./cell-job.ts";
+import { JobConsole, targetLines } from "./console.ts";
+
+export interface Lab {
+  url: string;
+  token: string;
+  /** Where kernels and initramfs go, and the URL the lab fetches that directory at. */
+  artifacts: string;
+  artifactsUrl: string;
+}
+
+const POLL_MS = 2000;
+/** The facts command's deadline: a few reads of /proc and /sys. */
+const FACTS_TIMEOUT_S = 60;
+/** Time a canceled job gets to reach Finished (about 17 s measured on 2023.01). */
+const CANCEL_WAIT_MS = 90_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The tester `matrix` and `boot-and-test` call for each built cell, in place of the local guest. */
+export function lavaTester(lab: Lab): CellTester {
+  const api = new LavaApi(lab.url, lab.token);
+  return (spec, run, prepared) => testOnLab(api, lab, spec, run, prepared);
+}
+
+async function testOnLab(api: LavaApi, lab: Lab, spec: CellSpec, run: ArchRun, p: Prepared): Promise<void> {
+  const watch = new KernelWatch(run);
+  try {
+    const job = await stage(spec, run, "image", () => jobFor(spec, p, lab));
+    if (!job) return;
+    writeFileSync(join(spec.runDir, `lava-job-${spec.arch.name}.yaml`), job.definition);
+    const id = await stage(spec, run, "submit", async () => {
+      await api.validate(job.definition);
+      return api.submit(job.definition);
+    });
+    if (id === undefined) return;
+    run.engine = { name: "lava", job: api.jobUrl(id) };
+    log(`${run.cell ?? run.arch}: LAVA job ${api.jobUrl(id)}`);
+    await stage(spec, run, "run", () => follow(api, id, spec, run, p, job, watch));
+  } finally {
+    watch.finish();
+    run.status = archStatus(run);
+  }
+}
+
+/** Reads the job's log as the lab writes it, until the job is Finished; then judges what it printed. */
+async function follow(
+  api: LavaApi,
+  id: number,
+  spec: CellSpec,
+  run: ArchRun,
+  p: Prepared,
+  job: CellJob,
+  watch: KernelWatch,
+): Promise<void> {
+  const { runDir } = spec;
+  const arch = spec.arch.name;
+  const consoleLog = join(runDir, "console.log");
+  const fullLog = join(runDir, `lava-job-${arch}.log`);
+  writeFileSync(fullLog, "");
+  let activity: Activity | undefined;
+  // Each command's deadline, counted from when its begin marker reached khil, as the local run's SSH does.
+  const limits = new Map([
+    [FACTS_COMMAND.name, FACTS_TIMEOUT_S],
+    ...spec.suite.commands.map((c) => [c.name, c.timeout] as const),
+  ]);
+  let begunAt = 0;
+  let timedOut: string | undefined;
+  const con = new JobConsole(
+    job.commands.map((c) => c.name),
+    {
+      kernel: (line) => watch.feed(line),
+      begin: (name) => {
+        begunAt = Date.now();
+        activity = watch.begin(name === FACTS_COMMAND.name ? "facts" : `command ${name}`);
+      },
+      output: (_name, line) => {
+        const m = LIVE_RESULT.exec(line);
+        const test = m?.[1] ?? m?.[4];
+        if (test) activity?.attribute(test);
+      },
+      end: () => {
+        activity?.end();
+        activity = undefined;
+      },
+    },
+  );
+  let canceled: string | undefined;
+  const untrack = trackRemote(() => api.cancel(id));
+  let start = 0;
+  let state: LavaJobState;
+  let firstDt: string | undefined;
+  let stuckAt: number | undefined;
+  try {
+    for (;;) {
+      state = await api.job(id);
+      const entries = await api.logs(id, start);
+      start += entries.length;
+      for (const e of entries) appendFileSync(fullLog, `${JSON.stringify(e)}\n`);
+      for (const { dt, line } of targetLines(entries)) {
+        firstDt ??= dt;
+        appendFileSync(consoleLog, `${line}\n`);
+        con.feed(line, dt);
+      }
+      if (state.state === "Finished" && entries.length === 0) break;
+      // A stuck kernel never answers the next command: the job would wait out LAVA's own timeouts.
+      if (watch.stuck && !canceled) {
+        stuckAt ??= Date.now();
+        if (Date.now() - stuckAt > STUCK_GRACE_MS) canceled = `the kernel reported a ${watch.stuck.kind}`;
+      }
+      const running = con.running;
+      const limit = running ? limits.get(running) : undefined;
+      if (running && limit && !canceled && Date.now() - begunAt > limit * 1000) {
+        timedOut = running;
+        canceled = `timeout: command ${running} after ${limit} s`;
+      }
+      const deadline = spec.machine.runDeadline;
+      if (deadline?.expired && !canceled) canceled = deadline.message;
+      if (canceled && state.state !== "Canceling" && state.state !== "Finished") {
+        log(`${run.cell ?? arch}: canceling LAVA job ${id}: ${canceled}`);
+        await api.cancel(id);
+        const until = Date.now() + CANCEL_WAIT_MS;
+        while ((await api.job(id)).state !== "Finished" && Date.now() < until) await sleep(POLL_MS);
+      }
+      await sleep(POLL_MS);
+    }
+  } catch (e) {
+    // Whatever stopped khil following the job must not leave it holding a device.
+    await api.cancel(id).catch(() => {});
+    throw e;
+  } finally {
+    untrack();
+    activity?.end();
+  }
+  judgeJob(spec, run, p, job, con, watch, { state, firstDt, timedOut });
+  // A job khil canceled for a stuck kernel or a command's deadline has its verdict: the cancel is khil's.
+  if (state.health === "Complete" || watch.stuck || timedOut) return;
+  const deadline = spec.machine.runDeadline;
+  if (deadline?.expired) throw new InfraError(`${deadline.message} (LAVA job ${id} canceled)`, "run");
+  if (state.health === "Canceled") throw new InfraError(`LAVA job ${id} was canceled`, "lava");
+  throw new InfraError(`LAVA job ${id} ended ${state.health}: ${await api.failure(id, state)}`, "lava");
+}
+
+function judgeJob(
+  spec: CellSpec,
+  run: ArchRun,
+  p: Prepared,
+  job: CellJob,
+  con: JobConsole,
+  watch: KernelWatch,
+  at: { state: LavaJobState; firstDt?: string; timedOut?: string },
+): void {
+  const arch = spec.arch.name;
+  const facts = con.segments.get(FACTS_COMMAND.name);
+  if (facts) {
+    const bootSeconds =
+      at.firstDt && facts.startedAt
+        ? (Date.parse(`${facts.startedAt}Z`) - Date.parse(`${at.firstDt}Z`)) / 1000
+        : 0;
+    const f = guestFacts(parseFacts(facts.lines.join("\n")), p.build, {
+      arch,
+      accel: "lava",
+      reason: `LAVA device ${at.state.actual_device ?? "unknown"}`,
+      bootSeconds,
+    });
+    run.guest = f.facts;
+    run.timings.bootToSsh = bootSeconds;
+    run.harness?.push(
+      ...f.problems,
+      ...harnessFaults(f.facts, spec.suite.minCpus, jitAsked(spec.machine.append)),
+    );
+  }
+  const base = { arch, kernel: p.build.release, accel: "lava", suite: spec.suite.name };
+  const stuck = watch.stuck;
+  const notRun: string[] = [];
+  for (const cmd of spec.suite.commands) {
+    const seg = con.segments.get(cmd.name);
+    const rec = { ...base, command: cmd.name };
+    // The job passed the deny list to test_progs as -d: those tests are skipped with the suite's reason.
+    if (cmd.parser === "test_progs")
+      for (const d of job.selection.denied)
+        run.tests.push({ ...rec, test: d.pattern, verdict: "skip", reason: `denied: ${d.reason}` });
+    if (!seg) {
+      notRun.push(cmd.name);
+      continue;
+    }
+    const output = seg.lines.join("\n");
+    writeFileSync(join(spec.runDir, `test-${arch}-${cmd.name}.log`), `${output}\n`);
+    const code = seg.code ?? null;
+    let parsed: ParsedRun = parseOutput(cmd.parser, cmd.name, code, output);
+    const measured = parseMeasures(output);
+    if (measured.measures.length)
+      run.measures = [
+        ...(run.measures ?? []),
+        ...measured.measures.map((m) => ({ ...m, command: cmd.name })),
+      ];
+    const unfinished = seg.code === undefined;
+    const timedOut = at.timedOut === cmd.name;
+    // The same causes, in the same words, as a local run's (run/commands.ts).
+    if (cmd.parser === "test_progs") {
+      const died = !unfinished
+        ? deathCause(code)
+        : timedOut
+          ? `was stopped at its ${cmd.timeout} s deadline`
+          : stuck
+            ? `was stopped after the kernel reported a ${stuck.kind}`
+            : "did not finish before the LAVA job ended";
+      if (died) parsed = diedWhileRunning(parsed, cmd.tests ?? job.selection.tests, died);
+      else parsed.problems.push(...exitCodeProblems(code, parsed));
+    }
+    if (timedOut) parsed.problems.push(`timeout: command ${cmd.name} after ${cmd.timeout} s`);
+    else if (unfinished && stuck)
+      parsed.problems.push(
+        `stopped command ${cmd.name} ${STUCK_GRACE_MS / 1000} s after the kernel reported a ${stuck.kind}: ${stuck.title}`,
+      );
+    else if (unfinished) parsed.problems.push(`command ${cmd.name} did not finish before the LAVA job ended`);
+    run.problems.push(...parsed.problems, ...measured.problems);
+    for (const t of parsed.tests) {
+      const r: TestRecord = { ...rec, test: t.test, verdict: t.verdict };
+      if (t.subtest) r.subtest = t.subtest;
+      if (t.reason) r.reason = t.reason;
+      if (t.log) r.log = t.log;
+      run.tests.push(r);
+    }
+  }
+  if (notRun.length)
+    run.problems.push(
+      stuck
+        ? `the kernel reported a ${stuck.kind}: ${notRun.join(", ")} not run`
+        : `the LAVA job ended first: ${notRun.join(", ")} not run`,
+    );
+  const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
+  if (none) run.problems.push(none);
+}

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Provokes, on a --debug kernel, the reports LKDTM has no trigger for, so that khil's splat detector is
+ * tested on real consoles (test/fixtures/console/x86_64-debug-*.log). Load it once per boot:
+ * lockdep switches itself off after its first report.
+ */
+#include <linux/delay.h>
+#include <linux/hrtimer.h>
+#include <linux/kfence.h>
+#include <linux/kthread.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+static char *trigger = "";
+module_param(trigger, charp, 0444);
+MODULE_PARM_DESC(trigger, "rcu-usage, unlock-balance, irq-inversion, held-to-user, atomic-sleep, exp-stall, kfence, kmemleak");
+
+static int __rcu *khil_rcu_ptr;
+
+static void rcu_usage(void)
+{
+	/* An RCU-protected pointer read outside any read-side critical section. */
+	pr_info("khil_splat: %p\n", rcu_dereference(khil_rcu_ptr));
+}
+
+static void unlock_balance(void)
+{
+	static struct lock_class_key key;
+	static struct lockdep_map map;
+
+	lockdep_init_map(&map, "khil_splat_map", &key, 0);
+	lock_map_release(&map);
+}
+
+static DEFINE_SPINLOCK(lock_a);
+static DEFINE_SPINLOCK(lock_b);
+static struct hrtimer irq_timer;
+static DECLARE_COMPLETION(irq_done);
+
+static enum hrtimer_restart take_a_in_irq(struct hrtimer *t)
+{
+	spin_lock(&lock_a);
+	spin_unlock(&lock_a);
+	complete(&irq_done);
+	return HRTIMER_NORESTART;
+}
+
+static void irq_inversion(void)
+{
+	/* B is taken with interrupts on, then under A; A only later turns out to be taken in hard irq. */
+	spin_lock(&lock_b);
+	spin_unlock(&lock_b);
+	spin_lock_irq(&lock_a);
+	spin_lock(&lock_b);
+	spin_unlock(&lock_b);
+	spin_unlock_irq(&lock_a);
+
+	hrtimer_init(&irq_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	irq_timer.function = take_a_in_irq;
+	hrtimer_start(&irq_timer, ms_to_ktime(1), HRTIMER_MODE_REL_HARD);
+	wait_for_completion(&irq_done);
+}
+
+static DEFINE_MUTEX(held_mutex);
+
+static void atomic_sleep(void)
+{
+	void *p;
+
+	/* A GFP_KERNEL allocation may sleep: not with preemption off. */
+	preempt_disable();
+	p = kmalloc(64, GFP_KERNEL);
+	preempt_enable();
+	kfree(p);
+}
+
+static int spin_preempt_off(void *unused)
+{
+	preempt_disable();
+	mdelay(6000);
+	preempt_enable();
+	return 0;
+}
+
+static void exp_stall(void)
+{
+	unsigned int other = cpumask_any_but(cpu_online_mask, raw_smp_processor_id());
+	struct task_struct *t;
+
+	if (other >= nr_cpu_ids) {
+		pr_err("khil_splat: exp-stall needs a second CPU\n");
+		return;
+	}
+	t = kthread_create(spin_preempt_off, NULL, "khil_spin");
+	if (IS_ERR(t))
+		return;
+	kthread_bind(t, other);
+	wake_up_process(t);
+	msleep(200);
+	/* The spinning CPU cannot report a quiescent state: the expedited grace period stalls on it. */
+	synchronize_rcu_expedited();
+}
+
+static void kfence_oob(void)
+{
+	const size_t size = 32;
+	unsigned long deadline = jiffies + 20 * HZ;
+	char *p;
+
+	/* KFENCE takes one allocation per sample interval: allocate until one of them is KFENCE's. */
+	while (time_before(jiffies, deadline)) {
+		p = kmalloc(size, GFP_KERNEL);
+		if (p && is_kfence_address(p)) {
+			/* The object sits against one of its guard pages: read the byte just past that edge. */
+			char *edge = offset_in_page(p) ? p + size : p - 1;
+
+			pr_info("khil_splat: read %d\n", READ_ONCE(*edge));
+			kfree(p);
+			return;
+		}
+		kfree(p);
+		usleep_range(500, 1000);
+	}
+	pr_err("khil_splat: no KFENCE allocation in 20 s\n");
+}
+
+static void kmemleak_leak(void)
+{
+	char *p = kmalloc(128, GFP_KERNEL);
+
+	/* Nothing keeps the pointer: kmemleak's next scan (5 s later at the earliest) reports it. */
+	if (p)
+		strscpy(p, "khil_splat leaked this", 128);
+}
+
+static int __init khil_splat_init(void)
+{
+	if (!strcmp(trigger, "rcu-usage"))
+		rcu_usage();
+	else if (!strcmp(trigger, "unlock-balance"))
+		unlock_balance();
+	else if (!strcmp(trigger, "irq-inversion"))
+		irq_inversion();
+	else if (!strcmp(trigger, "held-to-user"))
+		mutex_lock(&held_mutex); /* Returning to insmod with it held is the report. */
+	else if (!strcmp(trigger, "atomic-sleep"))
+		atomic_sleep();
+	else if (!strcmp(trigger, "exp-stall"))
+		exp_stall();
+	else if (!strcmp(trigger, "kfence"))
+		kfence_oob();
+	else if (!strcmp(trigger, "kmemleak"))
+		kmemleak_leak();
+	else {
+		pr_err("khil_splat: unknown trigger '%s'\n", trigger);
+		return -EINVAL;
+	}
+	return 0;
+}
+module_init(khil_splat_init);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("khil: provokes kernel reports for khil's splat fixtures");
