@@ -1,11 +1,14 @@
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadArch } from "../src/arch/arch.ts";
 import { parseFacts } from "../src/guest/facts.ts";
-import { JobConsole, parseLavaLog, targetLines } from "../src/lava/console.ts";
+import { jobCommands } from "../src/lava/cell-job.ts";
+import { JobConsole, parseLavaLog, rerunAttempts, targetLines } from "../src/lava/console.ts";
 import { CONSOLE_PROMPT, lavaJob } from "../src/lava/job.ts";
 import { parseKtap } from "../src/parse/ktap.ts";
 import { parseTestProgs } from "../src/parse/test-progs.ts";
+import { loadSuite, selectTests } from "../src/run/suite.ts";
 import { fixture } from "./helpers.ts";
 
 describe("LAVA job definitions", () => {
@@ -96,5 +99,34 @@ describe("a LAVA job's log read back (a real job of the x86_64 bpf-timer cell, L
     expect(con.running).toBe("test_progs");
     expect(con.segments.get("test_progs")?.code).toBeUndefined();
     expect(con.segments.has("timer_probe")).toBe(false);
+  });
+});
+
+describe("the commands of a bpf-timer job", () => {
+  const suite = loadSuite("bpf-timer");
+  const tp = suite.commands.find((c) => c.name === "test_progs");
+  const steps = tp ? jobCommands(tp, suite, selectTests(suite, "x86_64", "6.12.118")) : [];
+
+  it("runs test_progs, then its inconclusive skips again alone, as shell the guest can parse", async () => {
+    expect(steps.map((s) => s.name)).toEqual(["test_progs", "test_progs-rerun"]);
+    for (const s of steps) {
+      const r = await execa("sh", ["-n", "-c", s.line], { reject: false });
+      expect(r.stderr, s.line).toBe("");
+    }
+  });
+
+  it("a real job's rerun step (one CPU: timer_lockup skips each time) is read back attempt by attempt", () => {
+    const lines = targetLines(parseLavaLog(fixture("lava/x86_64-6.12-bpf-timer-1cpu-job.yaml")));
+    const con = new JobConsole(["khil-facts", ...steps.map((s) => s.name), "timer_probe"], {
+      kernel: () => {},
+      begin: () => {},
+      output: () => {},
+      end: () => {},
+    });
+    for (const { line } of lines) con.feed(line);
+    const attempts = rerunAttempts(con.segments.get("test_progs-rerun")?.lines ?? []);
+    expect([...attempts.keys()]).toEqual([2, 3, 4].map((i) => `timer_lockup skipped, attempt ${i}`));
+    for (const out of attempts.values())
+      expect(parseTestProgs(out).tests.map((t) => `${t.test}:${t.verdict}`)).toEqual(["timer_lockup:skip"]);
   });
 });

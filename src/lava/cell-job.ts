@@ -10,6 +10,7 @@ import { KhilError } from "../common/errors.ts";
 import { FACTS_SCRIPT, jitAsked } from "../guest/facts.ts";
 import { buildImage } from "../guest/image.ts";
 import { kernelCmdline } from "../guest/qemu.ts";
+import { shellQuote } from "../guest/ssh.ts";
 import { guestKey } from "../guest/ssh-key.ts";
 import {
   type CellAxes,
@@ -20,9 +21,10 @@ import {
   type Prepared,
   prepareCell,
 } from "../run/cell.ts";
-import { type Command, commandArgv, inGuestDir } from "../run/context.ts";
+import { type Command, commandArgv, GUEST_DIR, inGuestDir } from "../run/context.ts";
 import { programsAmong } from "../run/push.ts";
-import { type Selection, selectTests } from "../run/suite.ts";
+import { rerunWhy } from "../run/rerun.ts";
+import { type Selection, type Suite, selectTests } from "../run/suite.ts";
 import { type JobCommand, lavaJob } from "./job.ts";
 
 /** A copy of `file` in `dir` named by its content, so that a lab's cache never serves a stale one. */
@@ -34,23 +36,43 @@ function placeArtefact(file: string, dir: string): string {
   return name;
 }
 
+/** Where a test_progs command's output is also kept in the guest, for the rerun step after it. */
+const outputFile = (name: string) => `/tmp/khil-out-${name}`;
+
+/** The step after a test_progs command that runs its inconclusive skips again alone (`rerunSkipped`). */
+export const rerunStep = (name: string) => `${name}-rerun`;
+
 /**
  * The command line a suite's command gets in the job: test_progs with the selection and the deny list
  * as `-a`/`-d` (no `test_progs -l` round trip: nobody is there to ask), anything else as written.
  */
-function jobCommand(cmd: Command, sel: Selection): JobCommand {
+export function jobCommands(cmd: Command, suite: Suite, sel: Selection): JobCommand[] {
   if (cmd.kselftest !== undefined)
     throw new KhilError(`command ${cmd.name}: kselftest commands do not run in LAVA jobs yet`);
+  if (cmd.parser !== "test_progs") return [{ name: cmd.name, line: inGuestDir(commandArgv(cmd)) }];
   const tests = cmd.tests ?? sel.tests;
-  const extra =
-    cmd.parser === "test_progs"
-      ? [
-          "-a",
-          tests.join(","),
-          ...(sel.denied.length ? ["-d", sel.denied.map((d) => d.pattern).join(",")] : []),
-        ]
-      : [];
-  return { name: cmd.name, line: inGuestDir(commandArgv(cmd, extra)) };
+  const deny = sel.denied.length ? ["-d", sel.denied.map((d) => d.pattern).join(",")] : [];
+  const argv = commandArgv(cmd, ["-a", tests.join(","), ...deny]);
+  const first = {
+    name: cmd.name,
+    // The output also goes to a file for the rerun step; pipefail keeps test_progs' own exit code.
+    line: `(set -o pipefail; ${inGuestDir(argv)} 2>&1 | tee ${outputFile(cmd.name)})`,
+  };
+  const skips = suite.rerunSkipped;
+  if (!skips) return [first];
+  // As a local run does (run/rerun.ts): each skipped test the suite names, alone, until it does not skip;
+  // each attempt under the marker the host reads it back by.
+  const attempts = Array.from({ length: skips.times }, (_, i) => i + 2).join(" ");
+  const again = shellQuote(commandArgv(cmd, ["-a"]));
+  const skipped = "^#[0-9]* *$t:SKIP";
+  const loop = [
+    `cd ${GUEST_DIR};`,
+    `for t in $(sed -n 's/^#[0-9]* *\\([^ :/]*\\):SKIP.*/\\1/p' ${outputFile(cmd.name)}); do`,
+    `case "$t" in ${skips.tests.join("|")}) for i in ${attempts}; do`,
+    `echo "# khil: $t ${rerunWhy("skip", "$i")}:"; ${again} "$t" 2>&1 | tee /tmp/khil-again;`,
+    `grep -q "${skipped}" /tmp/khil-again || break; done;; esac; done; true`,
+  ];
+  return [first, { name: rerunStep(cmd.name), line: loop.join(" ") }];
 }
 
 /** The first command of every job: what the local run reads over SSH before its tests. */
@@ -80,7 +102,7 @@ export async function jobFor(
   const url = o.artifactsUrl.replace(/\/?$/, "/");
   const jit = jitAsked(machine.append).enable === "0" ? "off" : "on";
   const selection = selectTests(suite, arch.name, build.release, jit);
-  const commands = [FACTS_COMMAND, ...suite.commands.map((c) => jobCommand(c, selection))];
+  const commands = [FACTS_COMMAND, ...suite.commands.flatMap((c) => jobCommands(c, suite, selection))];
   const definition = lavaJob({
     cell: spec.cell ?? arch.name,
     arch,

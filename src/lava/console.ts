@@ -93,3 +93,17 @@ export class JobConsole {
     return this.current?.name;
   }
 }
+
+/** A rerun step's attempts, each by the `# khil: TEST WHY:` line it follows (`timer_lockup skipped, attempt 2`). */
+export function rerunAttempts(lines: readonly string[]): Map<string, string> {
+  const attempts = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of lines) {
+    const m = /^# khil: (.+):$/.exec(line);
+    if (m?.[1]) {
+      current = [];
+      attempts.set(m[1], current);
+    } else current?.push(line);
+  }
+  return new Map([...attempts].map(([k, v]) => [k, v.join("\n")]));
+}

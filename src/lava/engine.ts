@@ -20,9 +20,10 @@ import type { CellSpec, CellTester, Prepared } from "../run/cell.ts";
 import { stage } from "../run/cell.ts";
 import { LIVE_RESULT } from "../run/commands.ts";
 import { type Activity, KernelWatch, STUCK_GRACE_MS } from "../run/kernel-log.ts";
+import { rerunSkips } from "../run/rerun.ts";
 import { LavaApi, type LavaJobState } from "./api.ts";
-import { type CellJob, FACTS_COMMAND, jobFor } from "./cell-job.ts";
-import { JobConsole, targetLines } from "./console.ts";
+import { type CellJob, FACTS_COMMAND, jobFor, rerunStep } from "./cell-job.ts";
+import { JobConsole, rerunAttempts, targetLines } from "./console.ts";
 
 export interface Lab {
   url: string;
@@ -155,7 +156,7 @@ async function follow(
     untrack();
     activity?.end();
   }
-  judgeJob(spec, run, p, job, con, watch, { state, firstDt, timedOut });
+  await judgeJob(spec, run, p, job, con, watch, { state, firstDt, timedOut });
   // A job khil canceled for a stuck kernel or a command's deadline has its verdict: the cancel is khil's.
   if (state.health === "Complete" || watch.stuck || timedOut) return;
   const deadline = spec.machine.runDeadline;
@@ -164,7 +165,7 @@ async function follow(
   throw new InfraError(`LAVA job ${id} ended ${state.health}: ${await api.failure(id, state)}`, "lava");
 }
 
-function judgeJob(
+async function judgeJob(
   spec: CellSpec,
   run: ArchRun,
   p: Prepared,
@@ -172,7 +173,7 @@ function judgeJob(
   con: JobConsole,
   watch: KernelWatch,
   at: { state: LavaJobState; firstDt?: string; timedOut?: string },
-): void {
+): Promise<void> {
   const arch = spec.arch.name;
   const facts = con.segments.get(FACTS_COMMAND.name);
   if (facts) {
@@ -208,7 +209,8 @@ function judgeJob(
       continue;
     }
     const output = seg.lines.join("\n");
-    writeFileSync(join(spec.runDir, `test-${arch}-${cmd.name}.log`), `${output}\n`);
+    const logFile = join(spec.runDir, `test-${arch}-${cmd.name}.log`);
+    writeFileSync(logFile, `${output}\n`);
     const code = seg.code ?? null;
     let parsed: ParsedRun = parseOutput(cmd.parser, cmd.name, code, output);
     const measured = parseMeasures(output);
@@ -238,6 +240,23 @@ function judgeJob(
       );
     else if (unfinished) parsed.problems.push(`command ${cmd.name} did not finish before the LAVA job ended`);
     run.problems.push(...parsed.problems, ...measured.problems);
+    const again = con.segments.get(rerunStep(cmd.name));
+    if (cmd.parser === "test_progs" && again && !stuck) {
+      appendFileSync(logFile, `${again.lines.join("\n")}\n`);
+      const attempts = rerunAttempts(again.lines);
+      await rerunSkips(
+        {
+          arch,
+          alone: async (test, why) =>
+            parseOutput(cmd.parser, cmd.name, null, attempts.get(`${test} ${why}`) ?? "").tests.filter(
+              (t) => t.test === test,
+            ),
+          stuck: () => false,
+        },
+        spec.suite,
+        parsed.tests,
+      );
+    }
     for (const t of parsed.tests) {
       const r: TestRecord = { ...rec, test: t.test, verdict: t.verdict };
       if (t.subtest) r.subtest = t.subtest;

@@ -4,6 +4,7 @@ import { log } from "../common/log.ts";
 import { parseOutput } from "../parse/dispatch.ts";
 import type { ParsedTest } from "../parse/types.ts";
 import { type Command, commandArgv, inGuestDir, type SuiteRunContext } from "./context.ts";
+import type { Suite } from "./suite.ts";
 
 /**
  * Runs one test again by itself and returns its results (with its subtests): test_progs selects it with
@@ -43,20 +44,26 @@ interface RerunPolicy {
   settle: (t: ParsedTest, again: ParsedTest, attempt: number) => void;
 }
 
-async function rerun(
-  c: SuiteRunContext,
-  cmd: Command,
-  tests: ParsedTest[],
-  logFile: string,
-  p: RerunPolicy,
-): Promise<void> {
+/** Where a test runs again alone: a guest over SSH, or the part of a LAVA job that did it already. */
+export interface Rerunner {
+  arch: string;
+  alone: (test: string, why: string) => Promise<ParsedTest[]>;
+  stuck: () => boolean;
+}
+
+/** What a rerun is called, in the log and in the LAVA job's markers: `skipped, attempt 2`. */
+export function rerunWhy(from: "fail" | "skip", attempt: number | string): string {
+  return `${from === "fail" ? "failed" : "skipped"}, attempt ${attempt}`;
+}
+
+async function rerun(r: Rerunner, tests: ParsedTest[], p: RerunPolicy): Promise<void> {
   const word = p.from === "fail" ? "failed" : "skipped";
   for (const t of tests) {
     if (t.subtest || t.verdict !== p.from || !p.selects(t.test)) continue;
-    for (let attempt = 2; attempt <= p.times + 1 && !c.watch.stuck; attempt++) {
-      const results = await runAlone(c, cmd, t.test, logFile, `${word}, attempt ${attempt}`);
+    for (let attempt = 2; attempt <= p.times + 1 && !r.stuck(); attempt++) {
+      const results = await r.alone(t.test, rerunWhy(p.from, attempt));
       const again = results.find((x) => !x.subtest);
-      log(`${c.arch.name}: ${t.test} ${word}; attempt ${attempt}: ${again?.verdict ?? "no result"}`);
+      log(`${r.arch}: ${t.test} ${word}; attempt ${attempt}: ${again?.verdict ?? "no result"}`);
       if (again && p.settles(again)) {
         p.settle(t, again, attempt);
         break;
@@ -76,21 +83,14 @@ export async function rerunTests(
   tests: ParsedTest[],
   logFile: string,
 ): Promise<void> {
-  const skips = c.suite.rerunSkipped;
-  if (cmd.parser === "test_progs" && skips)
-    await rerun(c, cmd, tests, logFile, {
-      from: "skip",
-      times: skips.times,
-      selects: (test) => matchesAny(test, skips.tests),
-      settles: (again) => again.verdict !== "skip",
-      settle: (t, again, attempt) => {
-        t.verdict = again.verdict;
-        t.log = again.log;
-        t.reason = `skipped ${attempt - 1} time(s) (inconclusive), then ${again.verdict === "pass" ? "passed" : "failed"} on attempt ${attempt}`;
-      },
-    });
+  const r: Rerunner = {
+    arch: c.arch.name,
+    alone: (test, why) => runAlone(c, cmd, test, logFile, why),
+    stuck: () => Boolean(c.watch.stuck),
+  };
+  if (cmd.parser === "test_progs") await rerunSkips(r, c.suite, tests);
   if (c.retries > 0)
-    await rerun(c, cmd, tests, logFile, {
+    await rerun(r, tests, {
       from: "fail",
       times: c.retries,
       selects: () => true,
@@ -102,4 +102,21 @@ export async function rerunTests(
         }
       },
     });
+}
+
+/** The suite's inconclusive skips (`rerunSkipped`), each run again alone: a later pass or failure counts. */
+export async function rerunSkips(r: Rerunner, suite: Suite, tests: ParsedTest[]): Promise<void> {
+  const skips = suite.rerunSkipped;
+  if (!skips) return;
+  await rerun(r, tests, {
+    from: "skip",
+    times: skips.times,
+    selects: (test) => matchesAny(test, skips.tests),
+    settles: (again) => again.verdict !== "skip",
+    settle: (t, again, attempt) => {
+      t.verdict = again.verdict;
+      t.log = again.log;
+      t.reason = `skipped ${attempt - 1} time(s) (inconclusive), then ${again.verdict === "pass" ? "passed" : "failed"} on attempt ${attempt}`;
+    },
+  });
 }

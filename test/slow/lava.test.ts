@@ -98,6 +98,23 @@ describe("matrix cells as LAVA jobs, in a real lab (slow tier)", () => {
   );
 
   it(
+    "with one CPU, the inconclusive skips run again in the job, with the verdicts and reasons of a local run",
+    async () => {
+      const viaLab = await khil(["boot-and-test", ...onLab(), "--cpus", "1"]);
+      const here = await khil(["boot-and-test", "--cpus", "1"]);
+      const lab = resultsOf(viaLab.stdout).results.runs[0];
+      const local = resultsOf(here.stdout).results.runs[0];
+      const verdicts = (run: ArchRun | undefined) =>
+        run?.tests.map((t) => `${t.test}${t.subtest ? `/${t.subtest}` : ""}:${t.verdict}:${t.reason ?? ""}`);
+      expect(verdicts(lab)).toEqual(verdicts(local));
+      expect(verdicts(lab)).toContain("timer_lockup:skip:skipped on all 4 attempts");
+      expect(lab?.harness).toEqual(local?.harness);
+      expect([viaLab.exitCode, lab?.status]).toEqual([here.exitCode, local?.status]);
+    },
+    HOUR,
+  );
+
+  it(
     "a kernel WARNING fails the cell with the splat charged to its command, as locally",
     async () => {
       const r = await khil([
