@@ -25,8 +25,8 @@ for t in "${triggers[@]}"; do
   cmd="insmod khil_splat.ko trigger=$t; sleep 3"
   # LKDTM has this one: a write past the end of a kmalloc()ed object.
   [ "$t" = kasan ] && cmd="echo SLAB_LINEAR_OVERFLOW > /sys/kernel/debug/provoke-crash/DIRECT; sleep 3"
-  # kmemleak reports objects unreferenced for 5 s or more, at the scan it is asked for.
-  [ "$t" = kmemleak ] && cmd="insmod khil_splat.ko trigger=$t; sleep 6; echo scan > /sys/kernel/debug/kmemleak; sleep 2"
+  # kmemleak reports objects unreferenced for 5 s or more and unchanged since its previous scan: two scans.
+  [ "$t" = kmemleak ] && cmd="insmod khil_splat.ko trigger=$t; sleep 6; echo scan > /sys/kernel/debug/kmemleak; echo scan > /sys/kernel/debug/kmemleak; sleep 2"
   # An expedited stall is reported after this many ms (the default waits 21 s).
   node bin/khil.js exec "${flags[@]}" --append rcupdate.rcu_exp_cpu_stall_timeout=1000 \
     --push "$ko" -- sh -c "$cmd" || true

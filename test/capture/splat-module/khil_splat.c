@@ -127,13 +127,18 @@ static void kfence_oob(void)
 	pr_err("khil_splat: no KFENCE allocation in 20 s\n");
 }
 
-static void kmemleak_leak(void)
-{
-	char *p = kmalloc(128, GFP_KERNEL);
+static char *khil_leak;
 
-	/* Nothing keeps the pointer: kmemleak's next scan (5 s later at the earliest) reports it. */
-	if (p)
-		strscpy(p, "khil_splat leaked this", 128);
+static noinline void kmemleak_leak(void)
+{
+	/*
+	 * The only reference is dropped at once: kmemleak's next scan (5 s later at the earliest) reports the
+	 * object. A local would do too, but a stale copy of it on a cached kernel stack can hide the leak.
+	 */
+	WRITE_ONCE(khil_leak, kmalloc(128, GFP_KERNEL));
+	if (khil_leak)
+		strscpy(khil_leak, "khil_splat leaked this", 128);
+	WRITE_ONCE(khil_leak, NULL);
 }
 
 static int __init khil_splat_init(void)
