@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { splatsByMarker } from "../src/parse/splats.ts";
 import type { ArchRun } from "../src/report/results.ts";
 import { KernelWatch } from "../src/run/kernel-log.ts";
+import { withLeakList } from "../src/run/kmemleak.ts";
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", name), "utf8");
 const findSplats = (log: string) => splatsByMarker(log).map((x) => x.splat);
@@ -171,5 +172,17 @@ describe("what --debug and kmemleak exist to catch, each on a real console (test
   it("a lockdep report whose dump ends at </TASK> is cut there, not at its first blank line", () => {
     const [s] = splatsByMarker(fixture("console/x86_64-debug-rcu-usage.log"));
     expect(s?.splat.excerpt.split("\n").at(-1)?.trim()).toBe("</TASK>");
+  });
+});
+
+describe("a kmemleak report's excerpt", () => {
+  it("is kmemleak's own list, with the backtrace the console line lacks (a real list)", () => {
+    const title = "kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)";
+    const run = { splats: [{ kind: "kmemleak", title, excerpt: title, during: "kmemleak scan" }] } as ArchRun;
+    withLeakList(run, fixture("kmemleak/x86_64-khil-splat-leak.txt"));
+    const lines = run.splats[0]?.excerpt.split("\n") ?? [];
+    expect(lines[0]).toBe(title);
+    expect(lines[1]).toMatch(/^unreferenced object 0x[0-9a-f]+ \(size 128\):$/);
+    expect(lines).toContain("    kmemleak_leak+0x1b/0xfbb [khil_splat]");
   });
 });

@@ -22,7 +22,7 @@ import { runCommands } from "./commands.ts";
 import { GUEST_DIR } from "./context.ts";
 import { type Deadlines, RunDeadline, resolveDeadlines } from "./deadlines.ts";
 import { KernelWatch } from "./kernel-log.ts";
-import { scanForLeaks } from "./kmemleak.ts";
+import { scanForLeaks, withLeakList } from "./kmemleak.ts";
 import { allFiles, type Push, programsAmong, resolvePush } from "./push.ts";
 import { splitCliTests } from "./selection.ts";
 import { fragmentPath, KSELFTEST_DIR, loadSuite, type Suite, selectTests, suiteFragments } from "./suite.ts";
@@ -229,6 +229,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
   let guest: Guest | undefined;
   const { pushes, build } = p;
   const watch = new KernelWatch(run);
+  let leaks: string | undefined;
   try {
     const elfs = pushes.flatMap((x) => programsAmong(x.dir, x.files));
     const booted = await stage(spec, run, "boot", () => bootGuest(request(spec), build, elfs, watch.feed));
@@ -271,12 +272,13 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);
       const dead = watch.stuck ? undefined : await livenessProblem(g);
       if (dead) run.problems.push(dead);
-      else if (!watch.stuck) await scanForLeaks(g, watch, run, spec.runDir);
+      else if (!watch.stuck) leaks = await scanForLeaks(g, watch, run, spec.runDir);
     });
     const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
     if (none) run.problems.push(none);
   } finally {
     watch.finish();
+    if (leaks) withLeakList(run, leaks);
     if (guest) await guest.stop();
     run.status = archStatus(run);
   }

@@ -12,18 +12,17 @@ const EXCERPT_LINES = 60;
 /**
  * On a kernel with kmemleak (kernel-config/kmemleak.config), asks it for scans after the last command: its
  * own scan thread runs every 10 minutes, longer than a run. kmemleak reports objects unreferenced for 5 s or
- * more, so a leak of the last seconds of a run can go unseen. A leak's report on the console names no
- * backtrace: the list kmemleak keeps does, and becomes the splat's excerpt.
+ * more, so a leak of the last seconds of a run can go unseen. Returns kmemleak's list of what it reported
+ * (empty when nothing), kept as kmemleak-<arch>.log; undefined on a kernel without kmemleak.
  */
 export async function scanForLeaks(
   g: Guest,
   watch: KernelWatch,
   run: ArchRun,
   runDir: string,
-): Promise<void> {
+): Promise<string | undefined> {
   const present = await g.ssh.capture(`test -w ${KMEMLEAK}`, 10_000).catch(() => undefined);
-  if (present?.code !== 0) return;
-  const before = run.splats.length;
+  if (present?.code !== 0) return undefined;
   const a = watch.begin("kmemleak scan");
   let list = "";
   try {
@@ -35,9 +34,16 @@ export async function scanForLeaks(
     a.end();
   }
   await watch.readDmesg(g, runDir);
-  // Written even when empty: the run then shows that the scan ran and found nothing.
   writeFileSync(join(runDir, `kmemleak-${run.arch}.log`), list);
-  for (const s of run.splats.slice(before))
-    if (s.kind === "kmemleak")
+  return list;
+}
+
+/**
+ * A leak's report on the console names no backtrace: the list kmemleak keeps does, and becomes the
+ * excerpt. Called once the watch has closed every excerpt, which would otherwise overwrite it.
+ */
+export function withLeakList(run: ArchRun, list: string): void {
+  for (const s of run.splats)
+    if (s.kind === "kmemleak" && list)
       s.excerpt = [s.title, ...list.split("\n").slice(0, EXCERPT_LINES)].join("\n").trimEnd();
 }
