@@ -63,6 +63,9 @@ manage() { lava-server manage "$@"; }
 fresh_database() {
   # Every `up` starts from an empty lab: no jobs, devices or tokens of an earlier one.
   su postgres -c "dropdb --if-exists lavaserver && createdb -O lavaserver lavaserver" >/dev/null
+  # Job logs live on disk by date and job id, not in the database: a new job 2 would be served the log of an
+  # earlier lab's job 2 (seen here).
+  rm -rf /var/lib/lava-server/default/media/job-output/*
   manage migrate --noinput >"$STATE/migrate.log" 2>&1 || { log "migrate failed: see $STATE/migrate.log"; exit 1; }
 }
 

@@ -13,6 +13,7 @@ export interface LavaJobState {
   /** Unknown, Complete, Incomplete, Canceled. */
   health: string;
   failure_comment?: string | null;
+  submit_time: string;
   actual_device?: string | null;
 }
 

@@ -119,6 +119,12 @@ async function follow(
     for (;;) {
       state = await api.job(id);
       const entries = await api.logs(id, start);
+      const first = start === 0 ? entries[0] : undefined;
+      if (first && Date.parse(`${first.dt}Z`) < Date.parse(state.submit_time))
+        throw new InfraError(
+          `LAVA served job ${id} a log written before the job was submitted (${first.dt}, job ${state.submit_time}): the lab reuses job ids over old job-output files`,
+          "lava",
+        );
       start += entries.length;
       for (const e of entries) appendFileSync(fullLog, `${JSON.stringify(e)}\n`);
       for (const { dt, line } of targetLines(entries)) {
