@@ -8,7 +8,7 @@ import { JobConsole, parseLavaLog, rerunAttempts, targetLines } from "../src/lav
 import { CONSOLE_PROMPT, lavaJob } from "../src/lava/job.ts";
 import { parseKtap } from "../src/parse/ktap.ts";
 import { parseTestProgs } from "../src/parse/test-progs.ts";
-import { loadSuite, selectTests } from "../src/run/suite.ts";
+import { loadSuite } from "../src/run/suite.ts";
 import { fixture } from "./helpers.ts";
 
 describe("LAVA job definitions", () => {
@@ -105,14 +105,21 @@ describe("a LAVA job's log read back (a real job of the x86_64 bpf-timer cell, L
 describe("the commands of a bpf-timer job", () => {
   const suite = loadSuite("bpf-timer");
   const tp = suite.commands.find((c) => c.name === "test_progs");
-  const steps = tp ? jobCommands(tp, suite, selectTests(suite, "x86_64", "6.12.118")) : [];
+  const toRun = ["timer", "timer_crash", "timer_lockup", "timer_mim"];
+  const steps = tp ? jobCommands(tp, suite, { denied: [], toRun, allow: toRun }) : [];
 
   it("runs test_progs, then its inconclusive skips again alone, as shell the guest can parse", async () => {
     expect(steps.map((s) => s.name)).toEqual(["test_progs", "test_progs-rerun"]);
+    expect(steps[0]?.line).toContain("./test_progs -a 'timer,timer_crash,timer_lockup,timer_mim' 2>&1 | tee");
     for (const s of steps) {
       const r = await execa("sh", ["-n", "-c", s.line], { reject: false });
       expect(r.stderr, s.line).toBe("");
     }
+  });
+
+  it("a command whose every test the deny list takes is not in the job, as it does not run locally", () => {
+    const denied = toRun.map((test) => ({ test, reason: "r" }));
+    expect(tp && jobCommands(tp, suite, { denied, toRun: [], allow: [] })).toEqual([]);
   });
 
   it("a real job's rerun step (one CPU: timer_lockup skips each time) is read back attempt by attempt", () => {

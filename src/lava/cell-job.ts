@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { KhilError } from "../common/errors.ts";
+import { matchesAny } from "../common/glob.ts";
 import { FACTS_SCRIPT, jitAsked } from "../guest/facts.ts";
 import { buildImage } from "../guest/image.ts";
 import { kernelCmdline } from "../guest/qemu.ts";
@@ -24,7 +25,9 @@ import {
 import { type Command, commandArgv, GUEST_DIR, inGuestDir } from "../run/context.ts";
 import { programsAmong } from "../run/push.ts";
 import { rerunWhy } from "../run/rerun.ts";
-import { type Selection, type Suite, selectTests } from "../run/suite.ts";
+import { allowList } from "../run/selection.ts";
+import { denyReason, type Selection, type Suite, selectTests } from "../run/suite.ts";
+import { declaredTests } from "../selftests/build.ts";
 import { type JobCommand, lavaJob } from "./job.ts";
 
 /** A copy of `file` in `dir` named by its content, so that a lab's cache never serves a stale one. */
@@ -46,13 +49,13 @@ export const rerunStep = (name: string) => `${name}-rerun`;
  * The command line a suite's command gets in the job: test_progs with the selection and the deny list
  * as `-a`/`-d` (no `test_progs -l` round trip: nobody is there to ask), anything else as written.
  */
-export function jobCommands(cmd: Command, suite: Suite, sel: Selection): JobCommand[] {
+export function jobCommands(cmd: Command, suite: Suite, plan: TestProgsPlan | undefined): JobCommand[] {
   if (cmd.kselftest !== undefined)
     throw new KhilError(`command ${cmd.name}: kselftest commands do not run in LAVA jobs yet`);
-  if (cmd.parser !== "test_progs") return [{ name: cmd.name, line: inGuestDir(commandArgv(cmd)) }];
-  const tests = cmd.tests ?? sel.tests;
-  const deny = sel.denied.length ? ["-d", sel.denied.map((d) => d.pattern).join(",")] : [];
-  const argv = commandArgv(cmd, ["-a", tests.join(","), ...deny]);
+  if (!plan) return [{ name: cmd.name, line: inGuestDir(commandArgv(cmd)) }];
+  // As locally: a command whose every test is denied does not run.
+  if (plan.toRun.length === 0) return [];
+  const argv = commandArgv(cmd, ["-a", plan.allow.join(",")]);
   const first = {
     name: cmd.name,
     // The output also goes to a file for the rerun step; pipefail keeps test_progs' own exit code.
@@ -78,11 +81,35 @@ export function jobCommands(cmd: Command, suite: Suite, sel: Selection): JobComm
 /** The first command of every job: what the local run reads over SSH before its tests. */
 export const FACTS_COMMAND: JobCommand = { name: "khil-facts", line: `${FACTS_SCRIPT}; true` };
 
+/**
+ * What a test_progs command runs, split as a local run splits `test_progs -l` (run/selection.ts): here the
+ * list is read from the prog_tests the selftests build holds, since nobody is in the guest to ask.
+ */
+export interface TestProgsPlan {
+  denied: { test: string; reason: string }[];
+  toRun: string[];
+  allow: string[];
+}
+
+export function testProgsPlan(cmd: Command, spec: CellSpec, sel: Selection): TestProgsPlan {
+  const selection = cmd.tests ?? sel.tests;
+  const testGlobs = selection.map((p) => p.split("/")[0] ?? p);
+  const listed = declaredTests(spec.tree.path, spec.suite.build?.progTests ?? ["*"]).filter((t) =>
+    matchesAny(t, testGlobs),
+  );
+  const denied = listed
+    .map((test) => ({ test, reason: denyReason(sel, test) }))
+    .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
+  const toRun = listed.filter((t) => !denied.some((d) => d.test === t));
+  return { denied, toRun, allow: allowList(selection, toRun) };
+}
+
 export interface CellJob {
   definition: string;
   /** The facts command, then the suite's commands, as the job runs them. */
   commands: JobCommand[];
-  selection: Selection;
+  /** For each test_progs command, by name. */
+  plans: Map<string, TestProgsPlan>;
 }
 
 /** The job of a built cell: its initramfs made, kernel and initramfs placed, the commands written. */
@@ -102,7 +129,15 @@ export async function jobFor(
   const url = o.artifactsUrl.replace(/\/?$/, "/");
   const jit = jitAsked(machine.append).enable === "0" ? "off" : "on";
   const selection = selectTests(suite, arch.name, build.release, jit);
-  const commands = [FACTS_COMMAND, ...suite.commands.flatMap((c) => jobCommands(c, suite, selection))];
+  const plans = new Map(
+    suite.commands
+      .filter((c) => c.parser === "test_progs")
+      .map((c) => [c.name, testProgsPlan(c, spec, selection)] as const),
+  );
+  const commands = [
+    FACTS_COMMAND,
+    ...suite.commands.flatMap((c) => jobCommands(c, suite, plans.get(c.name))),
+  ];
   const definition = lavaJob({
     cell: spec.cell ?? arch.name,
     arch,
@@ -115,7 +150,7 @@ export async function jobFor(
     jobMinutes: 30,
     testMinutes: Math.ceil(suite.commands.reduce((s, c) => s + c.timeout, 0) / 60),
   });
-  return { definition, commands, selection };
+  return { definition, commands, plans };
 }
 
 /** `khil lava job`: the cell built here, and its job. */

@@ -206,10 +206,10 @@ async function judgeJob(
   for (const cmd of spec.suite.commands) {
     const seg = con.segments.get(cmd.name);
     const rec = { ...base, command: cmd.name };
-    // The job passed the deny list to test_progs as -d: those tests are skipped with the suite's reason.
-    if (cmd.parser === "test_progs")
-      for (const d of job.selection.denied)
-        run.tests.push({ ...rec, test: d.pattern, verdict: "skip", reason: `denied: ${d.reason}` });
+    const plan = job.plans.get(cmd.name);
+    for (const d of plan?.denied ?? [])
+      run.tests.push({ ...rec, test: d.test, verdict: "skip", reason: `denied: ${d.reason}` });
+    if (plan?.toRun.length === 0) continue;
     if (!seg) {
       notRun.push(cmd.name);
       continue;
@@ -236,7 +236,7 @@ async function judgeJob(
           : stuck
             ? `was stopped after the kernel reported a ${stuck.kind}`
             : "did not finish before the LAVA job ended";
-      if (died) parsed = diedWhileRunning(parsed, cmd.tests ?? job.selection.tests, died);
+      if (died) parsed = diedWhileRunning(parsed, plan?.toRun ?? [], died);
       else parsed.problems.push(...exitCodeProblems(code, parsed));
     }
     if (timedOut) parsed.problems.push(`timeout: command ${cmd.name} after ${cmd.timeout} s`);

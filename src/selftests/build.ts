@@ -109,13 +109,18 @@ function readProgTests(treePath: string): Map<string, string> {
 export function checkTestSelection(treePath: string, progTestGlobs: string[], selections: string[]): void {
   // A tree without the selftests is reported by the selftests build, with its stage.
   if (!existsSync(join(treePath, BPF_DIR, "prog_tests"))) return;
-  const sources = [...readProgTests(treePath)].filter(([name]) => matchesAny(name, progTestGlobs));
-  const tests = testsDeclared(sources.map(([, text]) => text));
+  const tests = declaredTests(treePath, progTestGlobs);
   const unknown = unmatchedSelections(selections, tests);
   if (unknown.length)
     throw new KhilError(
       `--test ${unknown.join(", ")} matches no test the suite builds (prog_tests ${progTestGlobs.join(", ")}): valid are ${tests.join(", ")}`,
     );
+}
+
+/** The tests test_progs holds when built from these prog_tests: what its `-l` would list. */
+export function declaredTests(treePath: string, progTestGlobs: readonly string[]): string[] {
+  const sources = [...readProgTests(treePath)].filter(([name]) => matchesAny(name, progTestGlobs));
+  return testsDeclared(sources.map(([, text]) => text));
 }
 
 /** The tree's files a selftests build reads: its own sources, libbpf and bpftool, and for bpf_testmod kbuild and the headers. */
