@@ -23,6 +23,8 @@ interface LavaTestCase {
   metadata?: string;
 }
 
+const GET_ATTEMPTS = 4;
+
 export class LavaApi {
   readonly base: string;
   constructor(
@@ -39,16 +41,22 @@ export class LavaApi {
 
   private async call(path: string, body?: unknown, missingOk = false): Promise<string> {
     const url = `${this.base}/api/v0.2/${path}`;
-    let r: Response;
-    try {
-      r = await fetch(url, {
-        method: body === undefined ? "GET" : "POST",
-        headers: { Authorization: `Token ${this.token}`, "Content-Type": "application/json" },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(60_000),
-      });
-    } catch (e) {
-      throw new InfraError(`LAVA ${url}: ${(e as Error).cause ?? (e as Error).message}`, "lava");
+    let r: Response | undefined;
+    // A GET is asked again when the connection drops (seen here: gunicorn's eventlet workers now and then
+    // close a kept-alive one); a POST is not, since a submission may have landed.
+    for (let attempt = 1; !r; attempt++) {
+      try {
+        r = await fetch(url, {
+          method: body === undefined ? "GET" : "POST",
+          headers: { Authorization: `Token ${this.token}`, "Content-Type": "application/json" },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          signal: AbortSignal.timeout(60_000),
+        });
+      } catch (e) {
+        if (body !== undefined || attempt >= GET_ATTEMPTS)
+          throw new InfraError(`LAVA ${url}: ${(e as Error).cause ?? (e as Error).message}`, "lava");
+        await new Promise((done) => setTimeout(done, 1000 * attempt));
+      }
     }
     const text = await r.text();
     if (r.status === 404 && missingOk) return "";
