@@ -94,7 +94,7 @@ describe("bad input: one line, exit code 2, nothing half-done", () => {
       "/nonexistent",
     ]);
     expect(missing.exitCode).toBe(2);
-    expect(missing.stderr.trim()).toBe("khil: error: --token-file /nonexistent: ENOENT");
+    expect(missing.stderr.trim()).toBe("khil: error: --token-file /nonexistent cannot be read (ENOENT)");
   });
 
   it("--push of a file that is not there, before any build", async () => {
