@@ -5,8 +5,7 @@ import { type Command, Option } from "commander";
 import { KhilError } from "../common/errors.ts";
 import { cacheDir } from "../host/paths.ts";
 import { lavaTester } from "../lava/engine.ts";
-import type { Engine } from "../matrix/runner.ts";
-import { testCell } from "../run/cell.ts";
+import { type Engine, LOCAL } from "../matrix/runner.ts";
 import type { Opts } from "./options.ts";
 
 export function engineOptions(cmd: Command): Command {
@@ -27,7 +26,7 @@ export function engineOptions(cmd: Command): Command {
 }
 
 export function engineOf(o: Opts): Engine {
-  if (o.engine !== "lava") return { test: testCell, parallel: false };
+  if (o.engine !== "lava") return LOCAL;
   if (!o.lava) throw new KhilError("--engine lava needs --lava URL: the LAVA server to submit to", 2);
   const token = o.token ? String(o.token) : o.tokenFile ? readToken(String(o.tokenFile)) : undefined;
   if (!token)

@@ -121,6 +121,7 @@ export function guestFacts(
   };
 }
 
+/** The JIT settings a run asked the guest's kernel for, as sysctls on its command line. */
 export interface JitAsked {
   enable: string;
   harden?: string;

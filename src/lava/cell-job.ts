@@ -25,8 +25,8 @@ import {
 import { type Command, commandArgv, GUEST_DIR, inGuestDir } from "../run/context.ts";
 import { programsAmong } from "../run/push.ts";
 import { rerunWhy } from "../run/rerun.ts";
-import { allowList } from "../run/selection.ts";
-import { denyReason, type Selection, type Suite, selectTests } from "../run/suite.ts";
+import { allowList, type CheckedSelection, splitDenied } from "../run/selection.ts";
+import { type Selection, type Suite, selectTests } from "../run/suite.ts";
 import { declaredTests } from "../selftests/build.ts";
 import { type JobCommand, lavaJob } from "./job.ts";
 
@@ -46,8 +46,8 @@ const outputFile = (name: string) => `/tmp/khil-out-${name}`;
 export const rerunStep = (name: string) => `${name}-rerun`;
 
 /**
- * The command line a suite's command gets in the job: test_progs with the selection and the deny list
- * as `-a`/`-d` (no `test_progs -l` round trip: nobody is there to ask), anything else as written.
+ * The steps a suite's command becomes in the job: test_progs with its plan's `-a` list, then the rerun of
+ * its inconclusive skips; anything else as written.
  */
 export function jobCommands(cmd: Command, suite: Suite, plan: TestProgsPlan | undefined): JobCommand[] {
   if (cmd.kselftest !== undefined)
@@ -85,22 +85,15 @@ export const FACTS_COMMAND: JobCommand = { name: "khil-facts", line: `${FACTS_SC
  * What a test_progs command runs, split as a local run splits `test_progs -l` (run/selection.ts): here the
  * list is read from the prog_tests the selftests build holds, since nobody is in the guest to ask.
  */
-export interface TestProgsPlan {
-  denied: { test: string; reason: string }[];
-  toRun: string[];
-  allow: string[];
-}
+export type TestProgsPlan = CheckedSelection;
 
-export function testProgsPlan(cmd: Command, spec: CellSpec, sel: Selection): TestProgsPlan {
+function testProgsPlan(cmd: Command, spec: CellSpec, sel: Selection): TestProgsPlan {
   const selection = cmd.tests ?? sel.tests;
   const testGlobs = selection.map((p) => p.split("/")[0] ?? p);
   const listed = declaredTests(spec.tree.path, spec.suite.build?.progTests ?? ["*"]).filter((t) =>
     matchesAny(t, testGlobs),
   );
-  const denied = listed
-    .map((test) => ({ test, reason: denyReason(sel, test) }))
-    .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
-  const toRun = listed.filter((t) => !denied.some((d) => d.test === t));
+  const { denied, toRun } = splitDenied(sel, listed);
   return { denied, toRun, allow: allowList(selection, toRun) };
 }
 

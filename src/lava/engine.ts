@@ -14,11 +14,11 @@ import { parseOutput } from "../parse/dispatch.ts";
 import { parseMeasures } from "../parse/measures.ts";
 import { deathCause, diedWhileRunning, exitCodeProblems } from "../parse/test-progs.ts";
 import type { ParsedRun } from "../parse/types.ts";
-import type { ArchRun, TestRecord } from "../report/results.ts";
+import type { ArchRun } from "../report/results.ts";
 import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
 import type { CellSpec, CellTester, Prepared } from "../run/cell.ts";
 import { stage } from "../run/cell.ts";
-import { LIVE_RESULT } from "../run/commands.ts";
+import { liveResult, recordParsed, stopped } from "../run/commands.ts";
 import { type Activity, KernelWatch, STUCK_GRACE_MS } from "../run/kernel-log.ts";
 import { rerunSkips } from "../run/rerun.ts";
 import { LavaApi, type LavaJobState } from "./api.ts";
@@ -99,9 +99,8 @@ async function follow(
         activity = watch.begin(name === FACTS_COMMAND.name ? "facts" : `command ${name}`);
       },
       output: (_name, line) => {
-        const m = LIVE_RESULT.exec(line);
-        const test = m?.[1] ?? m?.[4];
-        if (test) activity?.attribute(test);
+        const result = liveResult(line);
+        if (result) activity?.attribute(result.test);
       },
       end: () => {
         activity?.end();
@@ -220,11 +219,6 @@ async function judgeJob(
     const code = seg.code ?? null;
     let parsed: ParsedRun = parseOutput(cmd.parser, cmd.name, code, output);
     const measured = parseMeasures(output);
-    if (measured.measures.length)
-      run.measures = [
-        ...(run.measures ?? []),
-        ...measured.measures.map((m) => ({ ...m, command: cmd.name })),
-      ];
     const unfinished = seg.code === undefined;
     const timedOut = at.timedOut === cmd.name;
     // The same causes, in the same words, as a local run's (run/commands.ts).
@@ -232,18 +226,15 @@ async function judgeJob(
       const died = !unfinished
         ? deathCause(code)
         : timedOut
-          ? `was stopped at its ${cmd.timeout} s deadline`
+          ? stopped.atDeadline(cmd)
           : stuck
-            ? `was stopped after the kernel reported a ${stuck.kind}`
+            ? stopped.afterStuck(stuck)
             : "did not finish before the LAVA job ended";
       if (died) parsed = diedWhileRunning(parsed, plan?.toRun ?? [], died);
       else parsed.problems.push(...exitCodeProblems(code, parsed));
     }
-    if (timedOut) parsed.problems.push(`timeout: command ${cmd.name} after ${cmd.timeout} s`);
-    else if (unfinished && stuck)
-      parsed.problems.push(
-        `stopped command ${cmd.name} ${STUCK_GRACE_MS / 1000} s after the kernel reported a ${stuck.kind}: ${stuck.title}`,
-      );
+    if (timedOut) parsed.problems.push(stopped.timeoutProblem(cmd));
+    else if (unfinished && stuck) parsed.problems.push(stopped.stuckProblem(cmd, stuck));
     else if (unfinished) parsed.problems.push(`command ${cmd.name} did not finish before the LAVA job ended`);
     run.problems.push(...parsed.problems, ...measured.problems);
     const again = con.segments.get(rerunStep(cmd.name));
@@ -263,19 +254,11 @@ async function judgeJob(
         parsed.tests,
       );
     }
-    for (const t of parsed.tests) {
-      const r: TestRecord = { ...rec, test: t.test, verdict: t.verdict };
-      if (t.subtest) r.subtest = t.subtest;
-      if (t.reason) r.reason = t.reason;
-      if (t.log) r.log = t.log;
-      run.tests.push(r);
-    }
+    recordParsed(run, rec, parsed.tests, measured.measures);
   }
   if (notRun.length)
     run.problems.push(
-      stuck
-        ? `the kernel reported a ${stuck.kind}: ${notRun.join(", ")} not run`
-        : `the LAVA job ended first: ${notRun.join(", ")} not run`,
+      stuck ? stopped.notRunProblem(stuck, notRun) : `the LAVA job ended first: ${notRun.join(", ")} not run`,
     );
   const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
   if (none) run.problems.push(none);

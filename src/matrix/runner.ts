@@ -21,7 +21,7 @@ export interface Engine {
   parallel: boolean;
 }
 
-const LOCAL: Engine = { test: testCell, parallel: false };
+export const LOCAL: Engine = { test: testCell, parallel: false };
 
 /**
  * Runs the cells. Builds go one at a time here (two kernel builds on a small machine only slow each other

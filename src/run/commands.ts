@@ -5,8 +5,10 @@ import { lineSplitter } from "../common/lines.ts";
 import { log } from "../common/log.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { parseOutput } from "../parse/dispatch.ts";
-import { parseMeasures } from "../parse/measures.ts";
+import { type Measure, parseMeasures } from "../parse/measures.ts";
+import type { Splat } from "../parse/splats.ts";
 import { deathCause, diedWhileRunning, exitCodeProblems, withJsonSummary } from "../parse/test-progs.ts";
+import type { ParsedTest } from "../parse/types.ts";
 import type { ArchRun, TestRecord } from "../report/results.ts";
 import { type Command, commandArgv, inGuestDir, type SuiteRunContext } from "./context.ts";
 import { STUCK_GRACE_MS } from "./kernel-log.ts";
@@ -16,7 +18,48 @@ import { checkKselftestSelection, checkSelection } from "./selection.ts";
 const JSON_SUMMARY = "/tmp/khil-summary.json";
 
 /** Lines that are results, test_progs' or kselftest runner's, for live progress and per-test wall time. */
-export const LIVE_RESULT = /^#\d+\s+(\S+):(OK|FAIL|SKIP)|^(ok|not ok) \d+ selftests: [^:]+: (\S+)/;
+const LIVE_RESULT = /^#\d+\s+(\S+):(OK|FAIL|SKIP)|^(ok|not ok) \d+ selftests: [^:]+: (\S+)/;
+
+/** The test a live result line names, and its word (OK, FAIL, SKIP, ok). */
+export function liveResult(line: string): { test: string; word: string } | undefined {
+  const m = LIVE_RESULT.exec(line);
+  const test = m?.[1] ?? m?.[4];
+  return test ? { test, word: m?.[2] ?? (m?.[3] === "ok" ? "ok" : "FAIL") } : undefined;
+}
+
+/**
+ * Why a command ended, in the words results use, whether it ran over SSH or in a lab (lava/engine.ts):
+ * test_progs' cause when khil stopped it, and the problems recorded.
+ */
+export const stopped = {
+  atDeadline: (cmd: Command) => `was stopped at its ${cmd.timeout} s deadline`,
+  afterStuck: (stuck: Splat) => `was stopped after the kernel reported a ${stuck.kind}`,
+  timeoutProblem: (cmd: Command) => `timeout: command ${cmd.name} after ${cmd.timeout} s`,
+  stuckProblem: (cmd: Command, stuck: Splat) =>
+    `stopped command ${cmd.name} ${STUCK_GRACE_MS / 1000} s after the kernel reported a ${stuck.kind}: ${stuck.title}`,
+  notRunProblem: (stuck: Splat, names: readonly string[]) =>
+    `the kernel reported a ${stuck.kind}: ${names.join(", ")} not run`,
+};
+
+/** A command's parsed tests and measures, added to the run's results. */
+export function recordParsed(
+  run: ArchRun,
+  base: Omit<TestRecord, "test" | "verdict">,
+  tests: readonly ParsedTest[],
+  measures: readonly Measure[],
+  durations: ReadonlyMap<string, number> = new Map(),
+): void {
+  if (measures.length)
+    run.measures = [...(run.measures ?? []), ...measures.map((m) => ({ ...m, command: base.command }))];
+  for (const t of tests) {
+    const rec: TestRecord = { ...base, test: t.test, verdict: t.verdict };
+    if (t.subtest) rec.subtest = t.subtest;
+    if (!t.subtest && durations.has(t.test)) rec.durationMs = durations.get(t.test);
+    if (t.reason) rec.reason = t.reason;
+    if (t.log) rec.log = t.log;
+    run.tests.push(rec);
+  }
+}
 
 /** A command's output, written to its log as it comes and handed on line by line. */
 function tee(file: string, onLine: (l: string) => void): Writable & { done: () => Promise<void> } {
@@ -41,7 +84,7 @@ export async function runCommands(c: SuiteRunContext, run: ArchRun): Promise<voi
     const stuck = c.watch.stuck;
     if (stuck && i < cmds.length - 1) {
       const rest = cmds.slice(i + 1).map((x) => x.name);
-      run.problems.push(`the kernel reported a ${stuck.kind}: ${rest.join(", ")} not run`);
+      run.problems.push(stopped.notRunProblem(stuck, rest));
       return;
     }
   }
@@ -124,15 +167,15 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
   const sink = tee(logFile, (l) => {
     // After "All error logs:" test_progs prints the failures again: they are not new results.
     if (l.startsWith("All error logs:")) repeats = true;
-    const m = repeats ? null : LIVE_RESULT.exec(l);
-    const test = m?.[1] ?? m?.[4];
-    if (!test) return;
+    const result = repeats ? undefined : liveResult(l);
+    if (!result) return;
+    const { test } = result;
     const now = Date.now();
     durations.set(test, now - last);
     last = now;
     // A splat belongs to the test whose result line is the first to follow it.
     activity.attribute(test);
-    log(`${arch.name}: ${test} ${m?.[2] ?? (m?.[3] === "ok" ? "ok" : "FAIL")}`);
+    log(`${arch.name}: ${test} ${result.word}`);
   });
   log(`${arch.name}: running ${shellQuote(argv)} (timeout ${cmd.timeout} s)`);
   const r = await guest.ssh
@@ -147,16 +190,14 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
   const output = readFileSync(logFile, "utf8");
   let parsed = parseOutput(cmd.parser, cmd.name, r.code, output);
   const measured = parseMeasures(output);
-  if (measured.measures.length)
-    run.measures = [...(run.measures ?? []), ...measured.measures.map((m) => ({ ...m, command: cmd.name }))];
   const stuck = c.watch.stuck;
   // When khil stopped it, the signal is khil's: the cause is why khil did.
   const died =
     tp &&
     (r.timedOut
-      ? `was stopped at its ${cmd.timeout} s deadline`
+      ? stopped.atDeadline(cmd)
       : r.aborted && stuck
-        ? `was stopped after the kernel reported a ${stuck.kind}`
+        ? stopped.afterStuck(stuck)
         : deathCause(r.code, r.signal));
   if (tp && died) parsed = diedWhileRunning(parsed, tp.toRun, died);
   else if (tp) {
@@ -169,23 +210,13 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     }
     parsed.problems.push(...exitCodeProblems(r.code, parsed));
   }
-  if (r.timedOut) parsed.problems.push(`timeout: command ${cmd.name} after ${cmd.timeout} s`);
-  else if (r.aborted && stuck)
-    parsed.problems.push(
-      `stopped command ${cmd.name} ${STUCK_GRACE_MS / 1000} s after the kernel reported a ${stuck.kind}: ${stuck.title}`,
-    );
+  if (r.timedOut) parsed.problems.push(stopped.timeoutProblem(cmd));
+  else if (r.aborted && stuck) parsed.problems.push(stopped.stuckProblem(cmd, stuck));
   else if (r.code === null)
     parsed.problems.push(`command ${cmd.name} ended without an exit code (${r.signal ?? "connection lost"})`);
   run.problems.push(...parsed.problems, ...measured.problems);
   if (!r.timedOut && !stuck) await rerunTests(c, cmd, parsed.tests, logFile);
-  for (const t of parsed.tests) {
-    const rec: TestRecord = { ...base, test: t.test, verdict: t.verdict };
-    if (t.subtest) rec.subtest = t.subtest;
-    if (!t.subtest && durations.has(t.test)) rec.durationMs = durations.get(t.test);
-    if (t.reason) rec.reason = t.reason;
-    if (t.log) rec.log = t.log;
-    run.tests.push(rec);
-  }
+  recordParsed(run, base, parsed.tests, measured.measures, durations);
   // The console can lose what dmesg keeps (a loglevel, a full buffer): look there too.
   await c.watch.readDmesg(guest, c.runDir);
 }

@@ -1,7 +1,7 @@
 import { KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
 import { type CliSelection, type Command, inGuestDir, type SuiteRunContext } from "./context.ts";
-import { denyReason } from "./suite.ts";
+import { denyReason, type Selection } from "./suite.ts";
 
 export interface CheckedSelection {
   denied: { test: string; reason: string }[];
@@ -26,9 +26,12 @@ export function allowList(selection: readonly string[], toRun: readonly string[]
 }
 
 /** The listed tests the suite's deny list takes, with its reason, and the ones left to run. */
-function splitDenied(c: SuiteRunContext, listed: readonly string[]): Omit<CheckedSelection, "allow"> {
+export function splitDenied(
+  selection: Selection,
+  listed: readonly string[],
+): Omit<CheckedSelection, "allow"> {
   const denied = listed
-    .map((test) => ({ test, reason: denyReason(c.selection, test) }))
+    .map((test) => ({ test, reason: denyReason(selection, test) }))
     .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
   return { denied, toRun: listed.filter((t) => !denied.some((d) => d.test === t)) };
 }
@@ -61,7 +64,7 @@ export async function checkSelection(
       1,
     );
   }
-  const { denied, toRun } = splitDenied(c, listed);
+  const { denied, toRun } = splitDenied(c.selection, listed);
   return { denied, toRun, allow: allowList(tests, toRun) };
 }
 
@@ -87,7 +90,7 @@ export async function checkKselftestSelection(
       `the selection (${tests.join(", ")}) matches no test of kselftest ${target}; it has ${names.length} tests: ${names.join(", ") || `none (${r.err.trim() || r.out.trim()})`}`,
       1,
     );
-  const { denied, toRun } = splitDenied(c, listed);
+  const { denied, toRun } = splitDenied(c.selection, listed);
   return { denied, toRun, allow: toRun.flatMap((t) => ["-t", `${target}:${t}`]) };
 }
 

@@ -141,29 +141,34 @@ static noinline void kmemleak_leak(void)
 	WRITE_ONCE(khil_leak, NULL);
 }
 
+static void held_to_user(void)
+{
+	/* Returning to insmod with it held is the report. */
+	mutex_lock(&held_mutex);
+}
+
+static const struct {
+	const char *name;
+	void (*provoke)(void);
+} triggers[] = {
+	{ "rcu-usage", rcu_usage },	  { "unlock-balance", unlock_balance },
+	{ "irq-inversion", irq_inversion }, { "held-to-user", held_to_user },
+	{ "atomic-sleep", atomic_sleep }, { "exp-stall", exp_stall },
+	{ "kfence", kfence_oob },	  { "kmemleak", kmemleak_leak },
+};
+
 static int __init khil_splat_init(void)
 {
-	if (!strcmp(trigger, "rcu-usage"))
-		rcu_usage();
-	else if (!strcmp(trigger, "unlock-balance"))
-		unlock_balance();
-	else if (!strcmp(trigger, "irq-inversion"))
-		irq_inversion();
-	else if (!strcmp(trigger, "held-to-user"))
-		mutex_lock(&held_mutex); /* Returning to insmod with it held is the report. */
-	else if (!strcmp(trigger, "atomic-sleep"))
-		atomic_sleep();
-	else if (!strcmp(trigger, "exp-stall"))
-		exp_stall();
-	else if (!strcmp(trigger, "kfence"))
-		kfence_oob();
-	else if (!strcmp(trigger, "kmemleak"))
-		kmemleak_leak();
-	else {
-		pr_err("khil_splat: unknown trigger '%s'\n", trigger);
-		return -EINVAL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(triggers); i++) {
+		if (!strcmp(trigger, triggers[i].name)) {
+			triggers[i].provoke();
+			return 0;
+		}
 	}
-	return 0;
+	pr_err("khil_splat: unknown trigger '%s'\n", trigger);
+	return -EINVAL;
 }
 module_init(khil_splat_init);
 
