@@ -8,6 +8,12 @@
 #include <bpf/bpf_helpers.h>
 
 #define CLOCK_MONOTONIC 1
+/*
+ * bpf_timer_start's flags (uapi, added in 6.7). probe.mk defines HAVE_BPF_F_TIMER_* from the tree's own
+ * include/uapi/linux/bpf.h; the values are uapi and never change, so they need not come from vmlinux.h.
+ */
+#define KHIL_TIMER_ABS (1ULL << 0)
+#define KHIL_TIMER_CPU_PIN (1ULL << 1)
 
 char _license[] SEC("license") = "GPL";
 
@@ -23,8 +29,23 @@ struct elem {
 	/* the callback cancels its own timer and records what that returned */
 	__u32 cancel_self;
 	__s64 cancel_self_ret;
-	/* bpf_ktime_get_ns() the timer was asked to expire at (the latency check) */
+	/* bpf_ktime_get_ns() the timer was asked to expire at, when measuring; 0 otherwise */
 	__u64 expires;
+	/* which start this is (the user program counts them) and the CPU that armed it */
+	__u32 seq;
+	__u32 arm_cpu;
+};
+
+/* What one callback run saw: sent to the user program when measuring (timer_probe.c reads it). */
+struct fired_rec {
+	/* bpf_ktime_get_ns() in the callback minus the expiry it was armed for: negative is early */
+	__s64 late;
+	/* bpf_ktime_get_ns() in the callback */
+	__u64 at;
+	__u32 seq;
+	__u32 cpu;
+	__u32 arm_cpu;
+	__u32 pad;
 };
 
 struct {
@@ -64,10 +85,10 @@ struct {
 	.values = { [0] = &inner },
 };
 
-/* The callback's lateness, one record per firing, so that the user program can block until it fired. */
+/* One record per callback run, so that the user program can block until it ran, and see every extra run. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 1 << 16);
 } late SEC(".maps");
 
 /* Set by the user program before each run. */
@@ -76,6 +97,9 @@ __u64 delay_ns;
 __u32 rearm;
 __u32 cancel_self;
 __u32 measure;
+/* bpf_timer_start's flags (KHIL_TIMER_*); with KHIL_TIMER_ABS the program arms for now + delay_ns, absolute */
+__u64 start_flags;
+__u32 seq;
 
 /* Written by the programs. */
 __s64 init_ret;
@@ -95,10 +119,15 @@ static int fire(void *map, int *key, struct elem *v)
 		fired_key[k] = *key;
 	}
 	if (v->expires) {
-		__s64 d = now - v->expires;
+		struct fired_rec r = {
+			.late = now - v->expires,
+			.at = now,
+			.seq = v->seq,
+			.cpu = bpf_get_smp_processor_id(),
+			.arm_cpu = v->arm_cpu,
+		};
 
-		bpf_ringbuf_output(&late, &d, sizeof(d), 0);
-		v->expires = 0;
+		bpf_ringbuf_output(&late, &r, sizeof(r), 0);
 	}
 	if (v->cancel_self) {
 		v->cancel_self = 0;
@@ -106,6 +135,9 @@ static int fire(void *map, int *key, struct elem *v)
 	}
 	if (v->rearm) {
 		v->rearm--;
+		/* the next run's expiry: no earlier than this, since hrtimer_start reads the clock after us */
+		if (v->expires)
+			v->expires = bpf_ktime_get_ns() + delay_ns;
 		bpf_timer_start(&v->t, delay_ns, 0);
 	}
 	return 0;
@@ -156,6 +188,8 @@ static __always_inline struct elem *value(void)
  */
 static __always_inline int arm(struct elem *v, void *map)
 {
+	__u64 expires;
+
 	if (!v)
 		return XDP_ABORTED;
 	init_ret = bpf_timer_init(&v->t, map, CLOCK_MONOTONIC);
@@ -164,8 +198,16 @@ static __always_inline int arm(struct elem *v, void *map)
 	v->cancel_self = cancel_self;
 	v->cancel_self_ret = 1;
 	set_callback_ret = bpf_timer_set_callback(&v->t, fire);
-	v->expires = measure ? bpf_ktime_get_ns() + delay_ns : 0;
-	start_ret = bpf_timer_start(&v->t, delay_ns, 0);
+	v->seq = seq;
+	v->arm_cpu = bpf_get_smp_processor_id();
+	/*
+	 * A relative timer's expiry is the hrtimer's clock when bpf_timer_start reads it, plus the delay: no
+	 * earlier than this reading plus the delay, so a callback before `expires` ran early. An absolute one's
+	 * is `expires` itself.
+	 */
+	expires = bpf_ktime_get_ns() + delay_ns;
+	v->expires = measure ? expires : 0;
+	start_ret = bpf_timer_start(&v->t, start_flags & KHIL_TIMER_ABS ? expires : delay_ns, start_flags);
 	return XDP_PASS;
 }
 

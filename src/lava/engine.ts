@@ -254,7 +254,7 @@ async function judgeJob(
         parsed.tests,
       );
     }
-    recordParsed(run, rec, parsed.tests, measured.measures);
+    recordParsed(run, rec, parsed.tests, measured.measures, spec.suite.bounds);
   }
   if (notRun.length)
     run.problems.push(

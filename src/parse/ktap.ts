@@ -63,6 +63,8 @@ function judge(status: string, directive: string | undefined): { verdict: TestVe
   if (kind === "TIMEOUT") return { verdict: "fail", reason: `timeout${rest ? ` after ${rest}` : ""}` };
   const exit = /^exit=(\d+)/.exec(d);
   if (exit && status === "not ok") return { verdict: "fail", reason: `exit code ${exit[1]}` };
+  // Any other text after a failure's `#` says why it failed (khil's probes put their first failure there).
+  if (status === "not ok" && d) return { verdict: "fail", reason: d };
   return { verdict: status === "ok" ? "pass" : "fail" };
 }
 

@@ -9,6 +9,7 @@ import { type Measure, parseMeasures } from "../parse/measures.ts";
 import type { Splat } from "../parse/splats.ts";
 import { deathCause, diedWhileRunning, exitCodeProblems, withJsonSummary } from "../parse/test-progs.ts";
 import type { ParsedTest } from "../parse/types.ts";
+import { applyBounds, type Bound } from "../report/bounds.ts";
 import type { ArchRun, TestRecord } from "../report/results.ts";
 import { type Command, commandArgv, inGuestDir, type SuiteRunContext } from "./context.ts";
 import { STUCK_GRACE_MS } from "./kernel-log.ts";
@@ -41,14 +42,26 @@ export const stopped = {
     `the kernel reported a ${stuck.kind}: ${names.join(", ")} not run`,
 };
 
-/** A command's parsed tests and measures, added to the run's results. */
+/**
+ * A command's parsed tests and measures, added to the run's results, once the suite's bounds have judged
+ * the measures (a breach fails the test it bounds, whether the guest ran here or in a lab). A test that
+ * ended inconclusive (it says so: `SKIP inconclusive: ...`) with nothing of it passing tested nothing, and
+ * the host is to blame: a harness fault, which fails the run and makes bisect skip the commit.
+ */
 export function recordParsed(
   run: ArchRun,
   base: Omit<TestRecord, "test" | "verdict">,
-  tests: readonly ParsedTest[],
+  tests: ParsedTest[],
   measures: readonly Measure[],
+  bounds: readonly Bound[],
   durations: ReadonlyMap<string, number> = new Map(),
 ): void {
+  applyBounds(tests, measures, bounds, base.accel);
+  const unsure = tests.filter(
+    (t) => !t.subtest && t.verdict === "skip" && /^inconclusive\b/i.test(t.reason ?? ""),
+  );
+  if (unsure.length)
+    run.harness = [...(run.harness ?? []), ...unsure.map((t) => `${t.test} tested nothing: ${t.reason}`)];
   if (measures.length)
     run.measures = [...(run.measures ?? []), ...measures.map((m) => ({ ...m, command: base.command }))];
   for (const t of tests) {
@@ -216,7 +229,7 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     parsed.problems.push(`command ${cmd.name} ended without an exit code (${r.signal ?? "connection lost"})`);
   run.problems.push(...parsed.problems, ...measured.problems);
   if (!r.timedOut && !stuck) await rerunTests(c, cmd, parsed.tests, logFile);
-  recordParsed(run, base, parsed.tests, measured.measures, durations);
+  recordParsed(run, base, parsed.tests, measured.measures, c.suite.bounds, durations);
   // The console can lose what dmesg keeps (a loglevel, a full buffer): look there too.
   await c.watch.readDmesg(guest, c.runDir);
 }

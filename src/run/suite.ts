@@ -90,8 +90,20 @@ const BuildSchema = z
     message: "build what: selftests: bpf (with progTests), kselftest: [targets] or probes: [names]",
   });
 
+/** report/bounds.ts's Bound: a measurement's median held under a limit per accelerator. */
+const BoundSchema = z.strictObject({
+  test: z.string().regex(/^[\w.-]+(\/[\w.-]+)?$/, "a test or test/subtest, named literally"),
+  measure: z.string().regex(/^\S+$/, "a measurement's name, as its khil-measure line gives it"),
+  median: z
+    .record(z.string().regex(/^[a-z]\w*$/, "an accelerator such as tcg or kvm"), z.number())
+    .refine((m) => Object.keys(m).length > 0, "at least one accelerator's limit"),
+  reason: z.string().min(1),
+});
+
 const SuiteSchema = z.strictObject({
   name: z.string(),
+  /** What the suite is for, in the user's words: shown nowhere yet, but never refused. */
+  description: z.string().optional(),
   config: z.array(z.string()).default([]),
   build: BuildSchema.optional(),
   push: z.array(z.string()).default([]),
@@ -119,6 +131,8 @@ const SuiteSchema = z.strictObject({
   rerunSkipped: z
     .strictObject({ tests: z.array(z.string()).min(1), times: z.number().int().min(1).max(10) })
     .optional(),
+  /** Limits on what the tests measure: a breach fails the test the bound names (report/bounds.ts). */
+  bounds: z.array(BoundSchema).default([]),
 });
 
 export type Suite = z.infer<typeof SuiteSchema> & { file: string };
