@@ -6,14 +6,9 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "timer_probe.h"
 
 #define CLOCK_MONOTONIC 1
-/*
- * bpf_timer_start's flags (uapi, added in 6.7). probe.mk defines HAVE_BPF_F_TIMER_* from the tree's own
- * include/uapi/linux/bpf.h; the values are uapi and never change, so they need not come from vmlinux.h.
- */
-#define KHIL_TIMER_ABS (1ULL << 0)
-#define KHIL_TIMER_CPU_PIN (1ULL << 1)
 
 char _license[] SEC("license") = "GPL";
 
@@ -34,18 +29,6 @@ struct elem {
 	/* which start this is (the user program counts them) and the CPU that armed it */
 	__u32 seq;
 	__u32 arm_cpu;
-};
-
-/* What one callback run saw: sent to the user program when measuring (timer_probe.c reads it). */
-struct fired_rec {
-	/* bpf_ktime_get_ns() in the callback minus the expiry it was armed for: negative is early */
-	__s64 late;
-	/* bpf_ktime_get_ns() in the callback */
-	__u64 at;
-	__u32 seq;
-	__u32 cpu;
-	__u32 arm_cpu;
-	__u32 pad;
 };
 
 struct {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "timer_probe.h"
 #include "timer_probe.skel.h"
 
 enum kind { ARRAY, HASH, LRU_HASH, INNER };
@@ -302,13 +303,6 @@ static void t_usercnt(void)
 	close(prog);
 	close(bss);
 }
-
-/* What one callback run saw, as timer_probe.bpf.c's fire() sends it. */
-struct fired_rec {
-	long long late;
-	unsigned long long at;
-	__u32 seq, cpu, arm_cpu, pad;
-};
 
 /*
  * Timers armed one at a time on the array's element, each start numbered: a callback run carrying an earlier
