@@ -11,6 +11,7 @@ import { log } from "../common/log.ts";
 import { guestFacts, harnessFaults, jitAsked, parseFacts } from "../guest/facts.ts";
 import { trackRemote } from "../host/children.ts";
 import { parseOutput } from "../parse/dispatch.ts";
+import { ktapExitProblems } from "../parse/ktap.ts";
 import { parseMeasures } from "../parse/measures.ts";
 import { deathCause, diedWhileRunning, exitCodeProblems } from "../parse/test-progs.ts";
 import type { ParsedRun } from "../parse/types.ts";
@@ -232,7 +233,8 @@ async function judgeJob(
             : "did not finish before the LAVA job ended";
       if (died) parsed = diedWhileRunning(parsed, plan?.toRun ?? [], died);
       else parsed.problems.push(...exitCodeProblems(code, parsed));
-    }
+    } else if (cmd.parser === "ktap" && !unfinished)
+      parsed.problems.push(...ktapExitProblems(cmd.name, code, parsed));
     if (timedOut) parsed.problems.push(stopped.timeoutProblem(cmd));
     else if (unfinished && stuck) parsed.problems.push(stopped.stuckProblem(cmd, stuck));
     else if (unfinished) parsed.problems.push(`command ${cmd.name} did not finish before the LAVA job ended`);

@@ -183,3 +183,15 @@ export function parseKtap(text: string): ParsedRun {
   for (const n of results) flatten(n, []);
   return { tests, problems };
 }
+
+/**
+ * What a KTAP command's exit says that its output does not: it printed no result at all (it crashed before
+ * its plan, a library was missing, the shell could not run it: exit 127), or a signal ended it. Either
+ * fails the run; an empty output is never an empty pass.
+ */
+export function ktapExitProblems(command: string, code: number | null, run: ParsedRun): string[] {
+  const how = code === null ? "no exit code" : `exit code ${code}`;
+  if (run.tests.length === 0) return [`${command} printed no KTAP results (${how})`];
+  if (code !== null && code > 128) return [`${command} was killed by signal ${code - 128} (${how})`];
+  return [];
+}

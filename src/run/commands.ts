@@ -5,6 +5,7 @@ import { lineSplitter } from "../common/lines.ts";
 import { log } from "../common/log.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { parseOutput } from "../parse/dispatch.ts";
+import { ktapExitProblems } from "../parse/ktap.ts";
 import { type Measure, parseMeasures } from "../parse/measures.ts";
 import type { Splat } from "../parse/splats.ts";
 import { deathCause, diedWhileRunning, exitCodeProblems, withJsonSummary } from "../parse/test-progs.ts";
@@ -222,7 +223,8 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
       } else parsed.problems.push("test_progs wrote no JSON summary");
     }
     parsed.problems.push(...exitCodeProblems(r.code, parsed));
-  }
+  } else if (cmd.parser === "ktap" && !r.timedOut && !r.aborted)
+    parsed.problems.push(...ktapExitProblems(cmd.name, r.code, parsed));
   if (r.timedOut) parsed.problems.push(stopped.timeoutProblem(cmd));
   else if (r.aborted && stuck) parsed.problems.push(stopped.stuckProblem(cmd, stuck));
   else if (r.code === null)
