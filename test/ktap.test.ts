@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseKtap } from "../src/parse/ktap.ts";
+import { ktapExitProblems, parseKtap } from "../src/parse/ktap.ts";
 import { namesAndVerdicts } from "./helpers.ts";
 
 // kselftest's timers target as kselftest's runner printed it in khil's x86_64 6.12 guests (TCG).
@@ -98,5 +98,30 @@ describe("KTAP's own forms", () => {
     expect(run.tests[1]?.reason).toBe("timeout after 45 seconds");
     expect(run.tests[3]?.reason).toBe("expected failure: races with expiry");
     expect(run.problems).toEqual([]);
+  });
+});
+
+describe("what a KTAP command's exit adds to its output", () => {
+  it("a program that printed nothing (a crash before its plan, exit 127) is a problem, never an empty pass", () => {
+    expect(ktapExitProblems("timer_probe", 127, parseKtap("sh: ./timer_probe: not found\n"))).toEqual([
+      "timer_probe printed no KTAP results (exit code 127)",
+    ]);
+    expect(ktapExitProblems("timer_probe", null, parseKtap(""))).toEqual([
+      "timer_probe printed no KTAP results (no exit code)",
+    ]);
+  });
+
+  it("a signal is a problem even after some results; a plain exit with results is the output's to judge", () => {
+    const some = parseKtap("KTAP version 1\n1..2\nok 1 a\n");
+    expect(ktapExitProblems("p", 139, some)).toEqual(["p was killed by signal 11 (exit code 139)"]);
+    expect(ktapExitProblems("p", 1, some)).toEqual([]);
+  });
+
+  it("a failure's text after `#` is its reason, so reports name why without reading the log", () => {
+    const run = parseKtap(
+      "KTAP version 1\n1..1\n# FAIL: 12 of 300 relative callbacks ran before their expiry\nnot ok 1 never_early # 12 of 300 relative callbacks ran before their expiry\n",
+    );
+    expect(run.tests[0]?.reason).toBe("12 of 300 relative callbacks ran before their expiry");
+    expect(run.tests[0]?.verdict).toBe("fail");
   });
 });

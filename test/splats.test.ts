@@ -186,3 +186,19 @@ describe("a kmemleak report's excerpt", () => {
     expect(lines).toContain("    kmemleak_leak+0x1b/0xfbb [khil_splat]");
   });
 });
+
+describe("report titles no capture here has shown yet (crafted from the kernel's format strings)", () => {
+  // kernel/locking/lockdep.c and kernel/rcu/tasks.h print these; each must fail a run on its own.
+  it.each([
+    ["lockdep", "WARNING: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected"],
+    ["lockdep", "WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected"],
+    ["lockdep", "WARNING: held lock freed!"],
+    ["lockdep", "WARNING: kworker/0:1/123 still has locks held!"],
+    ["rcu-stall", "INFO: rcu_tasks detected stalls on tasks:"],
+    ["rcu-stall", "INFO: rcu_tasks_trace detected stalls? (counter/flag 1/1)"],
+  ])("a %s report titled %s", (kind, title) => {
+    const [s] = findSplats(`[    5.000000] ${title}\n[    5.000001] 6.12.118 #1 Not tainted\n\n`);
+    expect(s?.kind).toBe(kind);
+    expect(s?.title).toBe(title);
+  });
+});
