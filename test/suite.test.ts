@@ -60,6 +60,21 @@ commands:
     expect(() => loadSuite(half)).toThrow(/:2: build: selftests: bpf and progTests go together/);
   });
 
+  it("takes a description, as users write one at the top of a suite", () => {
+    const f = suiteFile(`description: what this suite is for\n${GOOD}`);
+    expect(loadSuite(f).description).toBe("what this suite is for");
+  });
+
+  it("reports a bound without a limit, or on a test named by a glob, with its line", () => {
+    const bounds = (b: string) => suiteFile(`${GOOD}bounds:\n  - ${b}\n`);
+    expect(() =>
+      loadSuite(bounds("{ test: timer_probe/latency, measure: m, median: {}, reason: r }")),
+    ).toThrow(/:8: bounds\.0\.median: at least one accelerator's limit/);
+    expect(() =>
+      loadSuite(bounds("{ test: 'timer_probe/*', measure: m, median: { tcg: 1 }, reason: r }")),
+    ).toThrow(/:8: bounds\.0\.test: a test or test\/subtest, named literally/);
+  });
+
   it("reports a misspelled key with file, line and field", () => {
     const f = suiteFile(GOOD.replace("    parser: test_progs", "    parser: test_progs\n    timeuot: 5"));
     expect(() => loadSuite(f)).toThrow(`${f}:7: commands.0.timeuot: unknown key 'timeuot'`);

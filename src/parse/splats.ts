@@ -36,7 +36,10 @@ const STARTS: [SplatKind, RegExp][] = [
     /WARNING: (possible circular locking dependency|inconsistent lock state|possible recursive locking detected|suspicious RCU usage|bad unlock balance detected|possible irq lock inversion dependency detected|lock held when returning to user space|\S+-safe -> \S+-unsafe lock order detected|held lock freed!|\S+ still has locks held!|Nested lock was not taken|bad contention detected)/,
   ],
   // RCU's own stall warnings, and those of the RCU-tasks flavours, which print without the `rcu: ` prefix
-  ["rcu-stall", /rcu: INFO: \S+ (self-detected stall|detected (expedited )?stalls)|INFO: rcu_tasks\w* detected stalls/],
+  [
+    "rcu-stall",
+    /rcu: INFO: \S+ (self-detected stall|detected (expedited )?stalls)|INFO: rcu_tasks\w* detected stalls/,
+  ],
   ["hung-task", /INFO: task .* blocked for more than \d+ seconds/],
   ["kmemleak", /kmemleak: \d+ new suspected memory leaks/],
 ];
