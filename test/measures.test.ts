@@ -61,7 +61,7 @@ describe("timer_probe output, captured from a guest", () => {
     expect(run.tests[0]?.log).toMatch(/no check matches 'cancle': valid are array, hash/);
   });
 
-  it("reads the latency measurements and their ratio to the user-space baseline", () => {
+  it("reads the latency measurements, with their quartiles, and the ratio to the user-space baseline", () => {
     const { measures, problems } = parseMeasures(fixture("x86_64-6.12-timer-probe.log"));
     expect(problems).toEqual([]);
     expect(measures).toEqual([
@@ -69,24 +69,39 @@ describe("timer_probe output, captured from a guest", () => {
         name: "bpf_timer_latency",
         unit: "ns",
         n: 1000,
-        min: 11170,
-        p50: 62209,
-        p99: 158571,
-        max: 1622014,
+        min: 15179,
+        p25: 62669,
+        p50: 68642,
+        p75: 77290,
+        p99: 424491,
+        max: 3349723,
         baseline: "user_hrtimer_latency",
       },
       {
         name: "user_hrtimer_latency",
         unit: "ns",
         n: 1000,
-        min: 45647,
-        p50: 125146,
-        p99: 280307,
-        max: 1545800,
+        min: 38499,
+        p25: 119661,
+        p50: 126053,
+        p75: 139001,
+        p99: 519724,
+        max: 3409862,
+      },
+      {
+        name: "bpf_timer_excess",
+        unit: "ns",
+        n: 1000,
+        min: -3346566,
+        p25: -68309,
+        p50: -57018,
+        p75: -50195,
+        p99: 269391,
+        max: 3214987,
       },
     ]);
     const [bpf] = measures;
-    expect(bpf && againstBaseline(bpf, measures)?.p50).toBeCloseTo(62209 / 125146);
+    expect(bpf && againstBaseline(bpf, measures)?.p50).toBeCloseTo(68642 / 126053);
   });
 });
 
@@ -95,6 +110,10 @@ describe("measurements", () => {
     const r = parseMeasures("# khil-measure: x unit=ns n=3 min=1 p50=2 max=4\nok 1 x\n");
     expect(r.measures).toEqual([]);
     expect(r.problems).toEqual(["measurement x lacks p99: # khil-measure: x unit=ns n=3 min=1 p50=2 max=4"]);
+    const q = parseMeasures("# khil-measure: x unit=ns n=3 min=1 p25=? p50=2 p99=3 max=4\n");
+    expect(q.problems).toEqual([
+      "measurement x lacks p25: # khil-measure: x unit=ns n=3 min=1 p25=? p50=2 p99=3 max=4",
+    ]);
   });
 
   it("shows no ratio without the baseline, and one row per measurement of each run", () => {

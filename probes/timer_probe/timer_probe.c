@@ -101,7 +101,7 @@ static void in_time(long long armed_at, const char *what)
 
 	if (took >= (long long)LONG_DELAY / 2)
 		snprintf(inconclusive, sizeof(inconclusive),
-			 "inconclusive: %lld ms passed between arming a %llu ms timer and %s (the host stalled the guest)",
+			 "%lld ms passed between arming a %llu ms timer and %s (the host stalled the guest)",
 			 took / 1000000, LONG_DELAY / MS, what);
 }
 
@@ -757,7 +757,7 @@ static int run_check(int number, int i, bool *unsure)
 			printf("    ok %d %s\n", number, name);
 			return 1;
 		}
-		printf("    # attempt %d of %d: %s\n", attempt, attempts, inconclusive);
+		printf("    # attempt %d of %d inconclusive: %s\n", attempt, attempts, inconclusive);
 		if (attempt == attempts) {
 			*unsure = true;
 			printf("    ok %d %s # SKIP inconclusive on all %d attempts: %s\n", number, name, attempts,

@@ -1,0 +1,77 @@
+/**
+ * The timer contract from the probe's output to every verdict: the probe's own checks and the suite's
+ * bound on its latency, read from outputs captured from real guests (kernels broken on purpose with
+ * test/fixtures/series/break-bpf-timer-*.patch) through the same recording as a run, to the status, JUnit
+ * and bisect's answer.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { judge } from "../src/bisect/judge.ts";
+import { ktapExitProblems, parseKtap } from "../src/parse/ktap.ts";
+import { parseMeasures } from "../src/parse/measures.ts";
+import { toJunit } from "../src/report/junit.ts";
+import { type ArchRun, testName } from "../src/report/results.ts";
+import { archStatus } from "../src/report/verdict.ts";
+import { recordParsed } from "../src/run/commands.ts";
+import { loadSuite } from "../src/run/suite.ts";
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", "ktap", name), "utf8");
+
+/** One probe run as khil records it: parsed, judged by the default suite's bounds, given its status. */
+function recorded(name: string, code: number, arch = "x86_64", accel = "tcg"): ArchRun {
+  const text = fixture(name);
+  const parsed = parseKtap(text);
+  const measured = parseMeasures(text);
+  const run: ArchRun = {
+    arch,
+    suite: "bpf-timer",
+    status: "passed",
+    problems: [...parsed.problems, ...measured.problems, ...ktapExitProblems("timer_probe", code, parsed)],
+    harness: [],
+    splats: [],
+    tests: [],
+    timings: {},
+  };
+  const base = { arch, kernel: "6.12.118", accel, suite: "bpf-timer", command: "timer_probe" };
+  recordParsed(run, base, parsed.tests, measured.measures, loadSuite("bpf-timer").bounds);
+  run.status = archStatus(run);
+  return run;
+}
+
+const junitOf = (run: ArchRun) =>
+  toJunit({ khil: "test", startedAt: "", finishedAt: "", runDir: "", runs: [run] });
+const failed = (run: ArchRun) => run.tests.filter((t) => t.verdict === "fail").map(testName);
+
+describe("the timer contract, judged on outputs captured from real guests", () => {
+  it("passes an unmodified 6.12 kernel, with the latency bound's margin in the check's log", () => {
+    const run = recorded("x86_64-6.12-timer-probe.log", 0);
+    expect(run.status).toBe("passed");
+    expect(run.tests.find((t) => testName(t) === "timer_probe/latency")?.log).toMatch(
+      /^khil bound: bpf_timer_excess median -57\.0 us .* within the 1\.00 ms allowed under tcg/,
+    );
+    expect(judge(run).verdict).toBe("good");
+  });
+
+  it("does not call a run whose checks all stayed inconclusive PASSED: a harness fault, and bisect skips", () => {
+    const run = recorded("crafted-timer-probe-all-inconclusive.log", 0);
+    expect(run.tests.map((t) => `${testName(t)}:${t.verdict}`)).toEqual([
+      "timer_probe/cancel:skip",
+      "timer_probe/map_delete:skip",
+      "timer_probe:skip",
+    ]);
+    expect(run.status).toBe("failed");
+    expect(run.harness).toEqual([
+      "timer_probe tested nothing: inconclusive: no check passed, and at least one stayed inconclusive",
+    ]);
+    expect(junitOf(run)).toContain('<failure type="harness fault" message="timer_probe tested nothing');
+    expect(judge(run).verdict).toBe("skip");
+  });
+
+  it("fails a probe that could not start (khil exec --push without its libraries: exit 127, no KTAP)", () => {
+    const run = recorded("x86_64-6.12-timer-probe-missing-library.log", 127);
+    expect(run.status).not.toBe("passed");
+    expect(run.problems).toEqual(["timer_probe printed no KTAP results (exit code 127)"]);
+    expect(judge(run).verdict).toBe("bad");
+  });
+});
