@@ -9,7 +9,7 @@ import { guestKey } from "../guest/ssh-key.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { inGuestDir } from "../run/context.ts";
 import { resolveDeadlines } from "../run/deadlines.ts";
-import type { Push } from "../run/push.ts";
+import { type Push, programsAmong } from "../run/push.ts";
 import {
   cliDeadlines,
   fragmentsOf,
@@ -45,9 +45,11 @@ async function guestRequest(o: Opts, kind: string): Promise<GuestRequest> {
   };
 }
 
-async function boot(o: Opts, kind: string) {
+/** Boots a guest whose image carries the shared libraries of the programs among `files` (`--push`). */
+async function boot(o: Opts, kind: string, files: readonly Push[] = []) {
   const req = await guestRequest(o, kind);
-  const { guest } = await bootGuest(req, await buildFor(req));
+  const programs = files.flatMap((x) => programsAmong(x.dir, x.files));
+  const { guest } = await bootGuest(req, await buildFor(req), programs);
   return guest;
 }
 
@@ -85,7 +87,7 @@ export function registerGuest(program: Command): void {
     .argument("<command...>", "command and arguments, after --")
     .action(async (command: string[], o) => {
       const files = hostPushes(o);
-      const guest = await boot(o, "exec");
+      const guest = await boot(o, "exec", files);
       try {
         await pushInto(guest, files);
         // Pushed files are where the command starts, as a suite's commands find theirs.
@@ -105,7 +107,7 @@ export function registerGuest(program: Command): void {
     ),
   ).action(async (o) => {
     const files = hostPushes(o);
-    const guest = await boot(o, "shell");
+    const guest = await boot(o, "shell", files);
     try {
       await pushInto(guest, files);
       process.exitCode = await guest.ssh.shell();
