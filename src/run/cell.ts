@@ -212,6 +212,9 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
   return { build, pushes };
 }
 
+/** How long the guest is left after its last command before the last reading of its kernel log. */
+const END_SETTLE_MS = 500;
+
 /** Whether the guest still answers after its last command: no verdict rests on a kernel that died quietly. */
 async function livenessProblem(g: Guest): Promise<string | undefined> {
   if (!g.running) return "the guest's QEMU exited during the run";
@@ -241,6 +244,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const facts = await stage(spec, run, "facts", () => readGuestFacts(g, build, booted.accel));
     if (!facts) return;
     run.guest = facts.facts;
+    await watch.readBookkeeping(g);
     run.harness?.push(
       ...facts.problems,
       ...harnessFaults(facts.facts, spec.suite.minCpus, jitAsked(spec.machine.append)),
@@ -272,7 +276,14 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);
       const dead = watch.stuck ? undefined : await livenessProblem(g);
       if (dead) run.problems.push(dead);
-      else if (!watch.stuck) leaks = await scanForLeaks(g, watch, run, spec.runDir);
+      else if (!watch.stuck) {
+        leaks = await scanForLeaks(g, watch, run, spec.runDir);
+        // A report of the run's last moments (a deferred free, an RCU callback) comes after its last line.
+        watch.stage("end of run");
+        await new Promise((r) => setTimeout(r, END_SETTLE_MS));
+        await watch.readDmesg(g, spec.runDir);
+        await watch.readBookkeeping(g);
+      }
     });
     const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
     if (none) run.problems.push(none);

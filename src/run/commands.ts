@@ -232,6 +232,8 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
   run.problems.push(...parsed.problems, ...measured.problems);
   if (!r.timedOut && !stuck) await rerunTests(c, cmd, parsed.tests, logFile);
   recordParsed(run, base, parsed.tests, measured.measures, c.suite.bounds, durations);
-  // The console can lose what dmesg keeps (a loglevel, a full buffer): look there too.
+  // The console can lose what dmesg keeps (a loglevel, a full buffer): look there too, and at what the
+  // kernel counted itself.
   await c.watch.readDmesg(guest, c.runDir);
+  await c.watch.readBookkeeping(guest);
 }

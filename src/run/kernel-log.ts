@@ -4,7 +4,11 @@ import { log } from "../common/log.ts";
 import type { Guest } from "../guest/guest.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { MARKER_PREFIX, type Splat, SplatDetector, STUCK_KINDS, splatsByMarker } from "../parse/splats.ts";
+import { type Bookkeeping, parseBookkeeping, unexplained } from "../parse/taint.ts";
 import type { ArchRun, SplatRecord } from "../report/results.ts";
+
+/** The kernel's bookkeeping (parse/taint.ts): the taint mask, and lockdep's debug_locks where lockdep is built in. */
+const BOOKKEEPING = "cat /proc/sys/kernel/tainted; grep -s debug_locks: /proc/lockdep_stats; true";
 
 /** Time a command gets to end by itself after the kernel reported it stuck, before khil stops it. */
 export const STUCK_GRACE_MS = 10_000;
@@ -38,6 +42,7 @@ export class KernelWatch {
   private during = "boot";
   private abort: AbortController | undefined;
   private grace: NodeJS.Timeout | undefined;
+  private book: Bookkeeping | undefined;
   constructor(private readonly run: ArchRun) {}
 
   /** One console line; handed to the guest before it starts. */
@@ -92,6 +97,21 @@ export class KernelWatch {
       const rec = this.record(splat, during, "dmesg");
       if (!seen.has(rec.title)) this.run.splats.push(rec);
     }
+  }
+
+  /**
+   * The kernel's own bookkeeping, read after boot and after each command: a taint bit or lockdep switching
+   * itself off with no recognised splat is a problem (a report whose title no pattern knows), charged to
+   * what ran since the last reading. An unreadable answer (the guest went away) is the liveness check's.
+   */
+  async readBookkeeping(guest: Guest): Promise<void> {
+    const r = await guest.ssh.capture(BOOKKEEPING, 10_000).catch(() => undefined);
+    const now = r?.code === 0 ? parseBookkeeping(r.out) : undefined;
+    if (!now) return;
+    const recognised = this.run.splats.length + this.detector.found.length;
+    for (const p of unexplained(this.book, now, recognised))
+      this.run.problems.push(`${p}, during ${this.during} (console.log and dmesg have the report)`);
+    this.book = now;
   }
 
   /** Ends an excerpt the console left open (a panic stops it mid-trace) and records what is pending. */

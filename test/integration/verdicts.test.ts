@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
+import { projectRoot } from "../../src/host/paths.ts";
 import { HOUR, khil, qemuLeftIn, resultsOf, runDirOf, verdictOf } from "../helpers.ts";
 
 async function runSuite(suite: string, arch = "x86_64", extra: string[] = []) {
@@ -228,6 +230,32 @@ describe("verdicts from lockups, hangs and deadlines, x86_64", () => {
       expect(run?.problems).toContain("timeout: command never-returns after 5 s");
       expect(run?.tests[0]?.verdict).toBe("fail");
       expect(Date.now() - started).toBeLessThan(5 * 60_000);
+    },
+    HOUR,
+  );
+
+  it(
+    "a kernel report no pattern knows still fails the run: the taint it leaves is read after the command",
+    async () => {
+      const ko = (
+        await execa("bash", [join(projectRoot, "test/capture/splat-module.sh"), "--arch", "x86_64"], {
+          cwd: projectRoot,
+        })
+      ).stdout.trim();
+      const { r, run, dir } = await runSuite("unnamed-report", "x86_64", ["--push", ko]);
+      expect(r.exitCode, r.all).toBe(1);
+      expect(run?.status).toBe("failed");
+      expect(run?.splats).toEqual([]);
+      expect(run?.tests.map((t) => `${t.test}:${t.verdict}`)).toEqual(["report:pass"]);
+      expect(run?.problems).toEqual([
+        expect.stringMatching(
+          /^the kernel tainted itself \(W: \/proc\/sys\/kernel\/tainted \d+\) without a report khil recognises, during command report/,
+        ),
+      ]);
+      expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("in words no pattern knows");
+      expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(
+        /<failure type="problem" message="the kernel tainted itself/,
+      );
     },
     HOUR,
   );

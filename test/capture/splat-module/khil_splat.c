@@ -16,7 +16,7 @@
 
 static char *trigger = "";
 module_param(trigger, charp, 0444);
-MODULE_PARM_DESC(trigger, "rcu-usage, unlock-balance, irq-inversion, held-to-user, atomic-sleep, exp-stall, kfence, kmemleak");
+MODULE_PARM_DESC(trigger, "rcu-usage, unlock-balance, irq-inversion, held-to-user, atomic-sleep, exp-stall, kfence, kmemleak, unnamed-report");
 
 static int __rcu *khil_rcu_ptr;
 
@@ -147,6 +147,16 @@ static void held_to_user(void)
 	mutex_lock(&held_mutex);
 }
 
+/*
+ * A report in words no pattern of khil's knows, tainting the kernel as a WARN does: what a new kind of
+ * kernel report looks like to khil. Its bookkeeping check (parse/taint.ts) must fail the run all the same.
+ */
+static void unnamed_report(void)
+{
+	pr_err("khil_splat: something went wrong, in words no pattern knows\n");
+	add_taint(TAINT_WARN, LOCKDEP_STILL_OK);
+}
+
 static const struct {
 	const char *name;
 	void (*provoke)(void);
@@ -155,6 +165,7 @@ static const struct {
 	{ "irq-inversion", irq_inversion }, { "held-to-user", held_to_user },
 	{ "atomic-sleep", atomic_sleep }, { "exp-stall", exp_stall },
 	{ "kfence", kfence_oob },	  { "kmemleak", kmemleak_leak },
+	{ "unnamed-report", unnamed_report },
 };
 
 static int __init khil_splat_init(void)
