@@ -108,6 +108,38 @@ describe("bisect judges the kernel, not the host", () => {
     ).toBe("bad");
   });
 
+  it("a panic right after SSH came up (facts, push) is bad, even for --type boot", () => {
+    const boot = run("x86_64-boot-panic");
+    for (const during of ["facts", "push"]) {
+      const late = {
+        ...boot,
+        error: { stage: during, message: "Not connected" },
+        splats: [{ ...boot.splats[0], during }],
+      };
+      expect(judge(late as ArchRun, "boot").verdict, during).toBe("bad");
+      expect(judge(late as ArchRun).verdict, during).toBe("bad");
+    }
+  });
+
+  it("what interrupted the run from outside (khil's deadline mid-command, QEMU killed by the host) is skip, with what failed after it", () => {
+    const failedAfter = {
+      ...run("x86_64-flaky-then-panic"),
+      splats: [],
+      problems: ["command c ended without an exit code (connection lost)"],
+      interrupted: "QEMU was killed by SIGKILL, not by khil (the host's OOM killer, or another user)",
+    };
+    expect(judge(failedAfter)).toEqual({
+      verdict: "skip",
+      reason: "interrupted: QEMU was killed by SIGKILL, not by khil (the host's OOM killer, or another user)",
+    });
+    expect(archStatus(failedAfter)).toBe("error");
+    expect(toJunit({ khil: "t", startedAt: "", finishedAt: "", runDir: "", runs: [failedAfter] })).toContain(
+      '<testcase classname="x86_64.flaky-then-panic" name="interrupted"><error message="QEMU was killed by SIGKILL',
+    );
+    // a splat before the interruption still decides
+    expect(judge({ ...failedAfter, splats: run("x86_64-flaky-then-panic").splats }).verdict).toBe("bad");
+  });
+
   it("a step is weighed against the raw make, boot and tests it stands for", () => {
     const timings = { build: 30, make: 24, selftests: 3, boot: 4, bootToSsh: 3.5, "command:test_progs": 2.5 };
     expect(rawWork(timings, 36)).toEqual({ make: 24, boot: 3.5, tests: 2.5, ratio: 1.2 });

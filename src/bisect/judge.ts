@@ -50,16 +50,18 @@ export const BISECT_TYPES = ["build", "boot", "test"] as const;
 export type BisectType = (typeof BISECT_TYPES)[number];
 
 type Judgement = { verdict: StepVerdict; reason: string };
+/** Where a splat means the kernel does not even come up fit to test: bad under `--type boot` too. */
+const BOOT_STAGES = ["boot", "facts", "push"];
 const firstLine = (m: string) => m.split("\n")[0] ?? m;
 const skip = (reason: string): Judgement => ({ verdict: "skip", reason });
 const bad = (reason: string): Judgement => ({ verdict: "bad", reason });
 
 /**
  * Judges one step. A commit is bad only for what the kernel did: a build that fails (type build), a splat
- * during boot (type boot and test), failing tests, a splat or a contradiction in the output (type test).
- * What says nothing about the commit — a stage of khil's own failing without a kernel splat, a deadline,
- * a harness fault (low-resolution hrtimers, JIT off, too few CPUs, another kernel booted) — is a skip,
- * with its reason.
+ * during boot or the stages right after it (type boot and test), failing tests, a splat or a contradiction in
+ * the output (type test). What says nothing about the commit — a stage of khil's own failing without a
+ * kernel splat, khil's deadline or QEMU killed from outside (and whatever failed after it), a harness fault
+ * (low-resolution hrtimers, JIT off, too few CPUs, another kernel booted) — is a skip, with its reason.
  */
 export function judge(run: ArchRun, type: BisectType = "test"): Judgement {
   const err = run.error;
@@ -68,8 +70,13 @@ export function judge(run: ArchRun, type: BisectType = "test"): Judgement {
       ? bad(`build: ${firstLine(err.message)}`)
       : skip(`${err.stage}: ${firstLine(err.message)}`);
   if (type === "build") return { verdict: "good", reason: "the kernel builds" };
-  const atBoot = run.splats.find((s) => s.during === "boot");
-  if (atBoot) return bad(`kernel ${atBoot.kind} during boot: ${atBoot.title}`);
+  // Before any test: the kernel's own boot and the stages right after SSH came up.
+  const atBoot = run.splats.find((s) => BOOT_STAGES.includes(s.during));
+  if (atBoot) return bad(`kernel ${atBoot.kind} during ${atBoot.during}: ${atBoot.title}`);
+  // What khil's deadline or the host did to the run says nothing of the commit, nor what followed from it;
+  // a splat before it still does.
+  if (run.interrupted && (type === "boot" || run.splats.length === 0))
+    return skip(`interrupted: ${run.interrupted}`);
   if (err && ["selftests", "boot", "facts", "push"].includes(err.stage))
     return skip(`${err.stage}: ${firstLine(err.message)}`);
   if (type === "boot")

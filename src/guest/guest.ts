@@ -73,6 +73,7 @@ export class Guest {
     });
     proc.then((r) => {
       this.exited = true;
+      if (r.signal && !this.stopping) this.killedBy = r.signal;
       this.exitInfo = `${r.exitCode ?? r.signal}: ${String(r.stderr ?? "")
         .trim()
         .split("\n")
@@ -124,6 +125,13 @@ export class Guest {
     return this.tail.slice(-n).join("\n");
   }
 
+  /**
+   * The signal that ended QEMU when khil did not send it (the host's OOM killer, another user's kill): the
+   * guest's end then says nothing about its kernel. A panic ends QEMU by itself (-no-reboot), with no signal.
+   */
+  killedBy: string | undefined;
+  private stopping = false;
+
   get running(): boolean {
     return !this.exited;
   }
@@ -169,6 +177,7 @@ export class Guest {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     try {
       this.ssh?.close();
     } catch {

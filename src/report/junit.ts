@@ -61,13 +61,17 @@ export function toJunit(r: Results): string {
     });
     const kernel = kernelCase(run, classname);
     if (kernel) cases.push(kernel);
+    if (run.interrupted)
+      cases.push(
+        `    <testcase classname="${classname}" name="interrupted"><error message="${xmlEscape(run.interrupted)}"/></testcase>`,
+      );
     if (run.error)
       cases.push(
         `    <testcase classname="${classname}" name="${xmlEscape(run.error.stage)}"><error message="${xmlEscape(run.error.message)}"/></testcase>`,
       );
     const count = (...v: string[]) => run.tests.filter((t) => v.includes(t.verdict)).length;
     return [
-      `  <testsuite name="${xmlEscape(`${run.suite} (${run.arch})`)}" tests="${cases.length}" failures="${count("fail") + (kernel ? 1 : 0)}" errors="${count("error") + (run.error ? 1 : 0)}" skipped="${count("skip", "notrun")}">`,
+      `  <testsuite name="${xmlEscape(`${run.suite} (${run.arch})`)}" tests="${cases.length}" failures="${count("fail") + (kernel ? 1 : 0)}" errors="${count("error") + (run.error ? 1 : 0) + (run.interrupted ? 1 : 0)}" skipped="${count("skip", "notrun")}">`,
       ...(run.series ? [properties(run.series)] : []),
       ...cases,
       "  </testsuite>",

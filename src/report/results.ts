@@ -48,6 +48,11 @@ export interface ArchRun {
   status: "passed" | "failed" | "error" | "skipped";
   /** For an error: the stage that failed and why (build, boot, push, a command's timeout...). */
   error?: { stage: string; message: string };
+  /**
+   * What stopped the run from outside the kernel under test: khil's whole-run deadline, or QEMU killed by a
+   * signal khil did not send. Whatever failed after it follows from it: the run is an error, bisect skips.
+   */
+  interrupted?: string;
   /** Where the guest ran when not on this machine: the LAVA job that booted and tested it. */
   engine?: { name: "lava"; job: string };
   guest?: GuestFacts;
@@ -95,6 +100,7 @@ export function findings(run: ArchRun): Finding[] {
     })),
     ...run.problems.map((text) => ({ what: "problem", text })),
     ...(run.harness ?? []).map((text) => ({ what: "harness fault", text })),
+    ...(run.interrupted ? [{ what: "interrupted", text: run.interrupted }] : []),
     ...(run.error ? [{ what: run.error.stage, text: run.error.message }] : []),
   ];
 }

@@ -14,10 +14,10 @@ const isDenied = (t: TestRecord) => t.verdict === "skip" && Boolean(t.reason?.st
  * when the suite's deny list, with its reasons, took every selected test.
  */
 export function archStatus(
-  run: Pick<ArchRun, "tests" | "problems" | "harness" | "error" | "splats">,
+  run: Pick<ArchRun, "tests" | "problems" | "harness" | "error" | "splats" | "interrupted">,
 ): ArchRun["status"] {
   if (run.splats.length > 0) return "failed";
-  if (run.error) return "error";
+  if (run.error || run.interrupted) return "error";
   const top = run.tests.filter((t) => !t.subtest);
   if (top.length === 0) return "error";
   if (run.problems.length > 0 || (run.harness ?? []).length > 0) return "failed";

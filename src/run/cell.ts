@@ -163,6 +163,7 @@ export async function stage<T>(
       );
     const s = e instanceof InfraError ? e.stage : name;
     const message = deadline?.expired ? `${deadline.message} (stopped during ${s})` : (e as Error).message;
+    if (deadline?.expired) run.interrupted ??= message;
     run.error = { stage: s, message };
     run.status = "error";
     log(`${run.cell ?? run.arch}: ${s}: ${run.error.message}`);
@@ -215,8 +216,15 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
 /** How long the guest is left after its last command before the last reading of its kernel log. */
 const END_SETTLE_MS = 500;
 
-/** Whether the guest still answers after its last command: no verdict rests on a kernel that died quietly. */
-async function livenessProblem(g: Guest): Promise<string | undefined> {
+/**
+ * Whether the guest still answers after its last command: no verdict rests on a kernel that died quietly.
+ * A QEMU killed from outside (the host's OOM killer) interrupted the run instead: that is no kernel's fault.
+ */
+async function livenessProblem(g: Guest, run: ArchRun): Promise<string | undefined> {
+  if (g.killedBy) {
+    run.interrupted ??= `QEMU was killed by ${g.killedBy}, not by khil (the host's OOM killer, or another user)`;
+    return undefined;
+  }
   if (!g.running) return "the guest's QEMU exited during the run";
   const r = await g.ssh.capture("true", 10_000).catch((e: Error) => ({ code: null, out: e.message }));
   return r.code === 0
@@ -274,9 +282,9 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const c = { arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch, cli };
     await stage(spec, run, "run", async () => {
       await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);
-      const dead = watch.stuck ? undefined : await livenessProblem(g);
+      const dead = watch.stuck ? undefined : await livenessProblem(g, run);
       if (dead) run.problems.push(dead);
-      else if (!watch.stuck) {
+      else if (!watch.stuck && !run.interrupted) {
         leaks = await scanForLeaks(g, watch, run, spec.runDir);
         // A report of the run's last moments (a deferred free, an RCU callback) comes after its last line.
         watch.stage("end of run");
