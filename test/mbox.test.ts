@@ -36,6 +36,29 @@ describe("a series from an mbox", () => {
     );
   });
 
+  it("splits an mbox served with CRLF line ends at every message, as with LF", () => {
+    const crlf = splitMbox(
+      readFileSync(join(import.meta.dirname, "fixtures/series/v2-with-reply-and-v1.mbox"), "utf8").replace(
+        /\n/g,
+        "\r\n",
+      ),
+      "crlf.mbox",
+    );
+    expect(crlf).toHaveLength(6);
+    expect(selectSeries(crlf, "crlf.mbox").patches).toHaveLength(3);
+  });
+
+  it("refuses a patch numbered beyond its series' total, naming it", () => {
+    const [first] = mails.filter((m) => m.headers.get("subject")?.includes("3/3"));
+    const beyond = first && {
+      ...first,
+      headers: new Map(first.headers).set("subject", "[PATCH bpf-next v2 4/3] extra"),
+    };
+    expect(() => selectSeries([...mails, ...(beyond ? [beyond] : [])], "s.mbox")).toThrow(
+      /\[PATCH bpf-next v2 4\/3\] extra .* is numbered beyond the series' 3 patches/,
+    );
+  });
+
   it("says which patch is missing or doubled", () => {
     const without3 = mails.filter((m) => !m.headers.get("subject")?.includes("3/3"));
     expect(() => selectSeries(without3, "s.mbox")).toThrow("--series s.mbox: v2 patch 3/3 is missing");
@@ -60,6 +83,15 @@ describe("a series from an mbox", () => {
     });
     expect(parsePatchSubject("[RFC PATCH v3 2/4] x")).toMatchObject({ version: 3, index: 2, total: 4 });
     expect(parsePatchSubject("bpf: no tag")).toBeUndefined();
+    // glued, comma-separated, and patchwork's downloads without the word PATCH
+    expect(parsePatchSubject("[PATCHv2 1/3] x")).toMatchObject({ version: 2, index: 1, total: 3 });
+    expect(parsePatchSubject("[PATCH bpf-next,v6,05/11] x")).toMatchObject({
+      version: 6,
+      index: 5,
+      total: 11,
+    });
+    expect(parsePatchSubject("[bpf-next,v6,05/11] x")).toMatchObject({ version: 6, index: 5, total: 11 });
+    expect(parsePatchSubject("[RFC] not numbered, not a patch")).toBeUndefined();
     expect(decodeWords("=?UTF-8?q?Toke_H=C3=B8iland-J=C3=B8rgensen?=")).toBe("Toke Høiland-Jørgensen");
   });
 });

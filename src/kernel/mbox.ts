@@ -42,7 +42,8 @@ const FROM_LINE = /^From \S+.*$/m;
 /** Splits an mbox at its `From ` separator lines (mboxrd: `>From ` in a body is unescaped by git am). */
 export function splitMbox(text: string, origin: string): Mail[] {
   const mails: Mail[] = [];
-  const lines = text.split("\n");
+  // Archives served with CRLF line ends: the blank line before a `From ` separator is "\r" otherwise.
+  const lines = text.replace(/\r\n/g, "\n").split("\n");
   let start = -1;
   const flush = (end: number) => {
     if (start < 0) return;
@@ -95,13 +96,21 @@ export function decodeWords(s: string): string {
     );
 }
 
-/** The `[PATCH ...]` tag of a subject; undefined for a reply or a mail that is no patch. */
+/**
+ * The `[PATCH ...]` tag of a subject; undefined for a reply or a mail that is no patch. Its words may be
+ * separated by spaces or commas and the version glued to PATCH, as mail tools and patchwork write them:
+ * `[PATCH v6 bpf-next 05/11]`, `[PATCHv2 1/3]`, `[PATCH bpf-next,v6,05/11]`, and patchwork's mbox downloads,
+ * which drop the word PATCH: `[bpf-next,v6,05/11]`.
+ */
 export function parsePatchSubject(subject: string): PatchSubject | undefined {
-  const m = /^\s*\[([^\]]*\bPATCH\b[^\]]*)\]\s*(.*)$/i.exec(subject);
+  const m = /^\s*\[([^\]]*)\]\s*(.*)$/.exec(subject);
   if (!m?.[1]) return undefined;
-  const tag = m[1];
-  const version = Number(/(?:^|\s)v(\d+)(?:\s|$)/i.exec(tag)?.[1] ?? 1);
-  const n = /(?:^|\s)(\d+)\/(\d+)(?:\s|$)/.exec(tag);
+  const words = m[1].split(/[\s,]+/).filter(Boolean);
+  const numbered = words.map((w) => /^(\d+)\/(\d+)$/.exec(w)).find(Boolean);
+  if (!words.some((w) => /^PATCH(v\d+)?$/i.test(w)) && !numbered) return undefined;
+  const v = words.map((w) => /^(?:PATCH)?v(\d+)$/i.exec(w)?.[1]).find(Boolean);
+  const version = Number(v ?? 1);
+  const n = numbered;
   return {
     version,
     index: n ? Number(n[1]) : 1,
@@ -148,6 +157,11 @@ export function selectSeries(mails: readonly Mail[], source: string, version?: n
       `--series ${source}: v${chosen} mails disagree on the number of patches (${totals.map((t) => `/${t}`).join(", ")})`,
     );
   const total = totals[0];
+  const beyond = mine.find((p) => p.index > total);
+  if (beyond)
+    throw new KhilError(
+      `--series ${source}: ${beyond.subject} (${beyond.mail.origin}) is numbered beyond the series' ${total} patches`,
+    );
   const cover = mine.find((p) => p.index === 0);
   const patches: SeriesPatch[] = [];
   for (let i = 1; i <= total; i++) {
