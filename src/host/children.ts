@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { execaSync, type ResultPromise } from "execa";
 
 /**
@@ -82,7 +83,22 @@ export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
+  } catch (e) {
+    // EPERM: the process exists, it is only not ours to signal.
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * When a process started, in clock ticks since boot (/proc/PID/stat's 22nd field): with its pid, what names
+ * one process, since a pid is reused once its process is gone. Undefined when there is no such process.
+ */
+export function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // the command name (field 2) may hold spaces and parentheses: count fields after its closing one
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
   } catch {
-    return false;
+    return undefined;
   }
 }

@@ -1,7 +1,60 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { log } from "../common/log.ts";
-import { isAlive } from "./children.ts";
+import { isAlive, startTime } from "./children.ts";
+
+/** Who holds a lock: a pid and when that process started, so that a reused pid is not taken for the owner. */
+function ownerOf(dir: string): string | undefined {
+  for (const [file, suffix] of [
+    ["owner", ""],
+    // a lock taken by an older khil: its pid alone
+    ["pid", " ?"],
+  ] as const)
+    try {
+      return `${readFileSync(join(dir, file), "utf8").trim()}${suffix}`;
+    } catch {
+      // not this one
+    }
+  return undefined;
+}
+
+function me(): string {
+  return `${process.pid} ${startTime(process.pid) ?? "?"}`;
+}
+
+/** Whether the process an owner line names is gone (its pid dead, or now another process's). */
+function gone(owner: string): boolean {
+  const [pid = "", started = ""] = owner.split(" ");
+  const n = Number(pid);
+  if (!(n > 0)) return false;
+  if (!isAlive(n)) return true;
+  const now = startTime(n);
+  return now !== undefined && started !== "?" && now !== started;
+}
+
+/**
+ * Takes over a lock whose owner is gone: the lock directory is renamed away (atomic: of two waiters only one
+ * moves it), then what was moved is checked to be the dead owner's. If a waiter moved a fresh lock taken
+ * meanwhile, it puts it back: taking over is never check-then-remove.
+ */
+function takeOver(dir: string, dead: string): void {
+  const tomb = `${dir}.stale-${process.pid}-${randomUUID()}`;
+  try {
+    renameSync(dir, tomb);
+  } catch {
+    return; // another waiter moved it first
+  }
+  if (ownerOf(tomb) === dead) {
+    rmSync(tomb, { recursive: true, force: true });
+    return;
+  }
+  try {
+    renameSync(tomb, dir);
+  } catch {
+    rmSync(tomb, { recursive: true, force: true });
+  }
+}
 
 /**
  * Holds a directory lock while `fn` runs, so that two khil processes never build into the same directory at
@@ -13,23 +66,27 @@ export async function withLock<T>(path: string, what: string, fn: () => Promise<
   let told = false;
   for (;;) {
     try {
-      mkdirSync(dir);
-      writeFileSync(join(dir, "pid"), String(process.pid));
+      // The owner file is written before the directory takes the lock's name: no one ever sees it without.
+      const fresh = `${dir}.new-${process.pid}-${randomUUID()}`;
+      mkdirSync(fresh);
+      writeFileSync(join(fresh, "owner"), me());
+      try {
+        renameSync(fresh, dir);
+      } catch (e) {
+        rmSync(fresh, { recursive: true, force: true });
+        throw e;
+      }
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      let owner = 0;
-      try {
-        owner = Number(readFileSync(join(dir, "pid"), "utf8"));
-      } catch {
-        // The owner is between mkdir and writing its pid: wait for it.
-      }
-      if (owner > 0 && !isAlive(owner)) {
-        rmSync(dir, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "EEXIST" && code !== "ENOTEMPTY") throw e;
+      const owner = ownerOf(dir);
+      if (owner && gone(owner)) {
+        takeOver(dir, owner);
         continue;
       }
       if (!told) {
-        log(`waiting for another khil (pid ${owner || "?"}) to finish ${what}`);
+        log(`waiting for another khil (pid ${owner?.split(" ")[0] ?? "?"}) to finish ${what}`);
         told = true;
       }
       await new Promise((r) => setTimeout(r, 1000));

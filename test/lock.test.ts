@@ -1,0 +1,50 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execaSync } from "execa";
+import { describe, expect, it } from "vitest";
+import { startTime } from "../src/host/children.ts";
+import { withLock } from "../src/host/lock.ts";
+
+const deadPid = () => execaSync("sh", ["-c", "echo $$"]).stdout.trim();
+
+function staleLock(owner: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), "khil-lock-")), "build");
+  mkdirSync(`${path}.lock`);
+  writeFileSync(join(`${path}.lock`, "owner"), owner);
+  return path;
+}
+
+describe("build directory locks", () => {
+  it("takes over a lock whose owner died, and records itself with its start time", async () => {
+    const path = staleLock(`${deadPid()} 1`);
+    const owner = await withLock(path, "test", async () => readFileSync(`${path}.lock/owner`, "utf8"));
+    expect(owner).toBe(`${process.pid} ${startTime(process.pid)}`);
+  });
+
+  it("takes over a lock whose pid now belongs to another process (a reused pid), instead of waiting forever", async () => {
+    const path = staleLock(`${process.ppid} 1`);
+    expect(await withLock(path, "test", async () => "held")).toBe("held");
+  });
+
+  it("reads an older khil's lock (its pid alone) and takes it over when that pid is dead", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "khil-lock-")), "build");
+    mkdirSync(`${path}.lock`);
+    writeFileSync(join(`${path}.lock`, "pid"), deadPid());
+    expect(await withLock(path, "test", async () => "held")).toBe("held");
+  });
+
+  it("never lets two waiters on one stale lock hold it at once", async () => {
+    const path = staleLock(`${deadPid()} 1`);
+    let holders = 0;
+    let most = 0;
+    const hold = () =>
+      withLock(path, "test", async () => {
+        most = Math.max(most, ++holders);
+        await new Promise((r) => setTimeout(r, 50));
+        holders--;
+      });
+    await Promise.all([hold(), hold(), hold(), hold()]);
+    expect(most).toBe(1);
+  });
+});
