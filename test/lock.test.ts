@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execaSync } from "execa";
+import { execa, execaSync } from "execa";
+import ssh2 from "ssh2";
 import { describe, expect, it } from "vitest";
 import { startTime } from "../src/host/children.ts";
 import { withLock } from "../src/host/lock.ts";
@@ -47,4 +48,27 @@ describe("build directory locks", () => {
     await Promise.all([hold(), hold(), hold(), hold()]);
     expect(most).toBe(1);
   });
+});
+
+describe("the guest SSH key", () => {
+  it("is one pair whichever of several first runs writes it", async () => {
+    const cache = mkdtempSync(join(tmpdir(), "khil-key-"));
+    const script = `import { guestKey } from "${join(import.meta.dirname, "../src/guest/ssh-key.ts")}"; const k = guestKey(); console.log(k.publicKey);`;
+    const runs = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        execa("npx", ["tsx", "-e", script], {
+          env: { KHIL_CACHE: cache },
+          cwd: join(import.meta.dirname, ".."),
+        }),
+      ),
+    );
+    const keys = new Set(runs.map((r) => r.stdout.trim()));
+    expect(keys.size).toBe(1);
+    expect(`${[...keys][0]}\n`).toBe(readFileSync(join(cache, "ssh", "id_ed25519.pub"), "utf8"));
+    // and the private key beside it is that public key's
+    const priv = ssh2.utils.parseKey(readFileSync(join(cache, "ssh", "id_ed25519"), "utf8"));
+    const pub = ssh2.utils.parseKey(readFileSync(join(cache, "ssh", "id_ed25519.pub"), "utf8"));
+    if (priv instanceof Error || pub instanceof Error) throw priv instanceof Error ? priv : pub;
+    expect(priv.getPublicSSH().equals(pub.getPublicSSH())).toBe(true);
+  }, 60_000);
 });

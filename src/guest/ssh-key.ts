@@ -1,6 +1,8 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ssh2 from "ssh2";
+import { KhilError } from "../common/errors.ts";
 import { cacheDir } from "../host/paths.ts";
 
 export interface KeyPair {
@@ -9,17 +11,28 @@ export interface KeyPair {
   path: string;
 }
 
-/** One ed25519 key pair per cache directory, generated on first use; the private key is mode 0600. */
+/**
+ * One ed25519 key pair per cache directory, generated on first use; the private key is mode 0600. Two first
+ * runs at once each write a whole pair into a directory of their own and move it into place in one rename:
+ * one wins, the other takes the winner's, and no run ever sees one run's public key beside another's private.
+ */
 export function guestKey(): KeyPair {
   const dir = join(cacheDir(), "ssh");
   const path = join(dir, "id_ed25519");
   if (!existsSync(path)) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(cacheDir(), { recursive: true });
+    const tmp = join(cacheDir(), `ssh.new-${process.pid}-${randomUUID()}`);
+    mkdirSync(tmp, { mode: 0o700 });
     const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "khil-guest" });
-    writeFileSync(`${path}.pub.tmp`, `${pair.public}\n`);
-    writeFileSync(`${path}.tmp`, pair.private, { mode: 0o600 });
-    renameSync(`${path}.pub.tmp`, `${path}.pub`);
-    renameSync(`${path}.tmp`, path);
+    writeFileSync(join(tmp, "id_ed25519.pub"), `${pair.public}\n`);
+    writeFileSync(join(tmp, "id_ed25519"), pair.private, { mode: 0o600 });
+    try {
+      renameSync(tmp, dir);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    if (!existsSync(path))
+      throw new KhilError(`${dir} holds no id_ed25519: remove that directory and khil makes a new key`);
   }
   chmodSync(path, 0o600);
   return {
