@@ -11,6 +11,7 @@
 set -euo pipefail
 
 STATE=${KHIL_LAVA_STATE:-/run/khil-lava}
+OWNED=/var/lib/lava-server/.khil-lab
 PORT=${KHIL_LAVA_PORT:-8000}
 URL="http://127.0.0.1:$PORT"
 WORKER=khil-worker
@@ -48,6 +49,18 @@ install() {
   start_postgres
   apt-get install -y -q --no-install-recommends $need >>"$STATE/install.log" 2>&1 ||
     { log "apt-get failed: see $STATE/install.log"; exit 1; }
+  # This lava-server is khil's: `up` may empty its database each time (see owned_or_refuse).
+  case " $need " in *" lava-server "*) echo "installed by khil's harness/lava-lab.sh" >"$OWNED" ;; esac
+}
+
+# A lava-server khil did not install may be someone's real lab: `up` empties the database and the job
+# output, so it refuses, unless told to take the machine's lab over.
+owned_or_refuse() {
+  [ -f "$OWNED" ] || [ -f /etc/lava-server/settings.d/50-khil.yaml ] && return
+  [ "${KHIL_LAVA_TAKE_OVER:-}" = 1 ] && { echo "taken over by khil's harness/lava-lab.sh" >"$OWNED"; return; }
+  su postgres -c "psql -lqt" 2>/dev/null | cut -d'|' -f1 | grep -qw lavaserver || return
+  log "lava-server here was not installed by khil ($OWNED is missing): its database and job output may be a real lab's, and 'up' would empty them. Use a machine of its own, or set KHIL_LAVA_TAKE_OVER=1 to let khil take this one over"
+  exit 2
 }
 
 # Starts a daemon in its own session, its output in $STATE/NAME.log and its pid in $STATE/NAME.pid.
@@ -91,6 +104,7 @@ up() {
   fi
   install
   start_postgres
+  owned_or_refuse
   mkdir -p /etc/lava-server/settings.d
   # The publisher tells the scheduler at once when a job is submitted: jobs start in ~4 s, not the 20 s poll.
   echo 'EVENT_NOTIFICATION: true' >/etc/lava-server/settings.d/50-khil.yaml
@@ -99,8 +113,9 @@ up() {
   daemon publisher lava-server manage lava-publisher
   daemon scheduler lava-server manage lava-scheduler
   until curl -sf -o /dev/null "$URL/api/v0.2/system/version/"; do sleep 0.3; done
-  manage users add --superuser --staff --passwd admin admin >/dev/null
-  manage tokens add --user admin --description khil >"$STATE/token"
+  # No well-known password, and a token only root can read.
+  manage users add --superuser --staff --passwd "$(head -c 24 /dev/urandom | base64 | tr -d /+=)" admin >/dev/null
+  (umask 077 && manage tokens add --user admin --description khil >"$STATE/token")
   manage device-types add qemu >/dev/null
   device_dictionaries
   # Workers from 127.0.0.0/8 register themselves: the worker first, then the devices on it. A token the

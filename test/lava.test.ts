@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadArch } from "../src/arch/arch.ts";
 import { parseFacts } from "../src/guest/facts.ts";
-import { jobCommands } from "../src/lava/cell-job.ts";
+import { casePattern, jobCommands } from "../src/lava/cell-job.ts";
 import { JobConsole, parseLavaLog, rerunAttempts, targetLines } from "../src/lava/console.ts";
 import { CONSOLE_PROMPT, lavaJob } from "../src/lava/job.ts";
 import { parseKtap } from "../src/parse/ktap.ts";
@@ -135,5 +135,17 @@ describe("the commands of a bpf-timer job", () => {
     expect([...attempts.keys()]).toEqual([2, 3, 4].map((i) => `timer_lockup skipped, attempt ${i}`));
     for (const out of attempts.values())
       expect(parseTestProgs(out).tests.map((t) => `${t.test}:${t.verdict}`)).toEqual(["timer_lockup:skip"]);
+  });
+});
+
+describe("a suite's rerunSkipped tests in the job's shell", () => {
+  it("stay globs there, and nothing else in them is shell", async () => {
+    const sh = (pattern: string, name: string) =>
+      execa("sh", ["-c", `case "$1" in ${casePattern(pattern)}) echo match;; *) echo no;; esac`, "sh", name]);
+    expect((await sh("timer*", "timer_lockup")).stdout).toBe("match");
+    expect((await sh("timer_lockup", "timer_mim")).stdout).toBe("no");
+    const evil = "x) touch /tmp/khil-pwned;; y";
+    expect((await sh(evil, evil)).stdout).toBe("match");
+    expect((await sh(evil, "x")).stdout).toBe("no");
   });
 });

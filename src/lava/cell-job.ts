@@ -42,6 +42,11 @@ function placeArtefact(file: string, dir: string): string {
 /** Where a test_progs command's output is also kept in the guest, for the rerun step after it. */
 const outputFile = (name: string) => `/tmp/khil-out-${name}`;
 
+/** A suite's test glob as a shell `case` pattern: its `*` and `?` still match, every other character is literal. */
+export function casePattern(glob: string): string {
+  return glob.replace(/[^A-Za-z0-9_*?./-]/g, "\\$&");
+}
+
 /** The step after a test_progs command that runs its inconclusive skips again alone (`rerunSkipped`). */
 export const rerunStep = (name: string) => `${name}-rerun`;
 
@@ -71,7 +76,7 @@ export function jobCommands(cmd: Command, suite: Suite, plan: TestProgsPlan | un
   const loop = [
     `cd ${GUEST_DIR};`,
     `for t in $(sed -n 's/^#[0-9]* *\\([^ :/]*\\):SKIP.*/\\1/p' ${outputFile(cmd.name)}); do`,
-    `case "$t" in ${skips.tests.join("|")}) for i in ${attempts}; do`,
+    `case "$t" in ${skips.tests.map(casePattern).join("|")}) for i in ${attempts}; do`,
     `echo "# khil: $t ${rerunWhy("skip", "$i")}:"; ${again} "$t" 2>&1 | tee /tmp/khil-again;`,
     `grep -q "${skipped}" /tmp/khil-again || break; done;; esac; done; true`,
   ];

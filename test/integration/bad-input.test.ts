@@ -82,7 +82,7 @@ describe("bad input: one line, exit code 2, nothing half-done", () => {
     const noToken = await khil(["boot-and-test", "--engine", "lava", "--lava", "http://127.0.0.1:8000"]);
     expect(noToken.exitCode).toBe(2);
     expect(noToken.stderr.trim()).toBe(
-      "khil: error: --engine lava needs --token TOKEN or --token-file FILE (make one with: lava-server manage tokens add --user USER)",
+      "khil: error: --engine lava needs --token-file FILE, $KHIL_LAVA_TOKEN or --token TOKEN (make one with: lava-server manage tokens add --user USER)",
     );
     const missing = await khil([
       "matrix",
@@ -95,6 +95,13 @@ describe("bad input: one line, exit code 2, nothing half-done", () => {
     ]);
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr.trim()).toBe("khil: error: --token-file /nonexistent cannot be read (ENOENT)");
+    const open = join(mkdtempSync(join(tmpdir(), "khil-token-")), "token");
+    writeFileSync(open, "secret\n", { mode: 0o644 });
+    const shared = await khil(["matrix", "--engine", "lava", "--lava", "http://x", "--token-file", open]);
+    expect(shared.exitCode).toBe(2);
+    expect(shared.stderr.trim()).toBe(
+      `khil: error: --token-file ${open} can be read by others (mode 644): chmod 600 ${open}`,
+    );
   });
 
   it("--push of a file that is not there, before any build", async () => {
