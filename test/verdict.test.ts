@@ -161,6 +161,21 @@ describe("test_progs that did not finish (real guest outputs)", () => {
     expect(run.problems).toEqual([]);
   });
 
+  it("blames the test its crash handler named, not the next selected one", () => {
+    const run = parseTestProgs(fixture("test_progs/x86_64-6.12-sigsegv-caught.txt"));
+    expect(run.crashed).toBe("timer_lockup");
+    const died = diedWhileRunning(
+      run,
+      ["timer", "timer_crash", "timer_lockup", "timer_mim"],
+      "was killed by SIGSEGV (exit 139)",
+    );
+    expect(namesAndVerdicts(died.tests).slice(-2)).toEqual(["timer_lockup:fail", "timer_mim:pass"]);
+    expect(died.tests.find((t) => t.test === "timer_lockup")?.reason).toBe(
+      "test_progs was killed by SIGSEGV (exit 139) in it (its crash handler said so)",
+    );
+    expect(died.problems.at(-1)).toBe("test_progs was killed by SIGSEGV (exit 139) in timer_lockup");
+  });
+
   it("a malformed JSON summary is a problem of the run, not an aborted run", () => {
     const text = parseTestProgs(fixture("test_progs/x86_64-6.12-pass.txt"));
     const broken = withJsonSummary(text, fixture("test_progs/x86_64-6.12-pass.json").slice(0, 30));

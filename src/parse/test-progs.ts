@@ -19,8 +19,13 @@ export function parseTestProgs(text: string): ParsedRun {
   let logLines: string[] = [];
   let summary: ParsedRun["summary"];
   let inErrorLogs = false;
+  // test_progs' crash handler prints `Caught signal #N!` (stderr) and the running test's log and FAIL line
+  // (stdout): the FAIL line after it names the test that crashed, or, where stdout came first, the one before.
+  let lastFailed: string | undefined;
+  let caught: { before?: string; crashed?: string } | undefined;
   for (const raw of text.split("\n")) {
     const line = raw.replace(/\r$/, "");
+    if (/Caught signal #\d+!/.test(line) && !caught) caught = lastFailed ? { before: lastFailed } : {};
     if (line.startsWith("All error logs:")) {
       inErrorLogs = true;
       logLines = [];
@@ -47,6 +52,10 @@ export function parseTestProgs(text: string): ParsedRun {
     }
     const [, num = "", subNum, fullName = "", word = "OK", skipped, total] = m;
     const verdict = VERDICT[word] ?? "fail";
+    if (subNum === undefined && verdict === "fail") {
+      lastFailed = fullName;
+      if (caught && !caught.crashed) caught.crashed = fullName;
+    }
     const log = verdict === "pass" ? "" : excerpt(logLines);
     logLines = [];
     // test_progs' crash handler prints the running test's result, and the test may then end and print it
@@ -94,7 +103,8 @@ export function parseTestProgs(text: string): ParsedRun {
   } else if (tests.length > 0) {
     problems.push("no Summary line: test_progs did not finish");
   }
-  return summary ? { tests, summary, problems } : { tests, problems };
+  const crashed = caught?.crashed ?? caught?.before;
+  return { tests, ...(summary ? { summary } : {}), problems, ...(crashed ? { crashed } : {}) };
 }
 
 interface JsonSummary {
@@ -176,15 +186,34 @@ export function deathCause(code: number | null, signal?: string): string | undef
  */
 export function diedWhileRunning(run: ParsedRun, selected: readonly string[], cause: string): ParsedRun {
   const done = new Set(run.tests.filter((t) => !t.subtest).map((t) => t.test));
-  const [running, ...never] = selected.filter((t) => !done.has(t));
+  const left = selected.filter((t) => !done.has(t));
+  // The test its crash handler named died, not the next one: its FAIL line is already there.
+  if (run.crashed) return crashedIn(run, run.crashed, left, cause);
+  const [running, ...never] = left;
   const tests = [...run.tests];
   if (running)
     tests.push({ test: running, verdict: "fail", log: "", reason: `test_progs ${cause} while it ran` });
   for (const t of never)
     tests.push({ test: t, verdict: "notrun", log: "", reason: `test_progs ${cause} first` });
   const what = running ? ` while ${running} ran` : "";
-  const left = never.length ? `; not run: ${never.join(", ")}` : "";
-  return { ...run, tests, problems: [...run.problems, `test_progs ${cause}${what}${left}`] };
+  return { ...run, tests, problems: [...run.problems, `test_progs ${cause}${what}${notRun(never)}`] };
+}
+
+const notRun = (never: readonly string[]) => (never.length ? `; not run: ${never.join(", ")}` : "");
+
+function crashedIn(run: ParsedRun, crashed: string, never: readonly string[], cause: string): ParsedRun {
+  const tests = run.tests.map((t) =>
+    t.test === crashed && !t.subtest
+      ? { ...t, verdict: "fail" as const, reason: `test_progs ${cause} in it (its crash handler said so)` }
+      : t,
+  );
+  for (const t of never)
+    tests.push({ test: t, verdict: "notrun", log: "", reason: `test_progs ${cause} first` });
+  return {
+    ...run,
+    tests,
+    problems: [...run.problems, `test_progs ${cause} in ${crashed}${notRun(never)}`],
+  };
 }
 
 /** The JSON summary merged in, or a recorded problem when it cannot be read: never an aborted run. */

@@ -20,6 +20,8 @@ export interface ParsedRun {
   summary?: { passed: number; skipped: number; failed: number };
   /** Things in the output that contradict each other (a verdict must not rest on them silently). */
   problems: string[];
+  /** The test a crash handler named as it died (test_progs prints the running test's result, then `Caught signal`). */
+  crashed?: string;
 }
 
 /**
