@@ -23,6 +23,7 @@ import {
   prepareCell,
 } from "../run/cell.ts";
 import { type Command, commandArgv, GUEST_DIR, inGuestDir } from "../run/context.ts";
+import { BOOKKEEPING } from "../run/kernel-log.ts";
 import { programsAmong } from "../run/push.ts";
 import { rerunWhy } from "../run/rerun.ts";
 import { allowList, type CheckedSelection, splitDenied } from "../run/selection.ts";
@@ -87,6 +88,15 @@ export function jobCommands(cmd: Command, suite: Suite, plan: TestProgsPlan | un
 export const FACTS_COMMAND: JobCommand = { name: "khil-facts", line: `${FACTS_SCRIPT}; true` };
 
 /**
+ * The last command of every job: the kernel's bookkeeping (run/kernel-log.ts), read after a settle, as a
+ * local run reads it at its end.
+ */
+export const BOOKKEEPING_COMMAND: JobCommand = {
+  name: "khil-bookkeeping",
+  line: `sleep 0.5; ${BOOKKEEPING}`,
+};
+
+/**
  * What a test_progs command runs, split as a local run splits `test_progs -l` (run/selection.ts): here the
  * list is read from the prog_tests the selftests build holds, since nobody is in the guest to ask.
  */
@@ -135,6 +145,7 @@ export async function jobFor(
   const commands = [
     FACTS_COMMAND,
     ...suite.commands.flatMap((c) => jobCommands(c, suite, plans.get(c.name))),
+    BOOKKEEPING_COMMAND,
   ];
   const definition = lavaJob({
     cell: spec.cell ?? arch.name,

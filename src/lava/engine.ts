@@ -13,6 +13,7 @@ import { trackRemote } from "../host/children.ts";
 import { parseOutput } from "../parse/dispatch.ts";
 import { ktapExitProblems } from "../parse/ktap.ts";
 import { parseMeasures } from "../parse/measures.ts";
+import { parseBookkeeping, unexplained } from "../parse/taint.ts";
 import { deathCause, diedWhileRunning, exitCodeProblems } from "../parse/test-progs.ts";
 import type { ParsedRun } from "../parse/types.ts";
 import type { ArchRun } from "../report/results.ts";
@@ -23,7 +24,7 @@ import { liveResult, recordParsed, stopped } from "../run/commands.ts";
 import { type Activity, KernelWatch, STUCK_GRACE_MS } from "../run/kernel-log.ts";
 import { rerunSkips } from "../run/rerun.ts";
 import { LavaApi, type LavaJobState } from "./api.ts";
-import { type CellJob, FACTS_COMMAND, jobFor, rerunStep } from "./cell-job.ts";
+import { BOOKKEEPING_COMMAND, type CellJob, FACTS_COMMAND, jobFor, rerunStep } from "./cell-job.ts";
 import { JobConsole, rerunAttempts, targetLines } from "./console.ts";
 
 export interface Lab {
@@ -87,6 +88,7 @@ async function follow(
   // Each command's deadline, counted from when its begin marker reached khil, as the local run's SSH does.
   const limits = new Map([
     [FACTS_COMMAND.name, FACTS_TIMEOUT_S],
+    [BOOKKEEPING_COMMAND.name, FACTS_TIMEOUT_S],
     ...spec.suite.commands.map((c) => [c.name, c.timeout] as const),
   ]);
   let begunAt = 0;
@@ -97,7 +99,13 @@ async function follow(
       kernel: (line) => watch.feed(line),
       begin: (name) => {
         begunAt = Date.now();
-        activity = watch.begin(name === FACTS_COMMAND.name ? "facts" : `command ${name}`);
+        activity = watch.begin(
+          name === FACTS_COMMAND.name
+            ? "facts"
+            : name === BOOKKEEPING_COMMAND.name
+              ? "end of run"
+              : `command ${name}`,
+        );
       },
       output: (_name, line) => {
         const result = liveResult(line);
@@ -261,6 +269,13 @@ async function judgeJob(
   if (notRun.length)
     run.problems.push(
       stuck ? stopped.notRunProblem(stuck, notRun) : `the LAVA job ended first: ${notRun.join(", ")} not run`,
+    );
+  // The kernel's own bookkeeping at the job's end, as a local run reads it (run/kernel-log.ts).
+  const book = con.segments.get(BOOKKEEPING_COMMAND.name);
+  const counted = book && parseBookkeeping(book.lines.join("\n"));
+  if (counted)
+    run.problems.push(
+      ...unexplained(undefined, counted, run.splats.length).map((p) => `${p}, during the job (see its log)`),
     );
   const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
   if (none) run.problems.push(none);

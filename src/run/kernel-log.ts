@@ -8,7 +8,7 @@ import { type Bookkeeping, parseBookkeeping, unexplained } from "../parse/taint.
 import type { ArchRun, SplatRecord } from "../report/results.ts";
 
 /** The kernel's bookkeeping (parse/taint.ts): the taint mask, and lockdep's debug_locks where lockdep is built in. */
-const BOOKKEEPING = "cat /proc/sys/kernel/tainted; grep -s debug_locks: /proc/lockdep_stats; true";
+export const BOOKKEEPING = "cat /proc/sys/kernel/tainted; grep -s debug_locks: /proc/lockdep_stats; true";
 
 /** Time a command gets to end by itself after the kernel reported it stuck, before khil stops it. */
 export const STUCK_GRACE_MS = 10_000;
