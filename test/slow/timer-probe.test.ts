@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HOUR, khil, resultsOf } from "../helpers.ts";
 
@@ -27,3 +29,52 @@ describe("khil's timer probe on a kernel whose bpf_timer_cancel is broken (slow 
     HOUR,
   );
 });
+
+describe.each(["x86_64", "arm64"])(
+  "the timer contract on kernels broken on purpose, %s (slow tier)",
+  (arch) => {
+    const broken = (patch: string) =>
+      khil(["boot-and-test", "--arch", arch, "--series", `test/fixtures/series/${patch}.patch`]);
+
+    it(
+      "bpf_timers that fire early fail never_early (relative and BPF_F_TIMER_ABS) with the earliest sample",
+      async () => {
+        const r = await broken("break-bpf-timer-early");
+        expect(r.exitCode, r.all).toBe(1);
+        const { dir, results } = resultsOf(r.stdout);
+        const run = results.runs[0];
+        expect(run?.status).toBe("failed");
+        const early = run?.tests.find((t) => t.subtest === "never_early");
+        expect(early?.verdict).toBe("fail");
+        expect(early?.reason).toMatch(
+          /^\d+ of 300 relative callbacks ran before their expiry: the earliest [\d.]+ us early/,
+        );
+        expect(run?.tests.find((t) => t.subtest === "never_early_abs")?.verdict).toBe("fail");
+        expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(
+          /name="timer_probe\/never_early" [^>]*><failure message="\d+ of 300 relative callbacks ran before/,
+        );
+      },
+      HOUR,
+    );
+
+    it(
+      "bpf_timer callbacks 2 ms late pass every check of the contract but fail the suite's latency bound",
+      async () => {
+        const r = await broken("break-bpf-timer-late");
+        expect(r.exitCode, r.all).toBe(1);
+        const { dir, results } = resultsOf(r.stdout);
+        const run = results.runs[0];
+        const failed = run?.tests.filter((t) => t.verdict === "fail").map((t) => t.subtest ?? t.test);
+        expect(failed).toEqual(["latency", "timer_probe"]);
+        const latency = run?.tests.find((t) => t.subtest === "latency");
+        expect(latency?.reason).toMatch(
+          /^bpf_timer_excess median (1\.9\d|2\.\d\d) ms \(95 % interval .*\) above the 1\.00 ms allowed under tcg/,
+        );
+        expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(
+          /name="timer_probe\/latency" [^>]*><failure message="bpf_timer_excess median/,
+        );
+      },
+      HOUR,
+    );
+  },
+);
