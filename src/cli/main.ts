@@ -35,6 +35,21 @@ for (const register of [
 ])
   register(program);
 
+/**
+ * `git bisect run` reads every exit but 0 (good), 1 (bad) and 125 (skip) as bad, so under bisect-step any
+ * failure of khil's own is a skip: it says nothing about the commit.
+ */
+const underBisect = process.argv.includes("bisect-step");
+const ownFailure = (code: number) => (underBisect ? 125 : code);
+
+// A write that fails where nobody awaits it (a full disk under the console log or a test log) would end
+// khil with a stack trace and exit 1, which bisect reads as bad: say what it was, and exit as a failure of khil's.
+process.on("uncaughtException", (e: NodeJS.ErrnoException) => {
+  const disk = diskProblem(e.code);
+  process.stderr.write(`khil: error: ${disk ? `the disk ${disk}: ` : ""}${e.stack ?? e.message}\n`);
+  process.exit(ownFailure(disk ? 2 : 70));
+});
+
 try {
   await program.parseAsync();
 } catch (e) {
@@ -43,10 +58,10 @@ try {
     process.exitCode = err.code === "commander.helpDisplayed" || err.code === "commander.version" ? 0 : 2;
   } else if (e instanceof KhilError) {
     process.stderr.write(`khil: error: ${e.message}\n`);
-    process.exitCode = e.exitCode;
+    process.exitCode = e.exitCode > 1 ? ownFailure(e.exitCode) : e.exitCode;
   } else if (diskProblem(err.code)) {
     process.stderr.write(`khil: error: the disk ${diskProblem(err.code)}: ${(e as Error).message}\n`);
-    process.exitCode = 2;
+    process.exitCode = ownFailure(2);
   } else {
     throw e;
   }
