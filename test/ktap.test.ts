@@ -101,6 +101,39 @@ describe("KTAP's own forms", () => {
   });
 });
 
+describe("KTAP as kunit_parser.py reads it (crafted from kselftest.h's and KTAP's formats)", () => {
+  it("takes nothing before the version line for a result", () => {
+    const run = parseKtap("ok 1 this is a banner, not a result\nKTAP version 1\n1..1\nok 1 real\n");
+    expect(namesAndVerdicts(run.tests)).toEqual(["real:pass"]);
+    expect(run.problems).toEqual([]);
+  });
+
+  it("reads `# ok 5 timers armed` in a program's own output as a diagnostic, not a subtest", () => {
+    const run = parseKtap("KTAP version 1\n1..1\n# ok 5 timers armed\nok 1 arm\n");
+    expect(namesAndVerdicts(run.tests)).toEqual(["arm:pass"]);
+  });
+
+  it("names a result out of sequence as a problem", () => {
+    const run = parseKtap("KTAP version 1\n1..3\nok 1 a\nok 3 c\nok 2 b\n");
+    expect(run.problems).toEqual([
+      "the run: result 3 (c) out of sequence, #2 expected",
+      "the run: result 2 (b) out of sequence, #3 expected",
+    ]);
+  });
+
+  it("a program that calls ksft_exit_skip after its plan skipped the rest: skipped, not failed or not run", () => {
+    const run = parseKtap("TAP version 13\n1..4\nok 1 first\nok 2 # SKIP no CLOCK_TAI here\n");
+    expect(namesAndVerdicts(run.tests)).toEqual([
+      "first:pass",
+      "no CLOCK_TAI here:skip",
+      "#3:skip",
+      "#4:skip",
+    ]);
+    expect(run.tests[2]?.reason).toBe("the program skipped the rest after #2: no CLOCK_TAI here");
+    expect(run.problems).toEqual([]);
+  });
+});
+
 describe("what a KTAP command's exit adds to its output", () => {
   it("a program that printed nothing (a crash before its plan, exit 127) is a problem, never an empty pass", () => {
     expect(ktapExitProblems("timer_probe", 127, parseKtap("sh: ./timer_probe: not found\n"))).toEqual([

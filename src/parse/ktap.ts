@@ -17,6 +17,8 @@ const RUNNER_PREFIX = /^selftests: [^:]+: /;
 
 interface Node {
   name: string;
+  /** Printed without a name (`ok 3 # SKIP why`), as ksft_exit_skip() and ksft_test_result_skip() do. */
+  unnamed?: boolean;
   number?: number;
   verdict: TestVerdict;
   reason?: string;
@@ -26,6 +28,8 @@ interface Node {
 
 interface Frame {
   depth: number;
+  /** Opened by a version line, a plan or a `# Subtest:` (not only implied by a result's depth). */
+  headed?: boolean;
   plan?: number;
   /** What this frame's results will be subtests of, as far as the output has named it yet. */
   name?: string;
@@ -38,7 +42,7 @@ interface Frame {
  * kselftest's runner `# ok 1 x` is a result one level down and `# # text` a diagnostic one level down, while
  * `# text` stays a diagnostic where it is.
  */
-export function lineDepth(line: string): { depth: number; text: string } {
+export function lineDepth(line: string): { depth: number; text: string; prefixed?: boolean } {
   const indent = /^\s*/.exec(line)?.[0].replace(/\t/g, "        ").length ?? 0;
   const depth = Math.floor(indent / 4);
   const text = line.trim();
@@ -46,7 +50,7 @@ export function lineDepth(line: string): { depth: number; text: string } {
   const k = (prefixes.match(/#/g) ?? []).length;
   const rest = text.slice(prefixes.length).trimStart();
   if (k && (VERSION.test(rest) || PLAN.test(rest) || RESULT.test(rest)))
-    return { depth: depth + k, text: rest };
+    return { depth: depth + k, text: rest, prefixed: true };
   if (k >= 2) return { depth: depth + k - 1, text: `# ${rest}` };
   return { depth, text };
 }
@@ -95,33 +99,51 @@ export function parseKtap(text: string): ParsedRun {
     if (f.plan === undefined) return out;
     if (out.length > f.plan)
       problems.push(`${f.name ?? "the run"}: plan says 1..${f.plan}, ${out.length} results were printed`);
+    // kselftest's ksft_exit_skip() after a plan prints one `ok N # SKIP why` and exits: the rest skipped too.
+    const last = out.at(-1);
+    const skippedRest = last?.verdict === "skip" && last.unnamed === true && last.number === out.length;
     for (let n = out.length + 1; n <= f.plan; n++)
       out.push({
         name: `#${n}`,
-        verdict: "notrun",
-        reason: "planned, but no result was printed",
+        verdict: skippedRest ? "skip" : "notrun",
+        reason: skippedRest
+          ? `the program skipped the rest after #${out.length}${last?.reason ? `: ${last.reason}` : ""}`
+          : "planned, but no result was printed",
         log: [],
         children: [],
       });
     return out;
   };
 
-  for (const raw of text.split("\n")) {
-    const line = raw.replace(/\r$/, "");
+  const lines = text.split("\n").map((l) => l.replace(/\r$/, ""));
+  // What a program prints before its version line is no result of it (kunit_parser.py skips it too).
+  const first = lines.findIndex((l) => VERSION.test(lineDepth(l).text));
+  if (first > 0)
+    (stack[0] as Frame).log.push(
+      ...lines
+        .splice(0, first)
+        .filter((l) => l.trim())
+        .map((l) => l.trim()),
+    );
+  for (const line of lines) {
     if (!line.trim()) continue;
-    const { depth, text: t } = lineDepth(line);
+    const { depth, text: t, prefixed } = lineDepth(line);
     if (VERSION.test(t)) {
-      frameAt(depth);
+      frameAt(depth).headed = true;
       continue;
     }
     const plan = PLAN.exec(t);
     if (plan) {
-      frameAt(depth).plan = Number(plan[1]);
+      const f = frameAt(depth);
+      f.plan = Number(plan[1]);
+      f.headed = true;
       continue;
     }
     const sub = SUBTEST.exec(t);
     if (sub?.[1]) {
-      frameAt(depth).name = sub[1].trim();
+      const f = frameAt(depth);
+      f.name = sub[1].trim();
+      f.headed = true;
       continue;
     }
     const runner = RUNNER_NAME.exec(t);
@@ -130,7 +152,9 @@ export function parseKtap(text: string): ParsedRun {
       stack.push({ depth: 1, name: runner[1], results: [], log: [] });
       continue;
     }
-    const r = RESULT.exec(t);
+    // `# ok 5 timers armed` is a diagnostic, unless a nested KTAP (a version, a plan) was opened at its depth:
+    // kselftest's runner prefixes every line of a program's own KTAP with `# `.
+    const r = prefixed && !stack.some((f) => f.depth === depth && f.headed) ? null : RESULT.exec(t);
     if (!r) {
       // A diagnostic never closes a test: under the runner, a program's own lines come without a depth.
       (top().depth >= depth ? top() : frameAt(depth)).log.push(t.replace(/^# ?/, ""));
@@ -144,8 +168,13 @@ export function parseKtap(text: string): ParsedRun {
     while (top().depth > depth + 1) closeFrame("its output ended without a result line");
     const children = top().depth === depth + 1 ? (stack.pop() as Frame) : undefined;
     const here = frameAt(depth);
+    if (Number(number) !== here.results.length + 1)
+      problems.push(
+        `${here.name ?? "the run"}: result ${number} (${name}) out of sequence, #${here.results.length + 1} expected`,
+      );
     const node: Node = {
       name,
+      ...(rawName.trim() ? {} : { unnamed: true }),
       number: Number(number),
       ...judged,
       log: [...(children?.log ?? []), ...here.log],
@@ -162,7 +191,8 @@ export function parseKtap(text: string): ParsedRun {
   }
   const root = top();
   const results = planned(root);
-  if (root.plan !== undefined && root.results.length < root.plan)
+  const skippedRest = results.at(-1)?.reason?.startsWith("the program skipped the rest") ?? false;
+  if (root.plan !== undefined && root.results.length < root.plan && !skippedRest)
     problems.push(`the output ends after ${root.results.length} of ${root.plan} planned results`);
   const tests: ParsedTest[] = [];
   const flatten = (n: Node, path: string[]) => {
