@@ -3,11 +3,12 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadArch } from "../src/arch/arch.ts";
 import { parseFacts } from "../src/guest/facts.ts";
-import { casePattern, jobCommands } from "../src/lava/cell-job.ts";
+import { casePattern, jobCommands, jobMinutes } from "../src/lava/cell-job.ts";
 import { JobConsole, parseLavaLog, rerunAttempts, targetLines } from "../src/lava/console.ts";
 import { CONSOLE_PROMPT, lavaJob } from "../src/lava/job.ts";
 import { parseKtap } from "../src/parse/ktap.ts";
 import { parseTestProgs } from "../src/parse/test-progs.ts";
+import type { CellSpec } from "../src/run/cell.ts";
 import { loadSuite } from "../src/run/suite.ts";
 import { fixture } from "./helpers.ts";
 
@@ -147,5 +148,16 @@ describe("a suite's rerunSkipped tests in the job's shell", () => {
     const evil = "x) touch /tmp/khil-pwned;; y";
     expect((await sh(evil, evil)).stdout).toBe("match");
     expect((await sh(evil, "x")).stdout).toBe("no");
+  });
+});
+
+describe("the LAVA job's timeout", () => {
+  it("follows the deadlines a local run would have, not a fixed 30 minutes", () => {
+    const spec = (suite: string, deadlines = {}) =>
+      ({ suite: loadSuite(suite), machine: { deadlines } }) as unknown as CellSpec;
+    // bpf-timer: boot 60 + push 120 + commands 600 + 300 + lab 300 s
+    expect(jobMinutes(spec("bpf-timer"))).toBe(23);
+    // a whole-run deadline shorter than that bounds it
+    expect(jobMinutes(spec("bpf-timer", { total: 600 }))).toBe(10);
   });
 });

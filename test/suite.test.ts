@@ -75,6 +75,18 @@ commands:
     ).toThrow(/:8: bounds\.0\.test: a test or test\/subtest, named literally/);
   });
 
+  it("refuses a bound on a test no command runs: a typo must not turn the bound off", () => {
+    const f = suiteFile(
+      `${GOOD}bounds:\n  - { test: timer_prob/latency, measure: m, median: { tcg: 1 }, reason: r }\n`.replace(
+        'tests: ["timer*"]',
+        "tests: [timer_probe]",
+      ),
+    );
+    expect(() => loadSuite(f)).toThrow(
+      `${f}: bounds names timer_prob/latency, whose test timer_prob no command of the suite runs (they run timer_probe)`,
+    );
+  });
+
   it("reports a misspelled key with file, line and field", () => {
     const f = suiteFile(GOOD.replace("    parser: test_progs", "    parser: test_progs\n    timeuot: 5"));
     expect(() => loadSuite(f)).toThrow(`${f}:7: commands.0.timeuot: unknown key 'timeuot'`);

@@ -11,6 +11,7 @@
 #include <fnmatch.h>
 #include <math.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -93,16 +94,20 @@ static long long now_ns(void)
 
 /*
  * A check that arms a LONG_DELAY timer and then takes it away (cancel, delete, overwrite, last reference)
- * proves nothing if the guest was stalled until the timer expired in between: that is named, not failed.
+ * proves nothing if the guest was stalled until the timer expired in between: the timer then fired, or was
+ * idle when cancelled, legitimately. Asked right after the taking away and before anything that depends on
+ * it is checked: a stall is named (and the check run again), never failed.
  */
-static void in_time(long long armed_at, const char *what)
+static bool stalled(long long armed_at, const char *what)
 {
 	long long took = now_ns() - armed_at;
 
-	if (took >= (long long)LONG_DELAY / 2)
-		snprintf(inconclusive, sizeof(inconclusive),
-			 "%lld ms passed between arming a %llu ms timer and %s (the host stalled the guest)",
-			 took / 1000000, LONG_DELAY / MS, what);
+	if (took < (long long)LONG_DELAY / 2)
+		return false;
+	snprintf(inconclusive, sizeof(inconclusive),
+		 "%lld ms passed between arming a %llu ms timer and %s (the host stalled the guest)",
+		 took / 1000000, LONG_DELAY / MS, what);
+	return true;
 }
 
 static void sleep_ms(int ms)
@@ -118,7 +123,8 @@ static void sleep_ms(int ms)
  */
 static void never_fires(long long armed_at, const char *what, volatile __u32 *count, const char *ran)
 {
-	in_time(armed_at, what);
+	if (stalled(armed_at, what))
+		return;
 	sleep_ms(WATCH_MS);
 	check(*count == 0, "%s %u times", ran, *count);
 }
@@ -210,12 +216,15 @@ static void t_cancel(void)
 	t0 = now_ns();
 	arm_ok(s, ARRAY, LONG_DELAY, 0);
 	run(s->progs.cancel);
+	if (stalled(t0, "cancelling it"))
+		goto out;
 	check(s->bss->cancel_ret == 1, "bpf_timer_cancel of an armed timer returned %lld, expected 1",
 	      (long long)s->bss->cancel_ret);
 	never_fires(t0, "cancelling it", &s->bss->fired[ARRAY], "a cancelled timer's callback ran");
 	run(s->progs.cancel);
 	check(s->bss->cancel_ret == 0, "bpf_timer_cancel of an idle timer returned %lld, expected 0",
 	      (long long)s->bss->cancel_ret);
+out:
 	timer_probe__destroy(s);
 }
 
@@ -283,6 +292,7 @@ static void t_usercnt(void)
 	struct timer_probe__bss after;
 	int prog, bss, zero = 0;
 	long long t0;
+	bool late;
 
 	if (!s)
 		return;
@@ -291,10 +301,10 @@ static void t_usercnt(void)
 	prog = dup(bpf_program__fd(s->progs.arm_array));
 	bss = dup(bpf_map__fd(s->maps.bss));
 	timer_probe__destroy(s);
-	in_time(t0, "closing the map's last user reference");
+	late = stalled(t0, "closing the map's last user reference");
 	sleep_ms(WATCH_MS);
 	check(!bpf_map_lookup_elem(bss, &zero, &after), "reading the globals: %s", strerror(errno));
-	check(after.fired[ARRAY] == 0, "the timer of a map without user references fired %u times",
+	check(late || after.fired[ARRAY] == 0, "the timer of a map without user references fired %u times",
 	      after.fired[ARRAY]);
 	check(run_fd(prog) >= 0, "running the program again: %s", strerror(errno));
 	check(!bpf_map_lookup_elem(bss, &zero, &after), "reading the globals: %s", strerror(errno));
@@ -350,8 +360,15 @@ static bool next_run(struct sampler *sp, int ms, struct fired_rec *r)
 {
 	long long until = now_ns() + ms * (long long)MS;
 
-	while (!sp->queued && now_ns() < until && ring_buffer__poll(sp->rb, 10) >= 0)
-		;
+	while (!sp->queued && now_ns() < until) {
+		int n = ring_buffer__poll(sp->rb, 10);
+
+		if (n < 0 && n != -EINTR)
+			break;
+	}
+	/* a record that came as the wait ended */
+	if (!sp->queued)
+		ring_buffer__consume(sp->rb);
 	if (!sp->queued)
 		return false;
 	*r = sp->queue[0];
@@ -465,6 +482,10 @@ static void t_pinned(void)
 	cpu_set_t all, one;
 	int n = 0, moved = 0;
 
+	if (cpus < 2) {
+		snprintf(not_here, sizeof(not_here), "one CPU online: no other CPU for a callback to run on");
+		return;
+	}
 	sched_getaffinity(0, sizeof(all), &all);
 	if (!sampler_open(&sp))
 		goto out;
@@ -783,6 +804,11 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	libbpf_set_print(on_libbpf);
+	/*
+	 * The user-space baseline sleeps with the least slack a task may have (1 ns, not the default 50 us), so
+	 * that it is a plain hrtimer's lateness, as a bpf_timer's is.
+	 */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	/* A glob that selects nothing is a typo: say so as a failure, never as an empty pass. */
 	for (int g = optind; g < argc; g++) {
 		bool any = false;

@@ -17,6 +17,7 @@ import {
   type CellAxes,
   type CellSpec,
   cellSpec,
+  deadlines,
   type MachineSpec,
   newRun,
   type Prepared,
@@ -120,6 +121,16 @@ export interface CellJob {
   plans: Map<string, TestProgsPlan>;
 }
 
+/**
+ * The job's own timeout, from the deadlines a local run of the cell would have: boot, push and every
+ * command's, plus 5 minutes for the lab's deploy, within the whole run's deadline.
+ */
+export function jobMinutes(spec: CellSpec): number {
+  const d = deadlines(spec);
+  const commands = spec.suite.commands.reduce((s, c) => s + c.timeout, 0);
+  return Math.ceil(Math.min(d.total, d.boot + d.push + commands + 300) / 60);
+}
+
 /** The job of a built cell: its initramfs made, kernel and initramfs placed, the commands written. */
 export async function jobFor(
   spec: CellSpec,
@@ -156,7 +167,7 @@ export async function jobFor(
     cmdline: kernelCmdline(arch, {}, machine.append),
     cpus: machine.cpus,
     commands,
-    jobMinutes: 30,
+    jobMinutes: jobMinutes(spec),
     testMinutes: Math.ceil(suite.commands.reduce((s, c) => s + c.timeout, 0) / 60),
   });
   return { definition, commands, plans };

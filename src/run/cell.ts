@@ -92,7 +92,7 @@ export async function cellSpec(cell: CellAxes, machine: MachineSpec, runDir: str
   };
 }
 
-function deadlines(spec: CellSpec): Deadlines {
+export function deadlines(spec: CellSpec): Deadlines {
   return resolveDeadlines(spec.machine.deadlines, spec.suite.timeouts);
 }
 

@@ -164,6 +164,15 @@ export function loadSuite(nameOrPath: string): Suite {
       throw new KhilError(
         `${file}: command ${c.name} runs kselftest target ${c.kselftest}, which build.kselftest does not build (${built.join(", ") || "it builds none"})`,
       );
+  // A bound on a test no command runs would never be judged: a typo must not turn a bound off.
+  for (const b of suite.bounds) {
+    const test = b.test.split("/")[0] ?? b.test;
+    const runs = suite.commands.flatMap((c) => c.tests ?? suite.tests);
+    if (!matchesAny(test, runs))
+      throw new KhilError(
+        `${file}: bounds names ${b.test}, whose test ${test} no command of the suite runs (they run ${runs.join(", ")})`,
+      );
+  }
   for (const p of suite.build?.probes ?? [])
     if (!probeNames().includes(p))
       throw new KhilError(
