@@ -136,6 +136,23 @@ describe("bisect judges the kernel, not the host", () => {
     expect(toJunit({ khil: "t", startedAt: "", finishedAt: "", runDir: "", runs: [failedAfter] })).toContain(
       '<testcase classname="x86_64.flaky-then-panic" name="interrupted"><error message="QEMU was killed by SIGKILL',
     );
+    // a test that failed before the interruption still decides; one its command's cut left failed does not
+    const failing = {
+      test: "timer_crash",
+      verdict: "fail" as const,
+      arch: "x86_64",
+      kernel: "6.12",
+      accel: "tcg",
+      suite: "s",
+      command: "test_progs",
+    };
+    expect(judge({ ...failedAfter, tests: [...failedAfter.tests, failing] }).verdict).toBe("bad");
+    expect(
+      judge({
+        ...failedAfter,
+        tests: [...failedAfter.tests, { ...failing, afterInterruption: true as const }],
+      }).verdict,
+    ).toBe("skip");
     // a splat before the interruption still decides
     expect(judge({ ...failedAfter, splats: run("x86_64-flaky-then-panic").splats }).verdict).toBe("bad");
   });

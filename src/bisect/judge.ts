@@ -73,9 +73,10 @@ export function judge(run: ArchRun, type: BisectType = "test"): Judgement {
   // Before any test: the kernel's own boot and the stages right after SSH came up.
   const atBoot = run.splats.find((s) => BOOT_STAGES.includes(s.during));
   if (atBoot) return bad(`kernel ${atBoot.kind} during ${atBoot.during}: ${atBoot.title}`);
-  // What khil's deadline or the host did to the run says nothing of the commit, nor what followed from it;
-  // a splat before it still does.
-  if (run.interrupted && (type === "boot" || run.splats.length === 0))
+  // What khil's deadline or the host did to the run says nothing of the commit, nor what followed from it
+  // (the problems, and the tests of the command it cut); a splat, or a test that failed before it, still does.
+  const failedBefore = run.tests.filter((t) => t.verdict === "fail" && !t.afterInterruption);
+  if (run.interrupted && (type === "boot" || (run.splats.length === 0 && failedBefore.length === 0)))
     return skip(`interrupted: ${run.interrupted}`);
   if (err && ["selftests", "boot", "facts", "push"].includes(err.stage))
     return skip(`${err.stage}: ${firstLine(err.message)}`);
@@ -83,11 +84,13 @@ export function judge(run: ArchRun, type: BisectType = "test"): Judgement {
     return run.guest
       ? { verdict: "good", reason: "the kernel boots to SSH" }
       : skip("the guest was not reached");
-  const failed = run.tests.filter((t) => t.verdict === "fail").map(testName);
+  const failed = (run.interrupted ? failedBefore : run.tests.filter((t) => t.verdict === "fail")).map(
+    testName,
+  );
   const kernel = [
     failed.length ? `failed: ${failed.join(", ")}` : "",
     ...run.splats.map((s) => `kernel ${s.kind}: ${s.title}`),
-    ...run.problems,
+    ...(run.interrupted ? [] : run.problems),
   ].filter(Boolean);
   if (kernel.length) return bad(kernel.join("; "));
   if (err) return skip(`${err.stage}: ${firstLine(err.message)}`);

@@ -21,6 +21,8 @@ export interface TestRecord {
   durationMs?: number;
   reason?: string;
   log?: string;
+  /** Its command ended after the run was interrupted from outside (ArchRun.interrupted): it may follow from that. */
+  afterInterruption?: true;
 }
 
 export interface SplatRecord {

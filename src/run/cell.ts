@@ -213,6 +213,17 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
   return { build, pushes };
 }
 
+/**
+ * QEMU ended by a signal that only the host sends (the OOM killer's SIGKILL, a user's TERM or HUP), not by
+ * khil: the guest's end says nothing about its kernel. QEMU dying of its own fault (SIGABRT, SIGSEGV, which
+ * a guest can provoke) is not this: it is a problem, like any other death of the guest.
+ */
+function killedFromOutside(g: Guest): string | undefined {
+  return g.killedBy && ["SIGKILL", "SIGTERM", "SIGHUP", "SIGINT"].includes(g.killedBy)
+    ? `QEMU was killed by ${g.killedBy}, not by khil (the host's OOM killer, or another user)`
+    : undefined;
+}
+
 /** How long the guest is left after its last command before the last reading of its kernel log. */
 const END_SETTLE_MS = 500;
 
@@ -220,12 +231,20 @@ const END_SETTLE_MS = 500;
  * Whether the guest still answers after its last command: no verdict rests on a kernel that died quietly.
  * A QEMU killed from outside (the host's OOM killer) interrupted the run instead: that is no kernel's fault.
  */
-async function livenessProblem(g: Guest, run: ArchRun): Promise<string | undefined> {
-  if (g.killedBy) {
-    run.interrupted ??= `QEMU was killed by ${g.killedBy}, not by khil (the host's OOM killer, or another user)`;
+async function livenessProblem(
+  g: Guest,
+  run: ArchRun,
+  interruption: () => string | undefined,
+): Promise<string | undefined> {
+  const cut = interruption();
+  if (cut) {
+    run.interrupted ??= cut;
     return undefined;
   }
-  if (!g.running) return "the guest's QEMU exited during the run";
+  if (!g.running)
+    return g.killedBy
+      ? `the guest's QEMU died of ${g.killedBy} during the run`
+      : "the guest's QEMU exited during the run";
   const r = await g.ssh.capture("true", 10_000).catch((e: Error) => ({ code: null, out: e.message }));
   return r.code === 0
     ? undefined
@@ -279,10 +298,15 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       build.release,
       facts.facts.bpfJitEnable === "0" ? "off" : "on",
     );
-    const c = { arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch, cli };
+    const interruption = () =>
+      spec.machine.runDeadline?.expired ? spec.machine.runDeadline.message : killedFromOutside(g);
+    const c = {
+      ...{ arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch, cli },
+      interruption,
+    };
     await stage(spec, run, "run", async () => {
       await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);
-      const dead = watch.stuck ? undefined : await livenessProblem(g, run);
+      const dead = watch.stuck ? undefined : await livenessProblem(g, run, interruption);
       if (dead) run.problems.push(dead);
       else if (!watch.stuck && !run.interrupted) {
         leaks = await scanForLeaks(g, watch, run, spec.runDir);

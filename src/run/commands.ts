@@ -56,6 +56,7 @@ export function recordParsed(
   measures: readonly Measure[],
   bounds: readonly Bound[],
   durations: ReadonlyMap<string, number> = new Map(),
+  afterInterruption = false,
 ): void {
   applyBounds(tests, measures, bounds, base.accel);
   const unsure = tests.filter(
@@ -71,6 +72,7 @@ export function recordParsed(
     if (!t.subtest && durations.has(t.test)) rec.durationMs = durations.get(t.test);
     if (t.reason) rec.reason = t.reason;
     if (t.log) rec.log = t.log;
+    if (afterInterruption) rec.afterInterruption = true;
     run.tests.push(rec);
   }
 }
@@ -231,7 +233,8 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     parsed.problems.push(`command ${cmd.name} ended without an exit code (${r.signal ?? "connection lost"})`);
   run.problems.push(...parsed.problems, ...measured.problems);
   if (!r.timedOut && !stuck) await rerunTests(c, cmd, parsed.tests, logFile);
-  recordParsed(run, base, parsed.tests, measured.measures, c.suite.bounds, durations);
+  const cut = c.interruption?.() !== undefined;
+  recordParsed(run, base, parsed.tests, measured.measures, c.suite.bounds, durations, cut);
   // The console can lose what dmesg keeps (a loglevel, a full buffer): look there too, and at what the
   // kernel counted itself.
   await c.watch.readDmesg(guest, c.runDir);

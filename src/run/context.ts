@@ -43,4 +43,6 @@ export interface SuiteRunContext {
   watch: KernelWatch;
   /** The user's `--test` patterns, split between the commands; absent: the suite's own selection. */
   cli?: CliSelection;
+  /** What stopped the run from outside the kernel so far (khil's deadline, QEMU killed), if anything. */
+  interruption?: () => string | undefined;
 }
