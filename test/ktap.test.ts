@@ -135,19 +135,25 @@ describe("KTAP as kunit_parser.py reads it (crafted from kselftest.h's and KTAP'
 });
 
 describe("what a KTAP command's exit adds to its output", () => {
-  it("a program that printed nothing (a crash before its plan, exit 127) is a problem, never an empty pass", () => {
-    expect(ktapExitProblems("timer_probe", 127, parseKtap("sh: ./timer_probe: not found\n"))).toEqual([
-      "timer_probe printed no KTAP results (exit code 127)",
-    ]);
-    expect(ktapExitProblems("timer_probe", null, parseKtap(""))).toEqual([
-      "timer_probe printed no KTAP results (no exit code)",
+  it("a program that printed nothing fails the run; one the shell could not run (126, 127) is a harness fault", () => {
+    expect(ktapExitProblems("timer_probe", 127, parseKtap("sh: ./timer_probe: not found\n"))).toEqual({
+      problems: [],
+      harness: ["timer_probe could not be run in the guest (exit code 127): see its log"],
+    });
+    expect(ktapExitProblems("timer_probe", null, parseKtap(""))).toEqual({
+      problems: ["timer_probe printed no KTAP results (no exit code)"],
+      harness: [],
+    });
+    expect(ktapExitProblems("timer_probe", 139, parseKtap("")).problems).toEqual([
+      "timer_probe printed no KTAP results (exit code 139)",
     ]);
   });
 
-  it("a signal is a problem even after some results; a plain exit with results is the output's to judge", () => {
+  it("a signal is a problem even after some results; ssh's own 255 and a plain exit are the output's to judge", () => {
     const some = parseKtap("KTAP version 1\n1..2\nok 1 a\n");
-    expect(ktapExitProblems("p", 139, some)).toEqual(["p was killed by signal 11 (exit code 139)"]);
-    expect(ktapExitProblems("p", 1, some)).toEqual([]);
+    expect(ktapExitProblems("p", 139, some).problems).toEqual(["p was killed by signal 11 (exit code 139)"]);
+    expect(ktapExitProblems("p", 1, some).problems).toEqual([]);
+    expect(ktapExitProblems("p", 255, some).problems).toEqual([]);
   });
 
   it("a failure's text after `#` is its reason, so reports name why without reading the log", () => {

@@ -49,11 +49,25 @@ function takeOver(dir: string, dead: string): void {
     rmSync(tomb, { recursive: true, force: true });
     return;
   }
+  // A fresh lock was moved: put it back. Should a third process have taken the name meanwhile, the moved
+  // lock stays where it is (never deleted): its owner's release then finds nothing to remove.
   try {
     renameSync(tomb, dir);
   } catch {
-    rmSync(tomb, { recursive: true, force: true });
+    // left as it is: see above
   }
+}
+
+/** Gives the lock up: moved away first, so that no waiter's new lock can land in a half-removed one. */
+function release(dir: string): void {
+  if (ownerOf(dir) !== me()) return;
+  const gone = `${dir}.released-${process.pid}-${randomUUID()}`;
+  try {
+    renameSync(dir, gone);
+  } catch {
+    return;
+  }
+  rmSync(gone, { recursive: true, force: true });
 }
 
 /**
@@ -95,6 +109,6 @@ export async function withLock<T>(path: string, what: string, fn: () => Promise<
   try {
     return await fn();
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    release(dir);
   }
 }

@@ -241,8 +241,11 @@ async function judgeJob(
             : "did not finish before the LAVA job ended";
       if (died) parsed = diedWhileRunning(parsed, plan?.toRun ?? [], died);
       else parsed.problems.push(...exitCodeProblems(code, parsed));
-    } else if (cmd.parser === "ktap" && !unfinished)
-      parsed.problems.push(...ktapExitProblems(cmd.name, code, parsed));
+    } else if (cmd.parser === "ktap" && !unfinished) {
+      const exit = ktapExitProblems(cmd.name, code, parsed);
+      parsed.problems.push(...exit.problems);
+      run.harness = [...(run.harness ?? []), ...exit.harness];
+    }
     if (timedOut) parsed.problems.push(stopped.timeoutProblem(cmd));
     else if (unfinished && stuck) parsed.problems.push(stopped.stuckProblem(cmd, stuck));
     else if (unfinished) parsed.problems.push(`command ${cmd.name} did not finish before the LAVA job ended`);

@@ -215,13 +215,22 @@ export function parseKtap(text: string): ParsedRun {
 }
 
 /**
- * What a KTAP command's exit says that its output does not: it printed no result at all (it crashed before
- * its plan, a library was missing, the shell could not run it: exit 127), or a signal ended it. Either
- * fails the run; an empty output is never an empty pass.
+ * What a KTAP command's exit says that its output does not. No result at all fails the run: an empty output is
+ * never an empty pass. Exit 126/127 with nothing printed (the shell could not run it: a binary or library
+ * missing from the guest) is khil's packaging, not the kernel's: a harness fault. A crash before the plan, or a
+ * signal at any time, is a problem. Exit 255 is ssh's own (the connection failed), not a signal.
  */
-export function ktapExitProblems(command: string, code: number | null, run: ParsedRun): string[] {
+export function ktapExitProblems(
+  command: string,
+  code: number | null,
+  run: ParsedRun,
+): { problems: string[]; harness: string[] } {
   const how = code === null ? "no exit code" : `exit code ${code}`;
-  if (run.tests.length === 0) return [`${command} printed no KTAP results (${how})`];
-  if (code !== null && code > 128) return [`${command} was killed by signal ${code - 128} (${how})`];
-  return [];
+  if (run.tests.length === 0 && (code === 126 || code === 127))
+    return { problems: [], harness: [`${command} could not be run in the guest (${how}): see its log`] };
+  if (run.tests.length === 0)
+    return { problems: [`${command} printed no KTAP results (${how})`], harness: [] };
+  if (code !== null && code > 128 && code < 255)
+    return { problems: [`${command} was killed by signal ${code - 128} (${how})`], harness: [] };
+  return { problems: [], harness: [] };
 }

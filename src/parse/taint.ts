@@ -9,10 +9,12 @@
 const LETTERS = "PFSRMBUDAWCIOELKXTN";
 
 /**
- * Bits set by design in khil's runs, never by a fault: O and E when the selftests' own bpf_testmod (an
- * out-of-tree, unsigned module) loads, N when a test module (KUnit, a khil capture module) does.
+ * The bits the kernel sets when it reports something: B bad page, D died (oops), L soft lockup, M machine check,
+ * W warning. The others say what was loaded or how the machine is (O and E: the selftests' own bpf_testmod, an
+ * out-of-tree unsigned module; N: a test module; I and S: firmware workarounds or CPUs out of spec on real
+ * lab hardware, set at boot): they are no report.
  */
-const BY_DESIGN = new Set(["O", "E", "N"]);
+const REPORTS = new Set(["B", "D", "L", "M", "W"]);
 
 export interface Bookkeeping {
   tainted: number;
@@ -34,14 +36,14 @@ export function taintLetters(mask: number): string[] {
 }
 
 /**
- * What the bookkeeping says happened since `before` that no recognised report accounts for: taint bits that
- * are new (by-design ones aside), lockdep turning itself off. Only when no splat was recognised in the run so
+ * What the bookkeeping says happened since `before` that no recognised report accounts for: report bits that
+ * are new, lockdep turning itself off. Only when no splat was recognised in the run so
  * far: a recognised one already fails it, and says more.
  */
 export function unexplained(before: Bookkeeping | undefined, now: Bookkeeping, recognised: number): string[] {
   if (recognised > 0) return [];
   const was = new Set(taintLetters(before?.tainted ?? 0));
-  const fresh = taintLetters(now.tainted).filter((l) => !was.has(l) && !BY_DESIGN.has(l));
+  const fresh = taintLetters(now.tainted).filter((l) => !was.has(l) && REPORTS.has(l));
   const out: string[] = [];
   if (fresh.length)
     out.push(

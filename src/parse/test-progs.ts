@@ -20,12 +20,12 @@ export function parseTestProgs(text: string): ParsedRun {
   let summary: ParsedRun["summary"];
   let inErrorLogs = false;
   // test_progs' crash handler prints `Caught signal #N!` (stderr) and the running test's log and FAIL line
-  // (stdout): the FAIL line after it names the test that crashed, or, where stdout came first, the one before.
-  let lastFailed: string | undefined;
-  let caught: { before?: string; crashed?: string } | undefined;
+  // (stdout, seen after it): that FAIL line names the test that crashed. Without one (stdout lost), the first
+  // selected test without a result is blamed, as for any death.
+  let caught: { crashed?: string } | undefined;
   for (const raw of text.split("\n")) {
     const line = raw.replace(/\r$/, "");
-    if (/Caught signal #\d+!/.test(line) && !caught) caught = lastFailed ? { before: lastFailed } : {};
+    if (/Caught signal #\d+!/.test(line) && !caught) caught = {};
     if (line.startsWith("All error logs:")) {
       inErrorLogs = true;
       logLines = [];
@@ -52,10 +52,7 @@ export function parseTestProgs(text: string): ParsedRun {
     }
     const [, num = "", subNum, fullName = "", word = "OK", skipped, total] = m;
     const verdict = VERDICT[word] ?? "fail";
-    if (subNum === undefined && verdict === "fail") {
-      lastFailed = fullName;
-      if (caught && !caught.crashed) caught.crashed = fullName;
-    }
+    if (subNum === undefined && verdict === "fail" && caught && !caught.crashed) caught.crashed = fullName;
     const log = verdict === "pass" ? "" : excerpt(logLines);
     logLines = [];
     // test_progs' crash handler prints the running test's result, and the test may then end and print it
@@ -103,7 +100,7 @@ export function parseTestProgs(text: string): ParsedRun {
   } else if (tests.length > 0) {
     problems.push("no Summary line: test_progs did not finish");
   }
-  const crashed = caught?.crashed ?? caught?.before;
+  const crashed = caught?.crashed;
   return { tests, ...(summary ? { summary } : {}), problems, ...(crashed ? { crashed } : {}) };
 }
 

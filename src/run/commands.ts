@@ -225,8 +225,11 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
       } else parsed.problems.push("test_progs wrote no JSON summary");
     }
     parsed.problems.push(...exitCodeProblems(r.code, parsed));
-  } else if (cmd.parser === "ktap" && !r.timedOut && !r.aborted)
-    parsed.problems.push(...ktapExitProblems(cmd.name, r.code, parsed));
+  } else if (cmd.parser === "ktap" && !r.timedOut && !r.aborted) {
+    const exit = ktapExitProblems(cmd.name, r.code, parsed);
+    parsed.problems.push(...exit.problems);
+    if (exit.harness.length) run.harness = [...(run.harness ?? []), ...exit.harness];
+  }
   if (r.timedOut) parsed.problems.push(stopped.timeoutProblem(cmd));
   else if (r.aborted && stuck) parsed.problems.push(stopped.stuckProblem(cmd, stuck));
   else if (r.code === null)
