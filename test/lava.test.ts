@@ -92,6 +92,23 @@ describe("a LAVA job's log read back (a real job of the x86_64 bpf-timer cell, L
     expect(parseKtap(out("timer_probe")).tests.find((t) => t.subtest === "cancel")?.verdict).toBe("pass");
   });
 
+  it("hands a kernel line glued into a command's output line to the kernel watch, and keeps the output", () => {
+    const glued = targetLines(entries).map((e) =>
+      e.line.startsWith("#4 ") || /^#\d+\s+timer_mim:OK/.test(e.line)
+        ? {
+            ...e,
+            line: `${e.line}[   12.345678] WARNING: CPU: 1 PID: 99 at kernel/bpf/helpers.c:1163 bpf_timer_cb+0xd/0xa0`,
+          }
+        : e,
+    );
+    const { con, kernel } = follow(glued);
+    expect(kernel).toContain(
+      "[   12.345678] WARNING: CPU: 1 PID: 99 at kernel/bpf/helpers.c:1163 bpf_timer_cb+0xd/0xa0",
+    );
+    const tp = parseTestProgs(con.segments.get("test_progs")?.lines.join("\n") ?? "");
+    expect(tp.tests.find((t) => t.test === "timer_mim")?.verdict).toBe("pass");
+  });
+
   it("a log cut off mid-command leaves that command running, without an exit code", () => {
     const lines = targetLines(entries);
     const cut = lines.findIndex((l) => l.line === "khil-exit-test_progs=0");

@@ -31,6 +31,12 @@ export function targetLines(entries: readonly LogEntry[]): { dt: string; line: s
 /** A line the kernel printed: printk's timestamp, as khil's kernels have it (PRINTK_TIME). */
 export const KERNEL_LINE = /^\[\s*\d+\.\d+\]/;
 
+/**
+ * A kernel line that began in the middle of a command's output line (the serial console is shared, and
+ * printk does not wait for a newline): where its timestamp starts.
+ */
+const GLUED_KERNEL = /\[\s*\d+\.\d{6}\] /;
+
 export interface Segment {
   name: string;
   lines: string[];
@@ -72,8 +78,11 @@ export class JobConsole {
       }
       if (KERNEL_LINE.test(line)) this.on.kernel(line);
       else {
-        c.lines.push(line);
-        this.on.output(c.name, line);
+        const at = line.search(GLUED_KERNEL);
+        const own = at > 0 ? line.slice(0, at) : line;
+        c.lines.push(own);
+        this.on.output(c.name, own);
+        if (at > 0) this.on.kernel(line.slice(at));
       }
       return;
     }
