@@ -1,7 +1,15 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { amFailure, decodeWords, parsePatchSubject, selectSeries, splitMbox } from "../src/kernel/mbox.ts";
+import {
+  amFailure,
+  decodedBody,
+  decodeWords,
+  parseMail,
+  parsePatchSubject,
+  selectSeries,
+  splitMbox,
+} from "../src/kernel/mbox.ts";
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtures", "series", name), "utf8");
 // A v2 series of three patches from `git format-patch --cover-letter`, out of order, with a v1 of its first
@@ -46,6 +54,23 @@ describe("a series from an mbox", () => {
     );
     expect(crlf).toHaveLength(6);
     expect(selectSeries(crlf, "crlf.mbox").patches).toHaveLength(3);
+  });
+
+  it("sees the diff of a patch sent quoted-printable or base64, as git am does", () => {
+    const diff =
+      "diff --git a/kernel/bpf/helpers.c b/kernel/bpf/helpers.c\n--- a/kernel/bpf/helpers.c\n+++ b/kernel/bpf/helpers.c\n";
+    const qp = parseMail(
+      `Subject: [PATCH] x\nContent-Transfer-Encoding: quoted-printable\n\ndiff --git a/kernel/bpf/helpers.c b/kernel/bpf/hel=\npers.c\n--- a/kernel/bpf/helpers.c\n+++ b/kernel/bpf/helpers.c\n`,
+      "qp",
+    );
+    expect(decodedBody(qp)).toBe(diff);
+    const b64 = parseMail(
+      `Subject: [PATCH] x\nContent-Transfer-Encoding: base64\n\n${Buffer.from(diff).toString("base64")}\n`,
+      "b64",
+    );
+    expect(decodedBody(b64)).toBe(diff);
+    expect(selectSeries([qp], "qp.mbox").patches).toHaveLength(1);
+    expect(selectSeries([b64], "b64.mbox").patches).toHaveLength(1);
   });
 
   it("refuses a patch numbered beyond its series' total, naming it", () => {

@@ -119,6 +119,21 @@ export function parsePatchSubject(subject: string): PatchSubject | undefined {
   };
 }
 
+/**
+ * A mail's body as `git am` reads it: list archives send patches quoted-printable or base64 (git mailinfo
+ * decodes both), so the check for a diff looks at the decoded text. Only for that check: `git am` gets the
+ * mail as it came.
+ */
+export function decodedBody(mail: Mail): string {
+  const enc = (mail.headers.get("content-transfer-encoding") ?? "").trim().toLowerCase();
+  if (enc === "base64") return Buffer.from(mail.body.replace(/\s+/g, ""), "base64").toString("latin1");
+  if (enc === "quoted-printable")
+    return mail.body
+      .replace(/=\r?\n/g, "")
+      .replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return mail.body;
+}
+
 function hasDiff(body: string): boolean {
   return /^diff --git /m.test(body) || /^--- \S.*\n\+\+\+ \S/m.test(body);
 }
@@ -172,7 +187,7 @@ export function selectSeries(mails: readonly Mail[], source: string, version?: n
       throw new KhilError(
         `--series ${source}: v${chosen} patch ${i}/${total} is there ${at.length} times (${at.map((p) => p.mail.origin).join(", ")})`,
       );
-    if (!hasDiff(first.mail.body))
+    if (!hasDiff(decodedBody(first.mail)))
       throw new KhilError(`--series ${source}: ${first.subject} (${first.mail.origin}) holds no diff`);
     patches.push(first);
   }
