@@ -21,7 +21,15 @@ import { log } from "../common/log.ts";
 import { withLock } from "../host/lock.ts";
 import { cacheDir } from "../host/paths.ts";
 import { git, isGitTree } from "./git.ts";
-import { amFailure, type Mail, type Series, type SeriesPatch, selectSeries, splitMbox } from "./mbox.ts";
+import {
+  amFailure,
+  decodedBody,
+  type Mail,
+  type Series,
+  type SeriesPatch,
+  selectSeries,
+  splitMbox,
+} from "./mbox.ts";
 import type { KernelTree, SeriesRecord } from "./tree.ts";
 
 /** The same identity and dates for every run: the commits a series becomes are the same each time. */
@@ -196,7 +204,7 @@ async function checkApplies(
   const env = { GIT_INDEX_FILE: index };
   const apply = (patch: SeriesPatch, args: string[]) =>
     execa("git", ["-C", repo, "apply", "--cached", ...args, "-"], {
-      input: patch.mail.body,
+      input: decodedBody(patch.mail),
       env,
       reject: false,
       all: true,
@@ -206,6 +214,8 @@ async function checkApplies(
     for (const patch of series.patches) {
       const r = await apply(patch, []);
       if (r.exitCode === 0) continue;
+      // `git am -3` falls back to a three-way merge against the blobs the patch names: so does the check.
+      if ((await apply(patch, ["--3way"])).exitCode === 0) continue;
       if ((await apply(patch, ["--check", "-R"])).exitCode === 0)
         throw new KhilError(
           `--series ${spec}: ${patch.subject} is already applied in ${onto} (it reverse-applies cleanly): test that tree as it is, or give a base without the series`,
