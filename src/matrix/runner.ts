@@ -1,7 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
-import type { Results } from "../report/results.ts";
+import type { ArchRun, Results } from "../report/results.ts";
 import { matrixTable } from "../report/summary.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import { type CellTester, cellSpec, type MachineSpec, newRun, prepareCell, testCell } from "../run/cell.ts";
@@ -22,6 +23,22 @@ export interface Engine {
 }
 
 export const LOCAL: Engine = { test: testCell, parallel: false };
+
+/** The run of a cell whose series could not be applied: an error of the `series` stage. */
+function seriesError(cell: Cell, message: string): ArchRun {
+  return {
+    arch: cell.arch,
+    cell: cell.name,
+    suite: cell.suite,
+    status: "error",
+    error: { stage: "series", message },
+    problems: [],
+    harness: [],
+    splats: [],
+    tests: [],
+    timings: {},
+  };
+}
 
 /**
  * Runs the cells. Builds go one at a time here (two kernel builds on a small machine only slow each other
@@ -45,7 +62,16 @@ export async function runMatrix(
   for (const cell of cells) {
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });
-    const spec = await cellSpec(cell, machine, cellDir);
+    const spec = await cellSpec(cell, machine, cellDir).catch((e: Error) => {
+      // A series that does not apply to one cell's tree is that cell's error, not the matrix's end.
+      if (!(cell.series && e instanceof KhilError && e.exitCode === 2)) throw e;
+      const run = seriesError(cell, e.message);
+      results.runs.push(run);
+      writeReports({ ...newResults(cellDir), runs: [run] });
+      set(cell.name, "done");
+      return undefined;
+    });
+    if (!spec) continue;
     const run = newRun(spec);
     results.runs.push(run);
     set(cell.name, "building");

@@ -70,6 +70,32 @@ describe("--series: a patch series applied onto the 6.12 tree", () => {
     expect(r.stderr).not.toContain("configuring");
   }, 300_000);
 
+  it("in a matrix, a series that does not apply is that cell's error: the matrix goes on and says which", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "khil-series-"));
+    const { mbox } = await seriesMbox(await packagedTree(), dir);
+    const broken = join(dir, "broken.mbox");
+    copyFileSync(mbox, broken);
+    edit(dir, {
+      file: "broken.mbox",
+      from: "-/* Called from syscall or from eBPF program */",
+      to: "-/* Called from syscall or from an eBPF program */",
+    });
+    const matrix = join(dir, "matrix.yaml");
+    writeFileSync(
+      matrix,
+      `arch: [x86_64]\nkernel: ["6.12"]\nsuite: [bpf-timer]\nvariant: { default: [] }\nseries: { broken: ${broken} }\n`,
+    );
+    const r = await khil(["matrix", "--file", matrix], { timeoutMs: 5 * 60_000 });
+    expect(r.exitCode, r.all).toBe(1);
+    const [run] = resultsOf(r.stdout).results.runs;
+    expect(run?.status).toBe("error");
+    expect(run?.error?.stage).toBe("series");
+    expect(run?.error?.message).toMatch(
+      /does not apply to linux-source-6\.12 .*: hunk at kernel\/bpf\/arraymap\.c:\d+$/,
+    );
+    expect(r.stderr).not.toContain("configuring");
+  }, 300_000);
+
   it("never touches the user's checkout: a range of it, applied and built, leaves status, HEAD and stashes as found", async () => {
     // Only what khil does to the checkout is checked here, so a tree with just the files khil looks at will do.
     const user = mkdtempSync(join(tmpdir(), "khil-user-tree-"));
