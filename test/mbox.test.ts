@@ -73,6 +73,19 @@ describe("a series from an mbox", () => {
     expect(selectSeries([b64], "b64.mbox").patches).toHaveLength(1);
   });
 
+  it("keeps a diff's bytes as they came (a file that is not UTF-8) and decodes a raw UTF-8 subject", () => {
+    const bytes = Buffer.concat([
+      Buffer.from("From x Mon Sep 17 00:00:00 2001\nSubject: [PATCH] bpf: T\u00f8ke's fix\n\n", "utf8"),
+      Buffer.from("diff --git a/f b/f\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-\xe9\n+\xff\n", "latin1"),
+    ]);
+    const [mail] = splitMbox(bytes.toString("latin1"), "bytes.mbox");
+    const s = selectSeries(mail ? [mail] : [], "bytes.mbox");
+    expect(s.patches[0]?.title).toBe("bpf: T\u00f8ke's fix");
+    expect(
+      Buffer.from(s.patches[0]?.mail.raw ?? "", "latin1").includes(Buffer.from([0x2d, 0xe9, 0x0a])),
+    ).toBe(true);
+  });
+
   it("refuses a patch numbered beyond its series' total, naming it", () => {
     const [first] = mails.filter((m) => m.headers.get("subject")?.includes("3/3"));
     const beyond = first && {

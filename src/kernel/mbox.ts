@@ -80,6 +80,14 @@ export function parseMail(raw: string, origin: string): Mail {
   return { origin, headers, body, raw: text };
 }
 
+/**
+ * A header of a mail read byte for byte (series.ts reads mails as latin1, one character per byte) as text:
+ * its raw UTF-8 decoded. A string that is text already (it has characters past one byte) is kept.
+ */
+function asText(s: string): string {
+  return [...s].some((c) => c.charCodeAt(0) > 0xff) ? s : Buffer.from(s, "latin1").toString("utf8");
+}
+
 /** RFC 2047 encoded words (`=?UTF-8?q?...?=`), as list archives write non-ASCII subjects. */
 export function decodeWords(s: string): string {
   return s
@@ -145,7 +153,7 @@ function hasDiff(body: string): boolean {
  */
 export function selectSeries(mails: readonly Mail[], source: string, version?: number): Series {
   const read = mails.map((mail) => {
-    const subject = decodeWords(mail.headers.get("subject") ?? "");
+    const subject = decodeWords(asText(mail.headers.get("subject") ?? ""));
     const tag = /^\s*(re|aw|fwd?):/i.test(subject) ? undefined : parsePatchSubject(subject);
     const messageId = mail.headers.get("message-id")?.replace(/^<|>$/g, "");
     return { mail, subject, tag, ...(messageId ? { messageId } : {}) };

@@ -52,10 +52,12 @@ export async function readMails(spec: string, tree: string | undefined): Promise
         .sort();
       if (!files.length)
         throw new KhilError(`--series ${spec}: a directory with no *.patch, *.eml or *.mbox file in it`);
-      return files.flatMap((f) => mailsOf(readFileSync(join(spec, f), "utf8"), f));
+      return files.flatMap((f) => mailsOf(readFileSync(join(spec, f), "latin1"), f));
     }
+    // Mails are read byte for byte (latin1: one character per byte) and handed to git the same way: a diff
+    // of a file that is not UTF-8 must reach git am unchanged. Only subjects are decoded, for reports.
     const data = readFileSync(spec);
-    const text = spec.endsWith(".gz") ? gunzipSync(data).toString("utf8") : data.toString("utf8");
+    const text = (spec.endsWith(".gz") ? gunzipSync(data) : data).toString("latin1");
     return mailsOf(text, basename(spec));
   }
   if (RANGE.test(spec)) {
@@ -64,6 +66,7 @@ export async function readMails(spec: string, tree: string | undefined): Promise
     const r = await execa("git", ["-C", tree, "format-patch", "--stdout", "--numbered", spec], {
       reject: false,
       maxBuffer: 1 << 30,
+      encoding: "latin1",
     });
     if (r.exitCode !== 0) throw new KhilError(`--series ${spec}: ${r.stderr.trim().split("\n").pop()}`);
     if (!r.stdout.trim()) throw new KhilError(`--series ${spec}: no commits in that range of ${tree}`);
@@ -204,7 +207,7 @@ async function checkApplies(
   const env = { GIT_INDEX_FILE: index };
   const apply = (patch: SeriesPatch, args: string[]) =>
     execa("git", ["-C", repo, "apply", "--cached", ...args, "-"], {
-      input: decodedBody(patch.mail),
+      input: Buffer.from(decodedBody(patch.mail), "latin1"),
       env,
       reject: false,
       all: true,
@@ -240,7 +243,7 @@ async function gitAm(
 ): Promise<string[]> {
   const input = series.patches.map((p) => p.mail.raw).join("\n");
   const am = await execa("git", ["-C", dir, "am", "-3", "--whitespace=nowarn"], {
-    input,
+    input: Buffer.from(input, "latin1"),
     reject: false,
     all: true,
     env: GIT_ENV,
