@@ -5,6 +5,7 @@ import { bisect, readSteps } from "../bisect/bisect.ts";
 import { BISECT_TYPES, type BisectType, EXIT } from "../bisect/judge.ts";
 import { bisectStep, type StepOptions } from "../bisect/step.ts";
 import { KhilError } from "../common/errors.ts";
+import { withLock } from "../host/lock.ts";
 import { git } from "../kernel/git.ts";
 import { seriesWorkTree } from "../kernel/series.ts";
 import { checkUserTree, PACKAGED_KERNELS } from "../kernel/tree.ts";
@@ -45,18 +46,23 @@ function suiteArg(o: Opts): string {
  * Bisecting a series: its patches applied (cached), then a clone kept for bisecting them, so that the
  * applied series stays as it is; good is the base and bad the last patch unless the user says otherwise.
  */
-async function seriesBisectTree(o: Opts): Promise<{ tree: string; good: string; bad: string }> {
+async function seriesBisectTree(
+  o: Opts,
+): Promise<{ work: string; checkout: () => Promise<{ tree: string; good: string; bad: string }> }> {
   const tree = await treeOf(o);
   const series = tree.series;
   if (!series) throw new KhilError("--series: nothing was applied");
   const work = await seriesWorkTree(tree, "bisect");
   const tip = series.patches.at(-1)?.commit ?? series.baseCommit;
-  await git(work, ["checkout", "-q", "--detach", tip]);
-  return {
-    tree: work,
-    good: (o.good as string | undefined) ?? series.baseCommit,
-    bad: (o.bad as string | undefined) ?? tip,
+  const checkout = async () => {
+    await git(work, ["checkout", "-q", "--detach", tip]);
+    return {
+      tree: work,
+      good: (o.good as string | undefined) ?? series.baseCommit,
+      bad: (o.bad as string | undefined) ?? tip,
+    };
   };
+  return { work, checkout };
 }
 
 function stepArgs(o: Opts): StepOptions {
@@ -107,29 +113,28 @@ export function registerBisect(program: Command): void {
       ]),
     )
     .action(async (o) => {
-      if (o.series) Object.assign(o, await seriesBisectTree(o));
-      for (const flag of ["tree", "good", "bad"])
-        if (!o[flag]) throw new KhilError(`--${flag} is required (or give --series)`);
-      const step = stepArgs(o);
-      const pass = [
-        "--tree",
-        step.tree,
-        "--arch",
-        step.arch.name,
-        "--suite",
-        suiteArg(o),
-        "--type",
-        step.type,
-      ];
-      for (const t of o.test as string[]) pass.push("--test", t);
-      for (const f of o.config as string[]) pass.push("--config", resolve(f));
-      if (o.debug) pass.push("--debug");
-      const flags = ["cpus", "memory", "accel", "jobs", "append", "retries"] as const;
-      const timeouts = ["buildTimeout", "bootTimeout", "pushTimeout", "timeout"] as const;
-      for (const k of [...flags, ...timeouts])
-        for (const v of [o[k]].flat())
-          if (v !== undefined) pass.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v));
-      const r = await bisect({ ...step, good: o.good, bad: o.bad, stepArgs: pass });
-      process.exitCode = r.firstBad ? 0 : 1;
+      if (!o.series) return bisectAction(o);
+      // The series' work tree is checked out commit by commit: a second bisect of it waits for the first.
+      const { work, checkout } = await seriesBisectTree(o);
+      await withLock(work, "bisecting this series", async () =>
+        bisectAction({ ...o, ...(await checkout()) }),
+      );
     });
+}
+
+async function bisectAction(o: Opts): Promise<void> {
+  for (const flag of ["tree", "good", "bad"])
+    if (!o[flag]) throw new KhilError(`--${flag} is required (or give --series)`);
+  const step = stepArgs(o);
+  const pass = ["--tree", step.tree, "--arch", step.arch.name, "--suite", suiteArg(o), "--type", step.type];
+  for (const t of o.test as string[]) pass.push("--test", t);
+  for (const f of o.config as string[]) pass.push("--config", resolve(f));
+  if (o.debug) pass.push("--debug");
+  const flags = ["cpus", "memory", "accel", "jobs", "append", "retries"] as const;
+  const timeouts = ["buildTimeout", "bootTimeout", "pushTimeout", "timeout"] as const;
+  for (const k of [...flags, ...timeouts])
+    for (const v of [o[k]].flat())
+      if (v !== undefined) pass.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v));
+  const r = await bisect({ ...step, good: String(o.good), bad: String(o.bad), stepArgs: pass });
+  process.exitCode = r.firstBad ? 0 : 1;
 }
