@@ -14,7 +14,14 @@ export function parseYamlFile<T extends z.ZodType>(file: string, text: string, s
     const { line } = lineCounter.linePos(first.pos[0]);
     throw new KhilError(`${file}:${line}: invalid YAML: ${first.message.split("\n")[0]}`);
   }
-  const result = schema.safeParse(doc.toJS());
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (e) {
+    // what only building the values finds: an alias to no anchor, an alias bomb
+    throw new KhilError(`${file}:1: invalid YAML: ${(e as Error).message.split("\n")[0]}`);
+  }
+  const result = schema.safeParse(data);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (!issue) throw new KhilError(`${file}: invalid`);

@@ -16,7 +16,10 @@ export function parseLavaLog(text: string): LogEntry[] {
   const list = parse(text) as unknown;
   if (list === null || list === undefined) return [];
   if (!Array.isArray(list)) throw new Error("a LAVA job log is a YAML list of {dt, lvl, msg}");
-  return list as LogEntry[];
+  // an entry that is no mapping (a lab's oddity, a cut transfer) carries nothing to read
+  return list.filter(
+    (e): e is LogEntry => typeof e === "object" && e !== null && !Array.isArray(e),
+  ) as LogEntry[];
 }
 
 /** The guest's console lines of log entries: LAVA's `target` level, one message per console line. */
