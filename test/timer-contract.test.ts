@@ -12,6 +12,7 @@ import { ktapExitProblems, parseKtap } from "../src/parse/ktap.ts";
 import { parseMeasures } from "../src/parse/measures.ts";
 import { toJunit } from "../src/report/junit.ts";
 import { type ArchRun, testName } from "../src/report/results.ts";
+import { matrixTable, toMarkdown } from "../src/report/summary.ts";
 import { archStatus } from "../src/report/verdict.ts";
 import { recordParsed } from "../src/run/commands.ts";
 import { loadSuite } from "../src/run/suite.ts";

@@ -150,8 +150,16 @@ export function matrixTable(r: Results): string {
     if (run.guest) lines.push(`${run.cell ?? run.arch}: ${guestLine(run.guest, run)}`);
   for (const run of r.runs) {
     for (const f of findings(run)) lines.push(`${run.cell ?? run.arch}: ${f.what}: ${f.text.split("\n")[0]}`);
+    for (const [test, why] of whyFailed(run)) lines.push(`${run.cell ?? run.arch}: ${test} failed: ${why}`);
   }
   return lines.join("\n");
+}
+
+/** Each failed test that says why (a breached bound with its figures, a check's worst sample): for the tables. */
+function whyFailed(run: ArchRun): [string, string][] {
+  return run.tests
+    .filter((t) => t.verdict === "fail" && t.reason)
+    .map((t) => [testName(t), (t.reason ?? "").split("\n")[0] ?? ""]);
 }
 
 /** The same table in Markdown, for a CI job summary. */
@@ -183,6 +191,8 @@ export function toMarkdown(r: Results): string {
     if (g) lines.push(`- ${esc(run.cell ?? run.arch)}: ${esc(guestLine(g, run))}`);
     for (const f of findings(run))
       lines.push(`- ${esc(run.cell ?? run.arch)}: **${f.what}**: ${esc(f.text.split("\n")[0] ?? "")}`);
+    for (const [test, why] of whyFailed(run))
+      lines.push(`- ${esc(run.cell ?? run.arch)}: **${esc(test)}** failed: ${esc(why)}`);
   }
   return `${lines.join("\n")}\n`;
 }
