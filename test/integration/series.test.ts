@@ -10,6 +10,20 @@ import { edit, formatPatches, seriesMbox, TIMER_EDITS } from "../series.ts";
 
 const packagedTree = async () => (await resolveTree({})).path;
 
+/** The series with its second patch as if made against a tree where that comment read otherwise. */
+async function brokenSeries(): Promise<{ dir: string; broken: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "khil-series-"));
+  const { mbox } = await seriesMbox(await packagedTree(), dir);
+  const broken = join(dir, "broken.mbox");
+  copyFileSync(mbox, broken);
+  edit(dir, {
+    file: "broken.mbox",
+    from: "-/* Called from syscall or from eBPF program */",
+    to: "-/* Called from syscall or from an eBPF program */",
+  });
+  return { dir, broken };
+}
+
 describe("--series: a patch series applied onto the 6.12 tree", () => {
   it(
     "applies an mbox's latest version (cover letter, reply and v1 mixed in), builds, boots and tests it",
@@ -47,16 +61,7 @@ describe("--series: a patch series applied onto the 6.12 tree", () => {
   );
 
   it("stops before building, exit 2, naming the patch that does not apply and its hunk", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "khil-series-"));
-    const { mbox } = await seriesMbox(await packagedTree(), dir);
-    // The second patch as if made against a tree where that comment read otherwise.
-    const broken = join(dir, "broken.mbox");
-    copyFileSync(mbox, broken);
-    edit(dir, {
-      file: "broken.mbox",
-      from: "-/* Called from syscall or from eBPF program */",
-      to: "-/* Called from syscall or from an eBPF program */",
-    });
+    const { broken } = await brokenSeries();
     const r = await khil(["build", "--arch", "x86_64", "--series", broken], { timeoutMs: 5 * 60_000 });
     expect(r.exitCode, r.all).toBe(2);
     const lines = r.stderr
@@ -71,15 +76,7 @@ describe("--series: a patch series applied onto the 6.12 tree", () => {
   }, 300_000);
 
   it("in a matrix, a series that does not apply is that cell's error: the matrix goes on and says which", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "khil-series-"));
-    const { mbox } = await seriesMbox(await packagedTree(), dir);
-    const broken = join(dir, "broken.mbox");
-    copyFileSync(mbox, broken);
-    edit(dir, {
-      file: "broken.mbox",
-      from: "-/* Called from syscall or from eBPF program */",
-      to: "-/* Called from syscall or from an eBPF program */",
-    });
+    const { dir, broken } = await brokenSeries();
     const matrix = join(dir, "matrix.yaml");
     writeFileSync(
       matrix,
