@@ -23,7 +23,7 @@ const all = (dir: string) =>
   readdirSync(join(FIXTURES, dir)).map((f) => readFileSync(join(FIXTURES, dir, f), "latin1"));
 
 /** Generated inputs per reader (a LAVA log a third of it: each is a whole job's YAML): README names these. */
-export const RUNS = 300;
+const RUNS = 300;
 const VERDICTS = ["pass", "fail", "skip", "flaky", "notrun"];
 
 /** A real output, mutated line by line: what a crash, a lost buffer or a shared console does to it. */
