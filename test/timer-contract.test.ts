@@ -112,6 +112,12 @@ describe("the timer contract, judged on outputs captured from real guests", () =
         /name="timer_probe\/latency" time="0.000"><failure message="bpf_timer_excess median [\d.]+ ms/,
       );
       expect(judge(run).verdict).toBe("bad");
+      // the Markdown summary and the matrix table say why, not only FAIL
+      const results = { khil: "t", startedAt: "", finishedAt: "", runDir: "", runs: [run] };
+      expect(toMarkdown(results)).toMatch(
+        /\*\*timer_probe\/latency\*\* failed: bpf_timer_excess median [\d.]+ ms/,
+      );
+      expect(matrixTable(results)).toMatch(/timer_probe\/latency failed: bpf_timer_excess median [\d.]+ ms/);
       // the same output from a KVM guest is held to KVM's tighter limit, and still fails
       expect(recorded(`${arch}-6.12-timer-probe-late.log`, 0, arch, "kvm").status).toBe("failed");
     },
