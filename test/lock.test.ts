@@ -5,7 +5,7 @@ import { execa, execaSync } from "execa";
 import ssh2 from "ssh2";
 import { describe, expect, it } from "vitest";
 import { startTime } from "../src/host/children.ts";
-import { withLock } from "../src/host/lock.ts";
+import { stopWaiting, withLock } from "../src/host/lock.ts";
 
 const deadPid = () => execaSync("sh", ["-c", "echo $$"]).stdout.trim();
 
@@ -71,4 +71,18 @@ describe("the guest SSH key", () => {
     if (priv instanceof Error || pub instanceof Error) throw priv instanceof Error ? priv : pub;
     expect(priv.getPublicSSH().equals(pub.getPublicSSH())).toBe(true);
   }, 60_000);
+});
+
+describe("a wait for a lock held by a live process", () => {
+  // last in this file: stopWaiting holds for the rest of the process, as the run's deadline does
+  it("ends at the run's deadline, naming who holds the lock and what it does", async () => {
+    const path = staleLock(`${process.ppid} ${startTime(process.ppid)}`);
+    const waiting = withLock(path, "building the kernel", async () => "held");
+    setTimeout(() => stopWaiting("timeout: whole run after 90 s"), 200);
+    await expect(waiting).rejects.toThrow(
+      new RegExp(
+        `^timeout: whole run after 90 s \\(waiting for pid ${process.ppid} \\(.*\\) to finish building the kernel\\)$`,
+      ),
+    );
+  }, 10_000);
 });

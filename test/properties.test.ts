@@ -24,6 +24,13 @@ const all = (dir: string) =>
 
 /** Generated inputs per reader (a LAVA log a third of it: each is a whole job's YAML): README names these. */
 const RUNS = 300;
+
+/**
+ * `npm test` explores the same inputs every time (a red CI run can be rerun and looked at), from a seed that
+ * KHIL_PROPERTY_SEED can change; KHIL_PROPERTY_SEED=random explores new ones.
+ */
+const SEED = process.env.KHIL_PROPERTY_SEED;
+fc.configureGlobal(SEED === "random" ? {} : { seed: Number(SEED ?? 20261203) });
 const VERDICTS = ["pass", "fail", "skip", "flaky", "notrun"];
 
 /** A real output, mutated line by line: what a crash, a lost buffer or a shared console does to it. */
@@ -110,11 +117,10 @@ describe("readers of outside input, on generated inputs", () => {
     );
   });
 
-  it("splats: no exception, and every splat's excerpt starts with its title", () => {
+  it("splats: no exception, and every splat's excerpt holds its title (a report glued mid-line is titled from where it starts)", () => {
     fc.assert(
       fc.property(inputs([...all("console"), ...all("dmesg")]), (text) => {
-        for (const { splat } of splatsByMarker(text))
-          expect(splat.excerpt.startsWith(splat.title)).toBe(true);
+        for (const { splat } of splatsByMarker(text)) expect(splat.excerpt).toContain(splat.title);
       }),
       { numRuns: RUNS },
     );

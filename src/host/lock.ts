@@ -1,8 +1,29 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { isAlive, startTime } from "./children.ts";
+
+/** Why no one waits for a lock any more (the run's deadline was reached), once something said so. */
+let stopped: string | undefined;
+
+/** Ends every wait for a lock from now on with `why`: no run waits past its own deadline. */
+export function stopWaiting(why: string): void {
+  stopped = why;
+}
+
+/** The holder of a lock as a person would name it: its pid and command line. */
+function holder(owner: string | undefined): string {
+  const pid = owner?.split(" ")[0];
+  if (!pid) return "another khil";
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
+    return `pid ${pid} (${cmd.slice(0, 120)})`;
+  } catch {
+    return `pid ${pid}`;
+  }
+}
 
 /** Who holds a lock: a pid and when that process started, so that a reused pid is not taken for the owner. */
 function ownerOf(dir: string): string | undefined {
@@ -99,8 +120,9 @@ export async function withLock<T>(path: string, what: string, fn: () => Promise<
         takeOver(dir, owner);
         continue;
       }
+      if (stopped) throw new KhilError(`${stopped} (waiting for ${holder(owner)} to finish ${what})`, 1);
       if (!told) {
-        log(`waiting for another khil (pid ${owner?.split(" ")[0] ?? "?"}) to finish ${what}`);
+        log(`waiting for ${holder(owner)} to finish ${what} (its lock: ${dir})`);
         told = true;
       }
       await new Promise((r) => setTimeout(r, 1000));

@@ -1,5 +1,6 @@
 import { log } from "../common/log.ts";
 import { stopTracked } from "../host/children.ts";
+import { stopWaiting } from "../host/lock.ts";
 
 /** Seconds each stage may take; `total` bounds a whole run (every arch or cell of one invocation). */
 export interface Deadlines {
@@ -32,6 +33,7 @@ export class RunDeadline {
     const timer = setTimeout(() => {
       this.expired = true;
       log(`timeout: the whole run reached its ${seconds} s deadline; stopping`);
+      stopWaiting(this.message);
       void stopTracked();
     }, seconds * 1000);
     timer.unref();
