@@ -5,6 +5,7 @@
  */
 import type { Measure } from "../parse/measures.ts";
 import type { ParsedTest } from "../parse/types.ts";
+import { testName } from "./results.ts";
 
 export interface Bound {
   /** `test/subtest` whose verdict the bound decides: it passes only if it passed and the bound holds. */
@@ -45,8 +46,6 @@ function fmt(v: number, unit: string): string {
   return Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(2)} ms` : `${(v / 1e3).toFixed(1)} us`;
 }
 
-const nameOf = (t: ParsedTest) => (t.subtest ? `${t.test}/${t.subtest}` : t.test);
-
 /** One bound's finding: what to say, and whether it holds. */
 export function judgeBound(
   b: Bound,
@@ -82,7 +81,7 @@ export function applyBounds(
   accel: string,
 ): void {
   for (const b of bounds) {
-    const t = tests.find((x) => nameOf(x) === b.test);
+    const t = tests.find((x) => testName(x) === b.test);
     if (t?.verdict !== "pass") continue;
     const found = judgeBound(
       b,
@@ -96,7 +95,7 @@ export function applyBounds(
     const parent = t.subtest ? tests.find((x) => x.test === t.test && !x.subtest) : undefined;
     if (parent && parent.verdict !== "fail") {
       parent.verdict = "fail";
-      parent.reason = `${nameOf(t)} breached its bound`;
+      parent.reason = `${testName(t)} breached its bound`;
     }
   }
 }
