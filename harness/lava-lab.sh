@@ -39,10 +39,11 @@ start_postgres() {
 
 install() {
   local need
-  need=$(missing_packages)
+  # One line of names: the ownership mark below matches " lava-server " in it.
+  need=$(missing_packages | xargs)
   [ -z "$need" ] && return
   [ "$(id -u)" = 0 ] || { log "installing $need needs root: run as root, or apt-get install $need"; exit 2; }
-  log "installing $(echo $need) (once, about 3.5 min)"
+  log "installing $need (once, about 3.5 min)"
   export DEBIAN_FRONTEND=noninteractive
   # lava-server's postinst creates its database role and migrates: PostgreSQL must be running first.
   apt-get install -y -q --no-install-recommends postgresql >"$STATE/install.log" 2>&1

@@ -156,6 +156,16 @@ describe("what a KTAP command's exit adds to its output", () => {
     expect(ktapExitProblems("p", 255, some).problems).toEqual([]);
   });
 
+  it("a failing exit after nothing but passes contradicts the output; after a skip it is kselftest's way", () => {
+    const passes = parseKtap("KTAP version 1\n1..2\nok 1 a\nok 2 b\n");
+    expect(ktapExitProblems("p", 1, passes).problems).toEqual([
+      "p reported only passing results but exited with code 1",
+    ]);
+    expect(ktapExitProblems("p", 0, passes).problems).toEqual([]);
+    const skipped = parseKtap("KTAP version 1\n1..2\nok 1 a\nok 2 b # SKIP no CLOCK_TAI\n");
+    expect(ktapExitProblems("p", 4, skipped).problems).toEqual([]);
+  });
+
   it("a failure's text after `#` is its reason, so reports name why without reading the log", () => {
     const run = parseKtap(
       "KTAP version 1\n1..1\n# FAIL: 12 of 300 relative callbacks ran before their expiry\nnot ok 1 never_early # 12 of 300 relative callbacks ran before their expiry\n",

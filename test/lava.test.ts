@@ -5,6 +5,7 @@ import { loadArch } from "../src/arch/arch.ts";
 import { parseFacts } from "../src/guest/facts.ts";
 import { casePattern, jobCommands, jobMinutes } from "../src/lava/cell-job.ts";
 import { JobConsole, parseLavaLog, rerunAttempts, targetLines } from "../src/lava/console.ts";
+import { guestWentAway } from "../src/lava/engine.ts";
 import { CONSOLE_PROMPT, lavaJob } from "../src/lava/job.ts";
 import { parseKtap } from "../src/parse/ktap.ts";
 import { parseTestProgs } from "../src/parse/test-progs.ts";
@@ -13,7 +14,7 @@ import { loadSuite } from "../src/run/suite.ts";
 import { fixture } from "./helpers.ts";
 
 describe("LAVA job definitions", () => {
-  const job = (arch: string) =>
+  const job = (arch: string, jobMinutes = 30) =>
     parse(
       lavaJob({
         cell: `${arch}-6.12-bpf-timer-default`,
@@ -26,10 +27,21 @@ describe("LAVA job definitions", () => {
         commands: [
           { name: "test_progs", line: "mkdir -p /root/khil && cd /root/khil && ./test_progs -a 'timer*'" },
         ],
-        jobMinutes: 30,
+        jobMinutes,
         testMinutes: 10,
       }),
     );
+
+  it("has no timeout above the job's own, which LAVA refuses (a short whole-run deadline)", () => {
+    const short = job("x86_64", 2);
+    const minutes = [
+      short.timeouts.action,
+      short.timeouts.connection,
+      ...short.actions.map((a: Record<string, { timeout: unknown }>) => Object.values(a)[0]?.timeout),
+    ].map((t) => (t as { minutes: number }).minutes);
+    expect(short.timeouts.job).toEqual({ minutes: 2 });
+    expect(Math.max(...minutes)).toBe(2);
+  });
 
   it("takes the lab's QEMU context from the arch data, with the run's CPUs", () => {
     expect(job("arm64").context).toEqual({
@@ -117,6 +129,41 @@ describe("a LAVA job's log read back (a real job of the x86_64 bpf-timer cell, L
     expect(con.running).toBe("test_progs");
     expect(con.segments.get("test_progs")?.code).toBeUndefined();
     expect(con.segments.has("timer_probe")).toBe(false);
+  });
+});
+
+describe("a guest that went away under its LAVA job (a real job: sysrq reset mid-command, LAVA 2023.01)", () => {
+  const read = (name: string, upTo?: (line: string) => boolean) => {
+    const lines = targetLines(parseLavaLog(fixture(`lava/${name}`)));
+    const end = upTo ? lines.findIndex((l) => upTo(l.line)) : lines.length;
+    const con = new JobConsole(["khil-facts", "resets", "test_progs", "timer_probe", "khil-bookkeeping"], {
+      kernel: () => {},
+      begin: () => {},
+      output: () => {},
+      end: () => {},
+    });
+    for (const { line, dt } of lines.slice(0, end)) con.feed(line, dt);
+    return con;
+  };
+  // What LAVA said of the real job: QEMU exiting reads as the lab's fault.
+  const lab = "Infrastructure: Connection closed";
+
+  it("is the kernel's failure, named by the command it ran, although LAVA blames its infrastructure", () => {
+    expect(guestWentAway(read("x86_64-6.12-guest-resets-job.yaml"), lab)).toBe(
+      "the guest's QEMU exited during command resets (LAVA: Infrastructure: Connection closed)",
+    );
+  });
+
+  it("is the lab's when the guest never came up, or when the job failed for another reason", () => {
+    const beforeFacts = read("x86_64-6.12-guest-resets-job.yaml", (l) => l === "khil-begin-khil-facts");
+    expect(guestWentAway(beforeFacts, lab)).toBeUndefined();
+    expect(
+      guestWentAway(read("x86_64-6.12-guest-resets-job.yaml"), "Infrastructure: Unable to fetch kernel"),
+    ).toBeUndefined();
+  });
+
+  it("is nothing in a job whose last command, the bookkeeping, answered", () => {
+    expect(guestWentAway(read("x86_64-6.12-crashes-before-output-job.yaml"), lab)).toBeUndefined();
   });
 });
 

@@ -75,6 +75,44 @@ describe("verdicts of real runs", () => {
   });
 });
 
+describe("JUnit says what the status says", () => {
+  const wrap = (r: ArchRun): Results => ({ khil: "t", startedAt: "", finishedAt: "", runDir: "", runs: [r] });
+  const base = run("x86_64-flaky-then-panic");
+  const clean = { ...base, splats: [], problems: [], harness: [], tests: [] };
+
+  it("a test planned and never run fails the run, and is a <failure> there, not a <skipped>", () => {
+    const notrun = {
+      ...clean,
+      tests: [
+        { ...base.tests[0], verdict: "notrun" as const, reason: "the plan promised 3 subtests, 2 came" },
+      ],
+    } as ArchRun;
+    expect(archStatus(notrun)).toBe("failed");
+    const junit = toJunit(wrap(notrun));
+    expect(junit).toMatch(
+      /<failure type="notrun" message="not run: the plan promised 3 subtests, 2 came"\/>/,
+    );
+    expect(junit).toMatch(/failures="1" errors="0" skipped="0"/);
+  });
+
+  it("an ERROR run with no test at all and no stage failing has an <error>, not an empty green suite", () => {
+    expect(archStatus(clean)).toBe("error");
+    const junit = toJunit(wrap(clean));
+    expect(junit).toMatch(
+      /<testcase classname="x86_64.flaky-then-panic" name="results"><error message="no selected test gave a result"\/>/,
+    );
+    expect(junit).toMatch(/failures="0" errors="1"/);
+  });
+
+  it("a problem with no test result (a program that crashed before its plan) is FAILED, with its <failure>", () => {
+    const crashed = { ...clean, problems: ["crashes printed no KTAP results (exit code 139)"] };
+    expect(archStatus(crashed)).toBe("failed");
+    expect(toJunit(wrap(crashed))).toMatch(
+      /<failure type="problem" message="crashes printed no KTAP results/,
+    );
+  });
+});
+
 describe("bisect judges the kernel, not the host", () => {
   it("a step whose only fault is the host's is skipped (125), never bad", () => {
     const ok = { ...run("x86_64-flaky-then-panic"), splats: [], status: "failed" as const };

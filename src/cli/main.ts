@@ -46,7 +46,9 @@ const ownFailure = (code: number) => (underBisect ? 125 : code);
 // khil with a stack trace and exit 1, which bisect reads as bad: say what it was, and exit as a failure of khil's.
 process.on("uncaughtException", (e: NodeJS.ErrnoException) => {
   const disk = diskProblem(e.code);
-  process.stderr.write(`khil: error: ${disk ? `the disk ${disk}: ` : ""}${e.stack ?? e.message}\n`);
+  const what = disk ? `the disk ${disk}: ${e.message}` : (e.stack ?? e.message);
+  process.stderr.write(`khil: ${underBisect ? "bisect-step: skip" : "error"}: ${what}\n`);
+  // The exit handler (host/children.ts) kills every guest and build still running.
   process.exit(ownFailure(disk ? 2 : 70));
 });
 

@@ -117,6 +117,7 @@ export async function withLock<T>(path: string, what: string, fn: () => Promise<
       if (code !== "EEXIST" && code !== "ENOTEMPTY") throw e;
       const owner = ownerOf(dir);
       if (owner && gone(owner)) {
+        log(`taking over a lock its owner left behind (pid ${owner.split(" ")[0]} is gone): ${dir}`);
         takeOver(dir, owner);
         continue;
       }

@@ -4,6 +4,7 @@ import { execa } from "execa";
 import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { aptInstall } from "../host/apt.ts";
+import { withLock } from "../host/lock.ts";
 import { cacheDir } from "../host/paths.ts";
 import { type KconfigDb, parseKconfigFile } from "./kconfig-lang.ts";
 
@@ -86,17 +87,22 @@ async function packagedTree(version: string): Promise<KernelTree> {
   const treesDir = join(cacheDir(), "trees");
   const dest = join(treesDir, `${pkg}_${debVersion.replace(/[^A-Za-z0-9.+-]/g, "_")}`);
   if (isKernelTree(dest)) return { path: dest, label };
-  // Extract next to the destination and rename, so an interrupted extraction never looks like a tree.
-  const tmp = `${dest}.partial-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  log(`extracting ${tarball} into ${dest} (about 20 s, once)`);
-  await execa("tar", ["-xf", tarball, "-C", tmp]);
-  const [top] = readdirSync(tmp);
-  if (!top) throw new KhilError(`${tarball} is empty: reinstall with apt-get install --reinstall ${pkg}`);
-  rmSync(dest, { recursive: true, force: true });
-  renameSync(join(tmp, top), dest);
-  rmSync(tmp, { recursive: true, force: true });
+  // Runs started together on an empty cache extract once: the others wait, then find the tree. Without the
+  // lock, the last to finish would remove a tree the first is already configuring.
+  await withLock(dest, `extracting ${tarball}`, async () => {
+    if (isKernelTree(dest)) return;
+    // Extract next to the destination and rename, so an interrupted extraction never looks like a tree.
+    const tmp = `${dest}.partial-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    log(`extracting ${tarball} into ${dest} (about 20 s, once)`);
+    await execa("tar", ["-xf", tarball, "-C", tmp]);
+    const [top] = readdirSync(tmp);
+    if (!top) throw new KhilError(`${tarball} is empty: reinstall with apt-get install --reinstall ${pkg}`);
+    rmSync(dest, { recursive: true, force: true });
+    renameSync(join(tmp, top), dest);
+    rmSync(tmp, { recursive: true, force: true });
+  });
   return { path: dest, label };
 }
 

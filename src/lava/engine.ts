@@ -170,13 +170,32 @@ async function follow(
     untrack();
     activity?.end();
   }
-  await judgeJob(spec, run, p, job, con, watch, { state, firstDt, timedOut });
-  // A job khil canceled for a stuck kernel or a command's deadline has its verdict: the cancel is khil's.
-  if (state.health === "Complete" || watch.stuck || timedOut) return;
+  const lab = state.health === "Incomplete" ? await api.failure(id, state) : undefined;
+  const wentAway = lab && !canceled && !watch.stuck ? guestWentAway(con, lab) : undefined;
+  await judgeJob(spec, run, p, job, con, watch, { state, firstDt, timedOut, wentAway });
+  // A job khil canceled for a stuck kernel or a command's deadline has its verdict: the cancel is khil's;
+  // so has one whose guest went away under it: that is the kernel's doing, not the lab's.
+  if (state.health === "Complete" || watch.stuck || timedOut || wentAway) return;
   const deadline = spec.machine.runDeadline;
   if (deadline?.expired) throw new InfraError(`${deadline.message} (LAVA job ${id} canceled)`, "run");
   if (state.health === "Canceled") throw new InfraError(`LAVA job ${id} was canceled`, "lava");
-  throw new InfraError(`LAVA job ${id} ended ${state.health}: ${await api.failure(id, state)}`, "lava");
+  throw new InfraError(`LAVA job ${id} ended ${state.health}: ${lab ?? "no reason given"}`, "lava");
+}
+
+/**
+ * A guest that came up and then went away under the job: the liveness check of a LAVA run, whose last
+ * command (the bookkeeping) answers only if the guest is still there. QEMU runs with -no-reboot
+ * (harness/arch/*.yaml), so a reset or a power-off the kernel did ends QEMU, and LAVA reports its shell's
+ * connection closed — as "Infrastructure: Connection closed" (2023.01, measured), the same words as for a
+ * lab's fault, so the console decides: khil's commands began, and the last never ended. A local run says
+ * the same of a QEMU that exited by itself (run/cell.ts).
+ */
+export function guestWentAway(con: JobConsole, lab: string): string | undefined {
+  const cameUp = con.segments.get(FACTS_COMMAND.name)?.code !== undefined;
+  const answeredLast = con.segments.get(BOOKKEEPING_COMMAND.name)?.code !== undefined;
+  if (!cameUp || answeredLast || !/connection closed/i.test(lab)) return undefined;
+  const during = con.running ? `command ${con.running}` : "the run";
+  return `the guest's QEMU exited during ${during} (LAVA: ${lab})`;
 }
 
 async function judgeJob(
@@ -186,7 +205,7 @@ async function judgeJob(
   job: CellJob,
   con: JobConsole,
   watch: KernelWatch,
-  at: { state: LavaJobState; firstDt?: string; timedOut?: string },
+  at: { state: LavaJobState; firstDt?: string; timedOut?: string; wentAway?: string },
 ): Promise<void> {
   const arch = spec.arch.name;
   const facts = con.segments.get(FACTS_COMMAND.name);
@@ -269,6 +288,7 @@ async function judgeJob(
     }
     recordParsed(run, rec, parsed.tests, measured.measures, spec.suite.bounds);
   }
+  if (at.wentAway) run.problems.push(at.wentAway);
   if (notRun.length)
     run.problems.push(
       stuck ? stopped.notRunProblem(stuck, notRun) : `the LAVA job ended first: ${notRun.join(", ")} not run`,

@@ -48,6 +48,9 @@ export function lavaJob(j: JobInput): string {
   };
   // LAVA adds no kernel command line for tmpfs: without -append the guest is silent after the firmware.
   const append = [...j.cmdline, CONSOLE_SHELL_PARAM].join(" ");
+  // LAVA refuses a job any of whose timeouts exceeds the job's own; a short whole-run deadline (khil
+  // cancels the job at it anyway) bounds them all.
+  const within = (minutes: number) => ({ minutes: Math.min(minutes, j.jobMinutes) });
   const job = {
     device_type: j.arch.lava.deviceType,
     job_name: `khil ${j.cell}`,
@@ -55,25 +58,25 @@ export function lavaJob(j: JobInput): string {
     visibility: "public",
     timeouts: {
       job: { minutes: j.jobMinutes },
-      action: { minutes: 10 },
-      connection: { minutes: 2 },
+      action: within(10),
+      connection: within(2),
     },
     context,
     actions: [
       {
         deploy: {
           to: "tmpfs",
-          timeout: { minutes: 5 },
+          timeout: within(5),
           images: {
             kernel: { url: j.kernelUrl, image_arg: `-kernel {kernel} -append "${append}"` },
             initrd: { url: j.initrdUrl, image_arg: "-initrd {initrd}" },
           },
         },
       },
-      { boot: { method: "qemu", media: "tmpfs", timeout: { minutes: 5 }, prompts: [CONSOLE_PROMPT] } },
+      { boot: { method: "qemu", media: "tmpfs", timeout: within(5), prompts: [CONSOLE_PROMPT] } },
       {
         test: {
-          timeout: { minutes: j.testMinutes },
+          timeout: within(j.testMinutes),
           interactive: [
             {
               name: j.suite.replace(/[^-_a-zA-Z0-9.]/g, "_"),

@@ -218,7 +218,8 @@ export function parseKtap(text: string): ParsedRun {
  * What a KTAP command's exit says that its output does not. No result at all fails the run: an empty output is
  * never an empty pass. Exit 126/127 with nothing printed (the shell could not run it: a binary or library
  * missing from the guest) is khil's packaging, not the kernel's: a harness fault. A crash before the plan, or a
- * signal at any time, is a problem. Exit 255 is ssh's own (the connection failed), not a signal.
+ * signal at any time, is a problem, and so is a failing exit after nothing but passes. Exit 255 is ssh's own
+ * (the connection failed), not a signal.
  */
 export function ktapExitProblems(
   command: string,
@@ -232,5 +233,12 @@ export function ktapExitProblems(
     return { problems: [`${command} printed no KTAP results (${how})`], harness: [] };
   if (code !== null && code > 128 && code < 255)
     return { problems: [`${command} was killed by signal ${code - 128} (${how})`], harness: [] };
+  // A program that says every test passed and still exits with a failure contradicts itself; skips are
+  // left out, since kselftest programs and runners exit with KSFT_SKIP (4) or 1 around them.
+  if (code !== null && code !== 0 && code !== 255 && run.tests.every((t) => t.verdict === "pass"))
+    return {
+      problems: [`${command} reported only passing results but exited with code ${code}`],
+      harness: [],
+    };
   return { problems: [], harness: [] };
 }

@@ -1,6 +1,7 @@
 import type { SeriesRecord } from "../kernel/tree.ts";
 import { type ArchRun, type Results, testName } from "./results.ts";
 import { seriesLines } from "./series.ts";
+import { archStatus } from "./verdict.ts";
 
 function xmlEscape(s: string): string {
   return (
@@ -51,8 +52,11 @@ export function toJunit(r: Results): string {
     const cases = run.tests.map((t) => {
       const attrs = `classname="${classname}" name="${xmlEscape(testName(t))}" time="${((t.durationMs ?? 0) / 1000).toFixed(3)}"`;
       if (t.verdict === "pass") return `    <testcase ${attrs}/>`;
-      if (t.verdict === "skip" || t.verdict === "notrun")
-        return `    <testcase ${attrs}><skipped message="${xmlEscape(t.verdict === "notrun" ? `not run: ${t.reason ?? ""}` : (t.reason ?? ""))}"/></testcase>`;
+      if (t.verdict === "skip")
+        return `    <testcase ${attrs}><skipped message="${xmlEscape(t.reason ?? "")}"/></testcase>`;
+      // A test selected and never run fails the run (verdict.ts): a reporter must show it red, not skipped.
+      if (t.verdict === "notrun")
+        return `    <testcase ${attrs}><failure type="notrun" message="${xmlEscape(`not run: ${t.reason ?? ""}`)}"/></testcase>`;
       // JUnit has no flaky: it passed in the end, and its output says how it failed first.
       if (t.verdict === "flaky")
         return `    <testcase ${attrs}><system-out>${xmlEscape(`flaky: ${t.reason ?? ""}\n${t.log ?? ""}`)}</system-out></testcase>`;
@@ -69,9 +73,16 @@ export function toJunit(r: Results): string {
       cases.push(
         `    <testcase classname="${classname}" name="${xmlEscape(run.error.stage)}"><error message="${xmlEscape(run.error.message)}"/></testcase>`,
       );
+    // An ERROR with no stage failing and nothing cut short: no test at all gave a result.
+    const noResult = !run.error && !run.interrupted && archStatus(run) === "error";
+    if (noResult)
+      cases.push(
+        `    <testcase classname="${classname}" name="results"><error message="no selected test gave a result"/></testcase>`,
+      );
     const count = (...v: string[]) => run.tests.filter((t) => v.includes(t.verdict)).length;
+    const errors = count("error") + [run.error, run.interrupted, noResult].filter(Boolean).length;
     return [
-      `  <testsuite name="${xmlEscape(`${run.suite} (${run.arch})`)}" tests="${cases.length}" failures="${count("fail") + (kernel ? 1 : 0)}" errors="${count("error") + (run.error ? 1 : 0) + (run.interrupted ? 1 : 0)}" skipped="${count("skip", "notrun")}">`,
+      `  <testsuite name="${xmlEscape(`${run.suite} (${run.arch})`)}" tests="${cases.length}" failures="${count("fail", "notrun") + (kernel ? 1 : 0)}" errors="${errors}" skipped="${count("skip")}">`,
       ...(run.series ? [properties(run.series)] : []),
       ...cases,
       "  </testsuite>",

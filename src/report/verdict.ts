@@ -18,9 +18,10 @@ export function archStatus(
 ): ArchRun["status"] {
   if (run.splats.length > 0) return "failed";
   if (run.error || run.interrupted) return "error";
+  // A problem is a finding even where no test gave a result (a KTAP program that crashed before its plan).
+  if (run.problems.length > 0 || (run.harness ?? []).length > 0) return "failed";
   const top = run.tests.filter((t) => !t.subtest);
   if (top.length === 0) return "error";
-  if (run.problems.length > 0 || (run.harness ?? []).length > 0) return "failed";
   if (run.tests.some((t) => ["fail", "error", "notrun"].includes(t.verdict))) return "failed";
   return top.every(isDenied) ? "skipped" : "passed";
 }

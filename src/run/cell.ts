@@ -322,6 +322,10 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
   } finally {
     watch.finish();
     if (leaks) withLeakList(run, leaks);
+    // A QEMU killed from outside interrupted the run whatever stage noticed it first, however it failed
+    // (an SSH call that times out rather than a command that ends): no verdict of the kernel's rests on it.
+    const cut = guest && killedFromOutside(guest);
+    if (cut) run.interrupted ??= cut;
     if (guest) await guest.stop();
     run.status = archStatus(run);
   }

@@ -259,4 +259,34 @@ describe("verdicts from lockups, hangs and deadlines, x86_64", () => {
     },
     HOUR,
   );
+
+  it(
+    "a KTAP program that crashes before printing anything fails the run: no output is never an empty pass",
+    async () => {
+      const { r, run, dir } = await runSuite("crashes-before-output");
+      expect(r.exitCode, r.all).toBe(1);
+      expect(run?.status).toBe("failed");
+      expect(run?.problems).toContain("command crashes ended without an exit code (SIGSEGV)");
+      expect(run?.problems).toContain("crashes printed no KTAP results (no exit code)");
+      expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(
+        /<failure type="problem" message="crashes printed no KTAP results/,
+      );
+    },
+    HOUR,
+  );
+
+  it(
+    "a guest that resets in silence mid-command fails the run (the kernel's doing, not khil's)",
+    async () => {
+      const { r, run, qemuLeft } = await runSuite("guest-resets");
+      expect(r.exitCode, r.all).toBe(1);
+      expect([run?.status, run?.error, run?.interrupted]).toEqual(["failed", undefined, undefined]);
+      expect(run?.problems).toContain("command resets ended without an exit code (connection lost)");
+      expect(run?.problems.join("\n")).toMatch(
+        /the guest's QEMU exited during the run|the guest did not answer over SSH after the last command/,
+      );
+      expect(qemuLeft).toBe("");
+    },
+    HOUR,
+  );
 });

@@ -1,21 +1,13 @@
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { cacheDir, projectRoot } from "../../src/host/paths.ts";
-import { resolveTree } from "../../src/kernel/tree.ts";
+import { projectRoot } from "../../src/host/paths.ts";
 import { HOUR } from "../helpers.ts";
+import { makeRepo, type Plant } from "./git-tree.ts";
 
 const COMMITS = 16;
 const BREAKING = 11;
-
-/** A change to plant at one commit of the line: a file, the text it must hold, what replaces it. */
-interface Plant {
-  file: string;
-  from: string;
-  to: string;
-  subject: string;
-}
 
 const NO_HASH_TIMER_CALLBACKS: Plant = {
   file: "kernel/bpf/helpers.c",
@@ -31,56 +23,11 @@ const PANIC_AT_BOOT: Plant = {
   subject: "init: panic before running init",
 };
 
-/**
- * A real git repository made from the default tree: a base commit, then a line of ordinary commits, one of
- * which stops bpf_timer_cb from calling the callbacks of hash and LRU map timers.
- * It lives in a cache of its own whose layout matches the main cache's, and shares the main ccache: kernel
- * sources are then at the same path relative to the build directory, and the build hits the cache.
- */
-async function makeRepo(plant: Plant, commits = COMMITS, breaking = BREAKING) {
-  const tree = await resolveTree({ kernel: "6.12" });
-  const cache = join(cacheDir(), "bisect-test", "cache");
-  const repo = join(cache, "trees", basename(tree.path));
-  rmSync(join(cacheDir(), "bisect-test"), { recursive: true, force: true });
-  cpSync(tree.path, repo, { recursive: true });
-  // Debian's tree ignores everything at its top level (".gitignore" ends with "/*").
-  const gi = join(repo, ".gitignore");
-  writeFileSync(gi, readFileSync(gi, "utf8").replace(/^\/\*$/m, ""));
-  const git = (...args: string[]) =>
-    execa("git", ["-C", repo, ...args], {
-      env: {
-        GIT_AUTHOR_NAME: "khil",
-        GIT_AUTHOR_EMAIL: "khil@invalid",
-        GIT_COMMITTER_NAME: "khil",
-        GIT_COMMITTER_EMAIL: "khil@invalid",
-      },
-    });
-  await git("init", "-q", "-b", "main");
-  await git("add", "-A");
-  await git("commit", "-q", "-m", "base: linux-source-6.12");
-  const shas: string[] = [];
-  for (let i = 1; i <= commits; i++) {
-    if (i === breaking) {
-      const f = join(repo, plant.file);
-      const src = readFileSync(f, "utf8");
-      if (!src.includes(plant.from)) throw new Error(`${plant.file} has changed: update the planted change`);
-      writeFileSync(f, src.replace(plant.from, plant.to));
-      await git("commit", "-q", "-am", plant.subject);
-    } else {
-      writeFileSync(join(repo, "Documentation/bpf/khil-bisect.rst"), `step ${i}\n`);
-      await git("add", "Documentation/bpf/khil-bisect.rst");
-      await git("commit", "-q", "-m", `docs: bisect test step ${i}`);
-    }
-    shas.push((await git("rev-parse", "HEAD")).stdout.trim());
-  }
-  return { repo, cache, shas };
-}
-
 describe("khil bisect (slow tier: npm run test:slow)", () => {
   it(
     `names the commit that broke the timer tests among ${COMMITS}, leaving the tree as found`,
     async () => {
-      const { repo, cache, shas } = await makeRepo(NO_HASH_TIMER_CALLBACKS);
+      const { repo, env, shas } = await makeRepo("bisect-test", NO_HASH_TIMER_CALLBACKS, COMMITS, BREAKING);
       const r = await execa(
         "node",
         [
@@ -98,7 +45,7 @@ describe("khil bisect (slow tier: npm run test:slow)", () => {
         {
           reject: false,
           all: true,
-          env: { KHIL_CACHE: cache, KHIL_CCACHE_DIR: join(cacheDir(), "ccache") },
+          env,
         },
       );
       expect(r.exitCode, r.all).toBe(0);
@@ -132,7 +79,7 @@ describe("khil bisect (slow tier: npm run test:slow)", () => {
   it(
     "--type boot names the commit whose kernel panics before SSH (a boot failure with a splat is bad)",
     async () => {
-      const { repo, cache, shas } = await makeRepo(PANIC_AT_BOOT, 8, 6);
+      const { repo, env, shas } = await makeRepo("bisect-test", PANIC_AT_BOOT, 8, 6);
       const r = await execa(
         "node",
         [
@@ -147,7 +94,7 @@ describe("khil bisect (slow tier: npm run test:slow)", () => {
           "--bad",
           "HEAD",
         ],
-        { reject: false, all: true, env: { KHIL_CACHE: cache, KHIL_CCACHE_DIR: join(cacheDir(), "ccache") } },
+        { reject: false, all: true, env },
       );
       expect(r.exitCode, r.all).toBe(0);
       expect(r.stdout).toContain(`first bad commit: ${shas[5]} ${PANIC_AT_BOOT.subject}`);

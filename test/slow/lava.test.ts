@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -136,6 +136,44 @@ describe("matrix cells as LAVA jobs, in a real lab (slow tier)", () => {
   );
 
   it(
+    "a KTAP program that crashes before printing anything fails the cell, as locally",
+    async () => {
+      const r = await khil([
+        "boot-and-test",
+        ...onLab(),
+        "--suite",
+        "test/fixtures/suites/crashes-before-output.yaml",
+      ]);
+      expect(r.exitCode, r.all).toBe(1);
+      const run = resultsOf(r.stdout).results.runs[0];
+      expect([run?.status, run?.error]).toEqual(["failed", undefined]);
+      expect(run?.problems).toEqual(["crashes printed no KTAP results (exit code 139)"]);
+      expect(await jobOf(run)).toMatchObject({ state: "Finished", health: "Complete" });
+    },
+    HOUR,
+  );
+
+  it(
+    "a guest that resets in silence fails the cell, named by its command, though LAVA blames its infrastructure",
+    async () => {
+      const r = await khil([
+        "boot-and-test",
+        ...onLab(),
+        "--suite",
+        "test/fixtures/suites/guest-resets.yaml",
+      ]);
+      expect(r.exitCode, r.all).toBe(1);
+      const run = resultsOf(r.stdout).results.runs[0];
+      expect([run?.status, run?.error]).toEqual(["failed", undefined]);
+      expect(run?.problems).toContain(
+        "the guest's QEMU exited during command resets (LAVA: Infrastructure: Connection closed)",
+      );
+      expect(await jobOf(run)).toMatchObject({ state: "Finished", health: "Incomplete" });
+    },
+    HOUR,
+  );
+
+  it(
     "the whole run's deadline cancels the job, and no job is left running",
     async () => {
       // sleeper's command sleeps 600 s under a 90 s deadline for the whole run.
@@ -181,6 +219,58 @@ describe("matrix cells as LAVA jobs, in a real lab (slow tier)", () => {
         .map((l) => l.trim().split(/\s+/))
         .filter(([sid, stat]) => pids.includes(Number(sid)) && !stat?.startsWith("Z"));
       expect(left).toEqual([]);
+    },
+    HOUR,
+  );
+});
+
+describe("harness/lava-lab.sh on a machine whose lab khil did not make (slow tier)", () => {
+  const OWNED = "/var/lib/lava-server/.khil-lab";
+  const aside = `${OWNED}.aside`;
+  const jobOutput = "/var/lib/lava-server/default/media/job-output";
+  const sentinel = join(jobOutput, "khil-sentinel-someone-elses-job");
+  const psql = (sql: string) => execa("su", ["postgres", "-c", `psql -qtA lavaserver -c "${sql}"`]);
+  let startedPostgres = false;
+
+  beforeAll(async () => {
+    // The machine's lab as someone else's: lava-server installed, its database holding their data (a table
+    // of their own), their job output on disk, and no mark that khil installed it.
+    if ((await execa("pg_isready", ["-q", "-h", "localhost"], { reject: false })).exitCode !== 0) {
+      await execa("pg_ctlcluster", ["15", "main", "start"]);
+      startedPostgres = true;
+    }
+    await psql("CREATE TABLE IF NOT EXISTS khil_sentinel (job int); INSERT INTO khil_sentinel VALUES (42);");
+    mkdirSync(jobOutput, { recursive: true });
+    writeFileSync(sentinel, "someone else's job log\n");
+    if (existsSync(OWNED)) renameSync(OWNED, aside);
+  }, HOUR);
+
+  afterAll(async () => {
+    if (existsSync(aside)) renameSync(aside, OWNED);
+    rmSync(sentinel, { force: true });
+    await psql("DROP TABLE IF EXISTS khil_sentinel;").catch(() => {});
+    if (startedPostgres) await execa("pg_ctlcluster", ["15", "main", "stop"]);
+  }, HOUR);
+
+  it(
+    "up refuses in one line and changes nothing: database, job output, settings, no daemon started",
+    async () => {
+      const own = mkdtempSync(join(tmpdir(), "khil-lava-refuse-"));
+      const r = await execa("bash", [join(projectRoot, "harness/lava-lab.sh"), "up"], {
+        env: { KHIL_LAVA_STATE: own },
+        reject: false,
+        all: true,
+      });
+      expect(r.exitCode, r.all).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        /^lava-lab: lava-server here was not installed by khil .*KHIL_LAVA_TAKE_OVER=1/,
+      );
+      expect((await psql("SELECT job FROM khil_sentinel;")).stdout.trim()).toBe("42");
+      expect(readFileSync(sentinel, "utf8")).toBe("someone else's job log\n");
+      expect(existsSync("/etc/lava-server/settings.d/50-khil.yaml")).toBe(false);
+      expect(existsSync(join(own, "gunicorn.pid"))).toBe(false);
+      expect(existsSync(OWNED)).toBe(false);
     },
     HOUR,
   );
