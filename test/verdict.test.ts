@@ -3,12 +3,14 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { medianRatio } from "../src/bisect/bisect.ts";
 import { judge, rawWork, type StepRecord } from "../src/bisect/judge.ts";
+import { hostCause } from "../src/kernel/make-output.ts";
 import { splatsByMarker } from "../src/parse/splats.ts";
 import { diedWhileRunning, parseTestProgs, withJsonSummary } from "../src/parse/test-progs.ts";
 import { githubAnnotations } from "../src/report/annotations.ts";
+import { runFault } from "../src/report/fault.ts";
 import { toJunit } from "../src/report/junit.ts";
 import type { ArchRun, Results } from "../src/report/results.ts";
-import { toMarkdown } from "../src/report/summary.ts";
+import { matrixTable, summaryTable, toMarkdown } from "../src/report/summary.ts";
 import { archStatus, nothingPassedProblem } from "../src/report/verdict.ts";
 import { namesAndVerdicts } from "./helpers.ts";
 
@@ -16,6 +18,7 @@ const fixture = (name: string) => readFileSync(join(import.meta.dirname, "fixtur
 /** results.json of real runs of this project's kernels (test/fixtures/results/, named by scenario). */
 const results = (name: string) => JSON.parse(fixture(`results/${name}.json`)) as Results;
 const run = (name: string) => results(name).runs[0] as ArchRun;
+const wrap = (r: ArchRun): Results => ({ khil: "t", startedAt: "", finishedAt: "", runDir: "", runs: [r] });
 
 describe("verdicts of real runs", () => {
   it("a WARNING alone fails the run, in results, JUnit, Markdown and GitHub annotations", () => {
@@ -76,7 +79,6 @@ describe("verdicts of real runs", () => {
 });
 
 describe("JUnit says what the status says", () => {
-  const wrap = (r: ArchRun): Results => ({ khil: "t", startedAt: "", finishedAt: "", runDir: "", runs: [r] });
   const base = run("x86_64-flaky-then-panic");
   const clean = { ...base, splats: [], problems: [], harness: [], tests: [] };
 
@@ -266,5 +268,118 @@ describe("dmesg splats charged by khil's markers", () => {
     const beforeMarker = dmesg.slice(0, dmesg.indexOf("khil: begin"));
     const planted = `${beforeMarker}${dmesg.slice(dmesg.indexOf("WARNING: CPU"))}`;
     expect(splatsByMarker(planted)[0]?.during).toBe("boot");
+  });
+});
+
+describe("one fault taxonomy (report/fault.ts): kernel, test, harness, read by every report and by bisect", () => {
+  const boot = run("x86_64-boot-panic");
+  const healthy = { ...boot, splats: [], error: undefined, status: "passed" as const };
+  const buildError = (message: string, fault?: "kernel" | "harness") =>
+    ({
+      ...healthy,
+      guest: undefined,
+      error: { stage: "build", message, ...(fault ? { fault } : {}) },
+    }) as ArchRun;
+
+  it("a build the host failed (timeout, full disk, OOM-killed compiler) is skip even for --type build; a compile error is bad", () => {
+    const logs = {
+      "full disk":
+        "  CC      kernel/bpf/helpers.o\nkernel/bpf/helpers.c:1:0: fatal error: error writing to /tmp/ccX.s: No space left on device\n",
+      oom: "  CC      kernel/bpf/verifier.o\ngcc: fatal error: Killed signal terminated program cc1\ncompilation terminated.\n",
+    };
+    for (const [what, text] of Object.entries(logs)) {
+      const cause = hostCause(text);
+      expect(cause, what).toBeDefined();
+      const j = judge(buildError(`kernel build failed on the host: ${cause}`, "harness"), "build");
+      expect(j.verdict, what).toBe("skip");
+      expect(runFault(buildError("x", "harness")), what).toBe("harness");
+    }
+    expect(hostCause("kernel/bpf/helpers.c:12:1: error: expected ';' before '}' token\n")).toBeUndefined();
+    expect(judge(buildError("timeout: build after 2400 s", "harness"), "build").verdict).toBe("skip");
+    const compile = buildError(
+      "kernel build failed: kernel/bpf/helpers.c:12:1: error: expected ';'",
+      "kernel",
+    );
+    expect(judge(compile, "build")).toEqual({
+      verdict: "bad",
+      reason: "build: kernel build failed: kernel/bpf/helpers.c:12:1: error: expected ';'",
+    });
+    // A tree that does not compile cannot be booted or tested: those bisects skip it.
+    expect(judge(compile, "boot").verdict).toBe("skip");
+    expect(judge(compile, "test").verdict).toBe("skip");
+    expect(runFault(compile)).toBe("kernel");
+  });
+
+  it("a guest that ended by itself during boot (a silent reset) is the kernel's: bad for --type boot", () => {
+    const reset = {
+      ...healthy,
+      guest: undefined,
+      status: "error" as const,
+      error: { stage: "boot", message: "guest exited during boot (qemu 0: )", fault: "kernel" as const },
+    };
+    expect(judge(reset, "boot").verdict).toBe("bad");
+    expect(judge(reset).verdict).toBe("bad");
+    // QEMU that could not start, or no SSH in time, says nothing of the kernel.
+    const qemu = {
+      ...reset,
+      error: { stage: "boot", message: "guest exited during boot (qemu 1: bad option)" },
+    };
+    expect(judge(qemu, "boot").verdict).toBe("skip");
+    expect(runFault(qemu)).toBe("harness");
+  });
+
+  it("a fault no pattern names (the bookkeeping's report, a guest death) is a kernel fault in every report", () => {
+    const unnamed = {
+      ...healthy,
+      status: "failed" as const,
+      splats: [
+        {
+          kind: "guest death",
+          title: "the guest's QEMU exited during the run",
+          excerpt: "sysrq: Resetting",
+          during: "facts",
+          source: "bookkeeping" as const,
+        },
+      ],
+    };
+    expect(archStatus(unnamed)).toBe("failed");
+    expect(runFault(unnamed)).toBe("kernel");
+    expect(judge(unnamed, "boot")).toEqual({
+      verdict: "bad",
+      reason: "kernel guest death during facts: the guest's QEMU exited during the run",
+    });
+    const r = wrap(unnamed);
+    expect(summaryTable(r)).toMatch(/fault: kernel: the kernel under test misbehaved \(bisect: bad\)/);
+    expect(toMarkdown(r)).toMatch(/\| fault \| kernel \|/);
+    expect(matrixTable(r)).toMatch(/^fault\s+kernel$/m);
+    expect(toJunit(r)).toMatch(/<failure type="kernel guest death" message="the guest's QEMU exited/);
+  });
+
+  it("the classes rank kernel over test over harness, and a passing run has none", () => {
+    expect(runFault(healthy)).toBeUndefined();
+    const slow = { ...healthy, harness: ["hrtimers are in low-resolution mode"] };
+    expect(runFault(slow)).toBe("harness");
+    const failing = {
+      ...slow,
+      tests: run("x86_64-flaky-then-panic").tests.map((t) => ({
+        ...t,
+        verdict: "fail" as const,
+        reason: "x",
+      })),
+    };
+    expect(runFault(failing)).toBe("test");
+    expect(runFault({ ...failing, splats: boot.splats })).toBe("kernel");
+    // What failed after an interruption follows from it.
+    expect(
+      runFault({
+        ...healthy,
+        tests: run("x86_64-flaky-then-panic").tests.map((t) => ({
+          ...t,
+          verdict: "fail" as const,
+          afterInterruption: true,
+        })),
+        interrupted: "khil's whole run after 120 s",
+      }),
+    ).toBe("harness");
   });
 });

@@ -1,4 +1,5 @@
-import { type ArchRun, testName } from "../report/results.ts";
+import { type Fault, faults } from "../report/fault.ts";
+import type { ArchRun } from "../report/results.ts";
 
 export type StepVerdict = "good" | "bad" | "skip";
 
@@ -50,52 +51,53 @@ export const BISECT_TYPES = ["build", "boot", "test"] as const;
 export type BisectType = (typeof BISECT_TYPES)[number];
 
 type Judgement = { verdict: StepVerdict; reason: string };
-/** Where a splat means the kernel does not even come up fit to test: bad under `--type boot` too. */
-const BOOT_STAGES = ["boot", "facts", "push"];
-const firstLine = (m: string) => m.split("\n")[0] ?? m;
 const skip = (reason: string): Judgement => ({ verdict: "skip", reason });
 const bad = (reason: string): Judgement => ({ verdict: "bad", reason });
 
 /**
- * Judges one step. A commit is bad only for what the kernel did: a build that fails (type build), a splat
- * during boot or the stages right after it (type boot and test), failing tests, a splat or a contradiction in
- * the output (type test). What says nothing about the commit — a stage of khil's own failing without a
- * kernel splat, khil's deadline or QEMU killed from outside (and whatever failed after it), a harness fault
- * (low-resolution hrtimers, JIT off, too few CPUs, another kernel booted) — is a skip, with its reason.
+ * Which kernel and test faults (report/fault.ts) make a commit bad, as ktest.pl's TYPE: `build` only that it
+ * does not compile; `boot` a kernel fault once built (a splat, a report its bookkeeping told, a guest that died);
+ * `test` any kernel or test fault once built. A tree that does not compile cannot be booted or tested: skip.
+ */
+function counts(f: Fault, type: BisectType): boolean {
+  if (f.class === "harness" || f.followsInterruption) return false;
+  if (type === "build") return f.where === "build";
+  if (f.where === "build") return false;
+  return type === "test" || f.class === "kernel";
+}
+
+/**
+ * Judges one step from the run's faults, as fault.ts classes them: bad for what the kernel or its tests did
+ * (as `type` counts them), skip for anything else found, since it says nothing about the commit (khil's
+ * deadline or QEMU killed from outside, and whatever failed after it; a stage of khil's own; a harness fault
+ * such as low-resolution hrtimers), good only for a run that found nothing.
  */
 export function judge(run: ArchRun, type: BisectType = "test"): Judgement {
-  const err = run.error;
-  if (err?.stage === "build" || err?.stage === "config")
-    return type === "build" && err.stage === "build"
-      ? bad(`build: ${firstLine(err.message)}`)
-      : skip(`${err.stage}: ${firstLine(err.message)}`);
+  const all = faults(run);
+  const against = all.filter((f) => counts(f, type));
+  if (against.length) {
+    // Failing tests named together, as one reason, then each finding.
+    const failed = against.filter((f) => f.what === "test fail").map((f) => f.where);
+    const rest = against.filter((f) => f.what !== "test fail").map((f) => f.brief);
+    return bad([...(failed.length ? [`failed: ${failed.join(", ")}`] : []), ...rest].join("; "));
+  }
+  const unjudged = type === "build" ? all.filter((f) => f.where === "build" || f.what === "config") : all;
+  // What ended the run first explains the rest: the interruption, then the stage that failed.
+  const first =
+    unjudged.find((f) => f.what === "interrupted") ??
+    unjudged.find((f) => f.what === run.error?.stage) ??
+    unjudged.find((f) => f.class === "harness") ??
+    unjudged[0];
+  if (first?.what === "harness fault")
+    return skip(
+      `harness fault: ${unjudged.flatMap((f) => (f.what === "harness fault" ? [f.brief] : [])).join("; ")}`,
+    );
+  if (first) return skip(first.brief);
   if (type === "build") return { verdict: "good", reason: "the kernel builds" };
-  // Before any test: the kernel's own boot and the stages right after SSH came up.
-  const atBoot = run.splats.find((s) => BOOT_STAGES.includes(s.during));
-  if (atBoot) return bad(`kernel ${atBoot.kind} during ${atBoot.during}: ${atBoot.title}`);
-  // What khil's deadline or the host did to the run says nothing of the commit, nor what followed from it
-  // (the problems, and the tests of the command it cut); a splat, or a test that failed before it, still does.
-  const failedBefore = run.tests.filter((t) => t.verdict === "fail" && !t.afterInterruption);
-  if (run.interrupted && (type === "boot" || (run.splats.length === 0 && failedBefore.length === 0)))
-    return skip(`interrupted: ${run.interrupted}`);
-  if (err && ["selftests", "boot", "facts", "push"].includes(err.stage))
-    return skip(`${err.stage}: ${firstLine(err.message)}`);
   if (type === "boot")
     return run.guest
       ? { verdict: "good", reason: "the kernel boots to SSH" }
       : skip("the guest was not reached");
-  const failed = (run.interrupted ? failedBefore : run.tests.filter((t) => t.verdict === "fail")).map(
-    testName,
-  );
-  const kernel = [
-    failed.length ? `failed: ${failed.join(", ")}` : "",
-    ...run.splats.map((s) => `kernel ${s.kind}: ${s.title}`),
-    ...(run.interrupted ? [] : run.problems),
-  ].filter(Boolean);
-  if (kernel.length) return bad(kernel.join("; "));
-  if (err) return skip(`${err.stage}: ${firstLine(err.message)}`);
-  const harness = run.harness ?? [];
-  if (harness.length) return skip(`harness fault: ${harness.join("; ")}`);
   if (run.status === "passed") return { verdict: "good", reason: "selected tests passed" };
   if (run.status === "skipped") return skip("the suite denies every selected test here");
   return skip(`no verdict from the tests (status ${run.status})`);

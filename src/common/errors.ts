@@ -13,11 +13,19 @@ export class KhilError extends Error {
   }
 }
 
-/** The build or boot of what was asked for failed for reasons that are not the tests' own. */
+/** Whose fault a failure is (report/fault.ts): the kernel under test's, a test's, or the machine's. */
+export type FaultClass = "kernel" | "test" | "harness";
+
+/**
+ * A stage of khil's (build, boot, push...) failed for reasons that are not the tests' own. `fault` says whose
+ * it was when the stage can tell (a compile error is the kernel's, a full disk the host's); else fault.ts
+ * decides by the stage.
+ */
 export class InfraError extends KhilError {
   constructor(
     message: string,
     readonly stage: string,
+    readonly fault?: FaultClass,
   ) {
     super(message, 1);
     this.name = "InfraError";

@@ -73,6 +73,7 @@ export class Guest {
     });
     proc.then((r) => {
       this.exited = true;
+      this.exitedByItself = r.exitCode === 0 && !r.signal && !this.stopping;
       if (r.signal && !this.stopping) this.killedBy = r.signal;
       this.exitInfo = `${r.exitCode ?? r.signal}: ${String(r.stderr ?? "")
         .trim()
@@ -130,6 +131,11 @@ export class Guest {
    * guest's end then says nothing about its kernel. A panic ends QEMU by itself (-no-reboot), with no signal.
    */
   killedBy: string | undefined;
+  /**
+   * QEMU ended cleanly without khil asking: the guest reset or powered itself off (-no-reboot), which only
+   * its kernel does. QEMU failing to start or dying of its own fault exits otherwise.
+   */
+  exitedByItself = false;
   private stopping = false;
 
   get running(): boolean {
@@ -152,6 +158,7 @@ export class Guest {
           throw new InfraError(
             `guest exited during boot (qemu ${this.exitInfo}); console ends with:\n${this.consoleTail()}`,
             "boot",
+            this.exitedByItself ? "kernel" : undefined,
           );
         if (ready) {
           try {

@@ -12,7 +12,14 @@ import { requireTools, type Tool } from "../host/tools.ts";
 import { markBuilt, toolchainId, upToDate } from "./build-stamp.ts";
 import { configure, fragmentPaths } from "./configure.ts";
 import { kernelMakeEnv, runMake } from "./make.ts";
-import { type CcacheCounts, ccacheCounts, firstError, isObjectLine, isWorkLine } from "./make-output.ts";
+import {
+  type CcacheCounts,
+  ccacheCounts,
+  firstError,
+  hostCause,
+  isObjectLine,
+  isWorkLine,
+} from "./make-output.ts";
 import { type KernelTree, treeVersion } from "./tree.ts";
 import { linkTreeView } from "./tree-view.ts";
 
@@ -155,14 +162,25 @@ async function makeKernel(
     throw new InfraError(
       `timeout: build after ${Math.round(timeoutMs / 1000)} s (${objects} objects compiled; log: ${logFile})`,
       "build",
+      "harness",
     );
   }
   if (r.exitCode !== 0) {
     progress.done("failed");
-    const err = firstError(readFileSync(logFile, "utf8"));
+    const text = readFileSync(logFile, "utf8");
+    const host = hostCause(text);
+    if (host)
+      throw new InfraError(
+        `kernel build failed on the host: ${host} (full log: ${logFile})`,
+        "build",
+        "harness",
+      );
+    const err = firstError(text);
+    // make killed by a signal (its exit code is then null) is no verdict on the tree either.
     throw new InfraError(
-      `kernel build failed: ${err ?? `make exited ${r.exitCode}`} (full log: ${logFile})`,
+      `kernel build failed: ${err ?? `make exited ${r.exitCode ?? r.signal}`} (full log: ${logFile})`,
       "build",
+      r.signal ? "harness" : "kernel",
     );
   }
   if (objects > expected) writeFileSync(countFile, String(objects));

@@ -28,6 +28,28 @@ export function firstError(logText: string): string | undefined {
   return undefined;
 }
 
+/**
+ * What in a failed build's log says the host failed it rather than the tree: a full disk, memory exhausted
+ * (the OOM killer's SIGKILL of the compiler reads "Killed signal terminated program"), or no way to start a
+ * tool. Such a build says nothing about the commit; undefined when the log shows none of them.
+ */
+export function hostCause(logText: string): string | undefined {
+  const causes: [RegExp, string][] = [
+    [/No space left on device/, "the disk is full"],
+    [
+      /Killed signal terminated program|internal compiler error: Killed|^Killed$/m,
+      "a compiler was killed (the OOM killer?)",
+    ],
+    [/virtual memory exhausted|Cannot allocate memory|out of memory allocating/, "memory is exhausted"],
+    [/Too many open files|Resource temporarily unavailable/, "the host ran out of a resource"],
+  ];
+  for (const [re, what] of causes) {
+    const line = logText.split("\n").find((l) => re.test(l));
+    if (line) return `${what}: ${line.trim()}`;
+  }
+  return undefined;
+}
+
 export interface CcacheCounts {
   hits: number;
   misses: number;

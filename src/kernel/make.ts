@@ -37,6 +37,8 @@ export function kernelMakeEnv(arch: Arch): { vars: string[]; env: NodeJS.Process
 
 export interface MakeRun {
   exitCode: number | undefined;
+  /** The signal that ended make when it did not exit by itself (the OOM killer's SIGKILL). */
+  signal?: string;
   timedOut: boolean;
 }
 
@@ -67,5 +69,5 @@ export async function runMake(o: {
   });
   const r = await p;
   await new Promise((res) => out.end(res));
-  return { exitCode: r.exitCode, timedOut: r.timedOut };
+  return { exitCode: r.exitCode, timedOut: r.timedOut, ...(r.signal ? { signal: r.signal } : {}) };
 }

@@ -288,7 +288,8 @@ async function judgeJob(
     }
     recordParsed(run, rec, parsed.tests, measured.measures, spec.suite.bounds);
   }
-  if (at.wentAway) run.problems.push(at.wentAway);
+  if (at.wentAway)
+    watch.unnamed("guest death", at.wentAway, con.running ? `command ${con.running}` : "the run");
   if (notRun.length)
     run.problems.push(
       stuck ? stopped.notRunProblem(stuck, notRun) : `the LAVA job ended first: ${notRun.join(", ")} not run`,
@@ -297,9 +298,8 @@ async function judgeJob(
   const book = con.segments.get(BOOKKEEPING_COMMAND.name);
   const counted = book && parseBookkeeping(book.lines.join("\n"));
   if (counted)
-    run.problems.push(
-      ...unexplained(undefined, counted, run.splats.length).map((p) => `${p}, during the job (see its log)`),
-    );
+    for (const p of unexplained(undefined, counted, run.splats.length))
+      watch.unnamed("unrecognised report", p, "the job");
   const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
   if (none) run.problems.push(none);
 }

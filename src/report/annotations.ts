@@ -1,4 +1,5 @@
-import { findings, type Results, testName } from "./results.ts";
+import { findings } from "./fault.ts";
+import { type Results, testName } from "./results.ts";
 
 /** GitHub Actions workflow commands marking each failure in the job's annotations. */
 export function githubAnnotations(r: Results): string[] {

@@ -1,4 +1,5 @@
 import type { SeriesRecord } from "../kernel/tree.ts";
+import { type FaultClass, runFault } from "./fault.ts";
 import { type ArchRun, type Results, testName } from "./results.ts";
 import { seriesLines } from "./series.ts";
 import { archStatus } from "./verdict.ts";
@@ -32,17 +33,19 @@ function kernelCase(run: ArchRun, classname: string): string | undefined {
   return `    <testcase classname="${classname}" name="kernel">\n      ${failures.join("\n      ")}\n    </testcase>`;
 }
 
-/** The series as testsuite properties, the way JUnit carries what a suite ran on. */
-function properties(s: SeriesRecord): string {
-  const [title, ...patches] = seriesLines(s);
+/**
+ * The run's fault class (fault.ts) and its series as testsuite properties, the way JUnit carries what a suite
+ * ran on and what it found.
+ */
+function properties(fault: FaultClass | undefined, s: SeriesRecord | undefined): string[] {
   const prop = (name: string, value: string) =>
     `      <property name="${name}" value="${xmlEscape(value)}"/>`;
-  return [
-    "    <properties>",
-    prop("series", title ?? ""),
-    ...patches.map((p, i) => prop(`series.patch.${i + 1}`, p)),
-    "    </properties>",
-  ].join("\n");
+  const props = fault ? [prop("fault", fault)] : [];
+  if (s) {
+    const [title, ...patches] = seriesLines(s);
+    props.push(prop("series", title ?? ""), ...patches.map((p, i) => prop(`series.patch.${i + 1}`, p)));
+  }
+  return props.length ? ["    <properties>", ...props, "    </properties>"] : [];
 }
 
 /** JUnit XML: one testsuite per arch, one testcase per test and subtest, and the `kernel` case. */
@@ -83,7 +86,7 @@ export function toJunit(r: Results): string {
     const errors = count("error") + [run.error, run.interrupted, noResult].filter(Boolean).length;
     return [
       `  <testsuite name="${xmlEscape(`${run.suite} (${run.arch})`)}" tests="${cases.length}" failures="${count("fail", "notrun") + (kernel ? 1 : 0)}" errors="${errors}" skipped="${count("skip")}">`,
-      ...(run.series ? [properties(run.series)] : []),
+      ...properties(runFault(run), run.series),
       ...cases,
       "  </testsuite>",
     ].join("\n");

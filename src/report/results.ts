@@ -1,4 +1,5 @@
 /** One schema for every parser and every arch: what results.json holds. */
+import type { FaultClass } from "../common/errors.ts";
 import type { GuestFacts } from "../guest/facts.ts";
 import type { SeriesRecord } from "../kernel/tree.ts";
 import type { Measure } from "../parse/measures.ts";
@@ -32,7 +33,8 @@ export interface SplatRecord {
   excerpt: string;
   /** The test running when it appeared (the next result line after it), or the stage. */
   during: string;
-  source: "console" | "dmesg";
+  /** Where it was read: the console, dmesg, or (for a fault no pattern names) the kernel's bookkeeping. */
+  source: "console" | "dmesg" | "bookkeeping";
 }
 
 export interface ArchRun {
@@ -48,8 +50,13 @@ export interface ArchRun {
    * reason); "skipped" when the deny list skipped all of them.
    */
   status: "passed" | "failed" | "error" | "skipped";
-  /** For an error: the stage that failed and why (build, boot, push, a command's timeout...). */
-  error?: { stage: string; message: string };
+  /** The run's fault class (fault.ts), set with its status: kernel, test or harness; absent when it passed. */
+  fault?: FaultClass;
+  /**
+   * For an error: the stage that failed and why (build, boot, push, a command's timeout...), and whose fault
+   * it was where the stage could tell (fault.ts: a compile error is the kernel's, a full disk the host's).
+   */
+  error?: { stage: string; message: string; fault?: FaultClass };
   /**
    * What stopped the run from outside the kernel under test: khil's whole-run deadline, or QEMU killed by a
    * signal khil did not send. Whatever failed after it follows from it: the run is an error, bisect skips.
@@ -85,24 +92,4 @@ export interface Results {
 /** `test` or `test/subtest`, as test_progs names them and every report shows them. */
 export function testName(t: { test: string; subtest?: string }): string {
   return t.subtest ? `${t.test}/${t.subtest}` : t.test;
-}
-
-export interface Finding {
-  /** `kernel warning`, `problem`, `harness fault`, or the stage that ended the run. */
-  what: string;
-  text: string;
-}
-
-/** Everything a run found besides its tests' verdicts, as every report lists it: each one fails the run. */
-export function findings(run: ArchRun): Finding[] {
-  return [
-    ...run.splats.map((s) => ({
-      what: `kernel ${s.kind}`,
-      text: `during ${s.during} (${s.source}): ${s.title}`,
-    })),
-    ...run.problems.map((text) => ({ what: "problem", text })),
-    ...(run.harness ?? []).map((text) => ({ what: "harness fault", text })),
-    ...(run.interrupted ? [{ what: "interrupted", text: run.interrupted }] : []),
-    ...(run.error ? [{ what: run.error.stage, text: run.error.message }] : []),
-  ];
 }

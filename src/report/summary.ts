@@ -1,7 +1,8 @@
 import { textTable } from "../common/table.ts";
 import { type GuestFacts, jitMode } from "../guest/facts.ts";
 import { againstBaseline } from "../parse/measures.ts";
-import { type ArchRun, findings, type Results, testName } from "./results.ts";
+import { FAULT_MEANING, findings, runFault } from "./fault.ts";
+import { type ArchRun, type Results, testName } from "./results.ts";
 import { seriesLines } from "./series.ts";
 
 /** What the guest itself said it ran (the kernel, the accelerator, the JIT mode in force), and where. */
@@ -104,6 +105,8 @@ export function summaryTable(r: Results): string {
     out.push(
       `  => ${run.status.toUpperCase()}: ${n("pass")} passed, ${n("fail")} failed, ${n("skip")} skipped${more.join("")}`,
     );
+    const fault = runFault(run);
+    if (fault) out.push(`     fault: ${fault}: ${FAULT_MEANING[fault]}`);
   }
   return out.join("\n");
 }
@@ -143,6 +146,10 @@ export function matrixTable(r: Results): string {
       "status",
       r.runs.map((run) => run.status.toUpperCase()),
     ),
+    row(
+      "fault",
+      r.runs.map((run) => runFault(run) ?? "-"),
+    ),
   );
   const measured = measureRows(r.runs);
   if (measured.length) lines.push("", ...textTable(MEASURE_HEAD, measured));
@@ -173,6 +180,7 @@ export function toMarkdown(r: Results): string {
     `| --- | ${names.map(() => "---").join(" | ")} |`,
     ...tests.map((t) => `| ${esc(t)} | ${r.runs.map((run) => cell(run, t)).join(" | ")} |`),
     `| **status** | ${r.runs.map((run) => `**${run.status}**`).join(" | ")} |`,
+    `| fault | ${r.runs.map((run) => runFault(run) ?? "-").join(" | ")} |`,
     "",
   ];
   const measured = measureRows(r.runs);

@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { runFault } from "./fault.ts";
 import { toJunit } from "./junit.ts";
 import type { Results } from "./results.ts";
 
@@ -11,6 +12,12 @@ export function newResults(runDir: string): Results {
 export function writeReports(results: Results): void {
   results.finishedAt = new Date().toISOString();
   results.khilPeakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
+  // Derived from what each run holds, so that it agrees with it whenever written (fault.ts).
+  for (const run of results.runs) {
+    const fault = runFault(run);
+    if (fault) run.fault = fault;
+    else delete run.fault;
+  }
   writeFileSync(join(results.runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(results.runDir, "junit.xml"), toJunit(results));
 }

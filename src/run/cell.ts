@@ -164,7 +164,8 @@ export async function stage<T>(
     const s = e instanceof InfraError ? e.stage : name;
     const message = deadline?.expired ? `${deadline.message} (stopped during ${s})` : (e as Error).message;
     if (deadline?.expired) run.interrupted ??= message;
-    run.error = { stage: s, message };
+    const fault = deadline?.expired ? "harness" : e instanceof InfraError ? e.fault : undefined;
+    run.error = { stage: s, message, ...(fault ? { fault } : {}) };
     run.status = "error";
     log(`${run.cell ?? run.arch}: ${s}: ${run.error.message}`);
     return undefined;
@@ -228,27 +229,34 @@ function killedFromOutside(g: Guest): string | undefined {
 const END_SETTLE_MS = 500;
 
 /**
- * Whether the guest still answers after its last command: no verdict rests on a kernel that died quietly.
- * A QEMU killed from outside (the host's OOM killer) interrupted the run instead: that is no kernel's fault.
+ * Whether the guest still answers after its last command (true), recording why not: no verdict rests on a kernel that died quietly.
+ * A guest that exited by itself or stopped answering is the kernel's death; QEMU dying of its own signal (a
+ * SIGSEGV a guest can provoke) is a problem; a QEMU killed from outside (the host's OOM killer) interrupted
+ * the run instead: that is no kernel's fault.
  */
-async function livenessProblem(
+async function checkLiveness(
   g: Guest,
   run: ArchRun,
+  watch: KernelWatch,
   interruption: () => string | undefined,
-): Promise<string | undefined> {
+): Promise<boolean> {
   const cut = interruption();
   if (cut) {
     run.interrupted ??= cut;
-    return undefined;
+    return false;
   }
-  if (!g.running)
-    return g.killedBy
-      ? `the guest's QEMU died of ${g.killedBy} during the run`
-      : "the guest's QEMU exited during the run";
+  if (!g.running) {
+    if (g.killedBy) run.problems.push(`the guest's QEMU died of ${g.killedBy} during the run`);
+    else watch.unnamed("guest death", "the guest's QEMU exited during the run");
+    return false;
+  }
   const r = await g.ssh.capture("true", 10_000).catch((e: Error) => ({ code: null, out: e.message }));
-  return r.code === 0
-    ? undefined
-    : `the guest did not answer over SSH after the last command (${r.out || "no exit code"})`;
+  if (r.code === 0) return true;
+  watch.unnamed(
+    "guest death",
+    `the guest did not answer over SSH after the last command (${r.out || "no exit code"})`,
+  );
+  return false;
 }
 
 /** What tests a built cell: a guest on this machine (testCell), or a lab's (lava/engine.ts). */
@@ -306,9 +314,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     };
     await stage(spec, run, "run", async () => {
       await runCommands({ ...c, runDir: spec.runDir, retries: spec.machine.retries }, run);
-      const dead = watch.stuck ? undefined : await livenessProblem(g, run, interruption);
-      if (dead) run.problems.push(dead);
-      else if (!watch.stuck && !run.interrupted) {
+      if (!watch.stuck && (await checkLiveness(g, run, watch, interruption)) && !run.interrupted) {
         leaks = await scanForLeaks(g, watch, run, spec.runDir);
         // A report of the run's last moments (a deferred free, an RCU callback) comes after its last line.
         watch.stage("end of run");

@@ -10,6 +10,12 @@ import type { ArchRun, SplatRecord } from "../report/results.ts";
 /** The kernel's bookkeeping (parse/taint.ts): the taint mask, and lockdep's debug_locks where lockdep is built in. */
 export const BOOKKEEPING = "cat /proc/sys/kernel/tainted; grep -s debug_locks: /proc/lockdep_stats; true";
 
+/** How many console lines come with a kernel fault that no pattern named (KernelWatch.unnamed). */
+const UNNAMED_EXCERPT_LINES = 40;
+
+/** Kernel faults no console pattern names: the bookkeeping's reports, and a guest that died under the run. */
+export type UnnamedKind = "unrecognised report" | "guest death";
+
 /** Time a command gets to end by itself after the kernel reported it stuck, before khil stops it. */
 export const STUCK_GRACE_MS = 10_000;
 
@@ -43,10 +49,14 @@ export class KernelWatch {
   private abort: AbortController | undefined;
   private grace: NodeJS.Timeout | undefined;
   private book: Bookkeeping | undefined;
+  /** The console's last lines: the excerpt of a kernel fault no pattern named. */
+  private readonly tail: string[] = [];
   constructor(private readonly run: ArchRun) {}
 
   /** One console line; handed to the guest before it starts. */
   readonly feed = (line: string): void => {
+    this.tail.push(line);
+    if (this.tail.length > UNNAMED_EXCERPT_LINES) this.tail.shift();
     const before = this.detector.found.length;
     const closed = this.detector.feed(line);
     if (closed) this.patch(closed);
@@ -109,9 +119,17 @@ export class KernelWatch {
     const now = r?.code === 0 ? parseBookkeeping(r.out) : undefined;
     if (!now) return;
     const recognised = this.run.splats.length + this.detector.found.length;
-    for (const p of unexplained(this.book, now, recognised))
-      this.run.problems.push(`${p}, during ${this.during} (console.log and dmesg have the report)`);
+    for (const p of unexplained(this.book, now, recognised)) this.unnamed("unrecognised report", p);
     this.book = now;
+  }
+
+  /**
+   * A kernel fault no console pattern named: a report only the bookkeeping told, a guest that died or stopped
+   * answering. It is recorded as a splat of its own kind, charged to what ran, with the console's last lines
+   * as its excerpt, so that every report and bisect see a kernel fault (report/fault.ts).
+   */
+  unnamed(kind: UnnamedKind, title: string, during = this.during): void {
+    this.run.splats.push({ kind, title, excerpt: this.tail.join("\n"), during, source: "bookkeeping" });
   }
 
   /** Ends an excerpt the console left open (a panic stops it mid-trace) and records what is pending. */

@@ -245,16 +245,24 @@ describe("verdicts from lockups, hangs and deadlines, x86_64", () => {
       const { r, run, dir } = await runSuite("unnamed-report", "x86_64", ["--push", ko]);
       expect(r.exitCode, r.all).toBe(1);
       expect(run?.status).toBe("failed");
-      expect(run?.splats).toEqual([]);
       expect(run?.tests.map((t) => `${t.test}:${t.verdict}`)).toEqual(["report:pass"]);
-      expect(run?.problems).toEqual([
-        expect.stringMatching(
-          /^the kernel tainted itself \(W: \/proc\/sys\/kernel\/tainted \d+\) without a report khil recognises, during command report/,
-        ),
+      expect(run?.problems).toEqual([]);
+      // A kernel fault of its own kind, with the console's last lines: the report no pattern knows is in them.
+      expect(run?.splats).toEqual([
+        expect.objectContaining({
+          kind: "unrecognised report",
+          title: expect.stringMatching(
+            /^the kernel tainted itself \(W: \/proc\/sys\/kernel\/tainted \d+\) without a report khil recognises/,
+          ),
+          during: "command report",
+          source: "bookkeeping",
+          excerpt: expect.stringContaining("in words no pattern knows"),
+        }),
       ]);
+      expect(run?.fault).toBe("kernel");
       expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("in words no pattern knows");
       expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(
-        /<failure type="problem" message="the kernel tainted itself/,
+        /<failure type="kernel unrecognised report" message="the kernel tainted itself/,
       );
     },
     HOUR,
@@ -282,9 +290,10 @@ describe("verdicts from lockups, hangs and deadlines, x86_64", () => {
       expect(r.exitCode, r.all).toBe(1);
       expect([run?.status, run?.error, run?.interrupted]).toEqual(["failed", undefined, undefined]);
       expect(run?.problems).toContain("command resets ended without an exit code (connection lost)");
-      expect(run?.problems.join("\n")).toMatch(
-        /the guest's QEMU exited during the run|the guest did not answer over SSH after the last command/,
+      expect(run?.splats.map((x) => `${x.kind}: ${x.title}`).join("\n")).toMatch(
+        /^guest death: (the guest's QEMU exited during the run|the guest did not answer over SSH after the last command)/,
       );
+      expect(run?.fault).toBe("kernel");
       expect(qemuLeft).toBe("");
     },
     HOUR,

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { execa } from "execa";
 import { describe, expect, it } from "vitest";
+import { projectRoot } from "../../src/host/paths.ts";
 import { HOUR, khil, resultsOf } from "../helpers.ts";
 
 describe.each(["x86_64", "arm64"])(
@@ -25,3 +27,46 @@ describe.each(["x86_64", "arm64"])(
     );
   },
 );
+
+describe("--debug: a lockdep report no pattern knows (slow tier: the debug kernel of the case above)", () => {
+  it(
+    "fails the run all the same: lockdep turned itself off, which debug_locks tells after the command",
+    async () => {
+      const ko = (
+        await execa(
+          "bash",
+          [join(projectRoot, "test/capture/splat-module.sh"), "--arch", "x86_64", "--debug"],
+          {
+            cwd: projectRoot,
+          },
+        )
+      ).stdout.trim();
+      const r = await khil([
+        "boot-and-test",
+        "--debug",
+        "--arch",
+        "x86_64",
+        "--suite",
+        "test/fixtures/suites/unnamed-lockdep.yaml",
+        "--push",
+        ko,
+      ]);
+      expect(r.exitCode, r.all).toBe(1);
+      const { dir, results } = resultsOf(r.stdout);
+      const run = results.runs[0];
+      expect(run?.status).toBe("failed");
+      expect(run?.tests.map((t) => `${t.test}:${t.verdict}`)).toEqual(["report:pass"]);
+      expect(run?.splats).toEqual([
+        expect.objectContaining({
+          kind: "unrecognised report",
+          title: "lockdep turned itself off (debug_locks 0) without a report khil recognises",
+          during: "command report",
+          excerpt: expect.stringContaining("lockdep found a locking bug"),
+        }),
+      ]);
+      expect(run?.fault).toBe("kernel");
+      expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("lockdep found a locking bug");
+    },
+    2 * HOUR,
+  );
+});

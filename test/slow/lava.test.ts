@@ -165,9 +165,14 @@ describe("matrix cells as LAVA jobs, in a real lab (slow tier)", () => {
       expect(r.exitCode, r.all).toBe(1);
       const run = resultsOf(r.stdout).results.runs[0];
       expect([run?.status, run?.error]).toEqual(["failed", undefined]);
-      expect(run?.problems).toContain(
-        "the guest's QEMU exited during command resets (LAVA: Infrastructure: Connection closed)",
+      expect(run?.splats).toContainEqual(
+        expect.objectContaining({
+          kind: "guest death",
+          title: "the guest's QEMU exited during command resets (LAVA: Infrastructure: Connection closed)",
+          during: "command resets",
+        }),
       );
+      expect(run?.fault).toBe("kernel");
       expect(await jobOf(run)).toMatchObject({ state: "Finished", health: "Incomplete" });
     },
     HOUR,

@@ -4,6 +4,7 @@
  * tested on real consoles (test/fixtures/console/x86_64-debug-*.log). Load it once per boot:
  * lockdep switches itself off after its first report.
  */
+#include <linux/debug_locks.h>
 #include <linux/delay.h>
 #include <linux/hrtimer.h>
 #include <linux/kfence.h>
@@ -16,7 +17,7 @@
 
 static char *trigger = "";
 module_param(trigger, charp, 0444);
-MODULE_PARM_DESC(trigger, "rcu-usage, unlock-balance, irq-inversion, held-to-user, atomic-sleep, exp-stall, kfence, kmemleak, unnamed-report");
+MODULE_PARM_DESC(trigger, "rcu-usage, unlock-balance, irq-inversion, held-to-user, atomic-sleep, exp-stall, kfence, kmemleak, unnamed-report, unnamed-lockdep");
 
 static int __rcu *khil_rcu_ptr;
 
@@ -157,6 +158,17 @@ static void unnamed_report(void)
 	add_taint(TAINT_WARN, LOCKDEP_STILL_OK);
 }
 
+/*
+ * A lockdep report in words no pattern of khil's knows. lockdep reports by turning itself off
+ * (debug_locks_off(), as every report of lockdep.c does first) and printing; it taints nothing, so only
+ * debug_locks in /proc/lockdep_stats tells. Needs a lockdep kernel (--debug).
+ */
+static void unnamed_lockdep(void)
+{
+	if (debug_locks_off())
+		pr_err("khil_splat: lockdep found a locking bug, in words no pattern knows\n");
+}
+
 static const struct {
 	const char *name;
 	void (*provoke)(void);
@@ -165,7 +177,7 @@ static const struct {
 	{ "irq-inversion", irq_inversion }, { "held-to-user", held_to_user },
 	{ "atomic-sleep", atomic_sleep }, { "exp-stall", exp_stall },
 	{ "kfence", kfence_oob },	  { "kmemleak", kmemleak_leak },
-	{ "unnamed-report", unnamed_report },
+	{ "unnamed-report", unnamed_report }, { "unnamed-lockdep", unnamed_lockdep },
 };
 
 static int __init khil_splat_init(void)
