@@ -89,3 +89,16 @@ export function qemuLeftIn(dir: string): number[] {
 export function fixture(path: string): string {
   return readFileSync(join(import.meta.dirname, "fixtures", path), "utf8");
 }
+
+/**
+ * khil_splat.ko (test/capture/splat-module) built against the kernel of these `khil build` options, and a
+ * boot-and-test of `suite` with it pushed into the guest.
+ */
+export async function withSplatModule(buildFlags: string[], suite: string) {
+  const ko = (
+    await execa("bash", [join(projectRoot, "test/capture/splat-module.sh"), ...buildFlags], {
+      cwd: projectRoot,
+    })
+  ).stdout.trim();
+  return khil(["boot-and-test", ...buildFlags, "--suite", suite, "--push", ko]);
+}

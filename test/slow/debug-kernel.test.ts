@@ -1,9 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { projectRoot } from "../../src/host/paths.ts";
-import { HOUR, khil, resultsOf } from "../helpers.ts";
+import { HOUR, khil, resultsOf, withSplatModule } from "../helpers.ts";
 
 describe.each(["x86_64", "arm64"])(
   "--debug on %s: the timer tests on a lockdep + KASAN kernel (slow tier: a build of its own)",
@@ -32,25 +30,10 @@ describe("--debug: a lockdep report no pattern knows (slow tier: the debug kerne
   it(
     "fails the run all the same: lockdep turned itself off, which debug_locks tells after the command",
     async () => {
-      const ko = (
-        await execa(
-          "bash",
-          [join(projectRoot, "test/capture/splat-module.sh"), "--arch", "x86_64", "--debug"],
-          {
-            cwd: projectRoot,
-          },
-        )
-      ).stdout.trim();
-      const r = await khil([
-        "boot-and-test",
-        "--debug",
-        "--arch",
-        "x86_64",
-        "--suite",
+      const r = await withSplatModule(
+        ["--debug", "--arch", "x86_64"],
         "test/fixtures/suites/unnamed-lockdep.yaml",
-        "--push",
-        ko,
-      ]);
+      );
       expect(r.exitCode, r.all).toBe(1);
       const { dir, results } = resultsOf(r.stdout);
       const run = results.runs[0];

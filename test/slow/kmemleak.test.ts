@@ -1,9 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { projectRoot } from "../../src/host/paths.ts";
-import { HOUR, khil, resultsOf } from "../helpers.ts";
+import { HOUR, khil, resultsOf, withSplatModule } from "../helpers.ts";
 
 const KMEMLEAK = ["--arch", "x86_64", "--config", "kernel-config/kmemleak.config"];
 
@@ -18,19 +16,7 @@ describe("kmemleak (kernel-config/kmemleak.config): khil's own scan after the la
       // The scan ran, and its list was empty.
       expect(readFileSync(join(first.dir, "kmemleak-x86_64.log"), "utf8")).toBe("");
 
-      const ko = (
-        await execa("bash", [join(projectRoot, "test/capture/splat-module.sh"), ...KMEMLEAK], {
-          cwd: projectRoot,
-        })
-      ).stdout.trim();
-      const leaky = await khil([
-        "boot-and-test",
-        ...KMEMLEAK,
-        "--suite",
-        "test/fixtures/suites/kmemleak-leak.yaml",
-        "--push",
-        ko,
-      ]);
+      const leaky = await withSplatModule(KMEMLEAK, "test/fixtures/suites/kmemleak-leak.yaml");
       expect(leaky.exitCode, leaky.all).toBe(1);
       const { dir, results } = resultsOf(leaky.stdout);
       const run = results.runs[0];
