@@ -217,9 +217,9 @@ describe("--each-patch's table", () => {
       firstBad: { index: 2, subject: "[PATCH 2/2] b", commit: "b".repeat(40), reason: "failed: timer" },
     });
     expect(table.split("\n")).toEqual([
-      "patch  commit        build  boot  timer  verdict",
-      "1/2    aaaaaaaaaaaa  ok     ok    PASS   good",
-      "2/2    bbbbbbbbbbbb  ok     ok    FAIL   bad",
+      "patch  commit        build  boot  timer  verdict  fault",
+      "1/2    aaaaaaaaaaaa  ok     ok    PASS   good     -",
+      "2/2    bbbbbbbbbbbb  ok     ok    FAIL   bad      test",
       "first bad: patch 2/2 [PATCH 2/2] b (failed: timer)",
     ]);
   });

@@ -13,6 +13,7 @@ import { createRunDir } from "../host/run-dir.ts";
 import { git } from "../kernel/git.ts";
 import { seriesWorkTree } from "../kernel/series.ts";
 import type { KernelTree } from "../kernel/tree.ts";
+import { runFault } from "../report/fault.ts";
 import { readRunDir } from "../report/merge.ts";
 import { type ArchRun, testName } from "../report/results.ts";
 import type { StepRecord } from "./judge.ts";
@@ -45,7 +46,7 @@ function stageMark(run: ArchRun | undefined, stage: "build" | "boot"): string {
 /** The table patch × (build, boot, each test) with the step's verdict, as the report prints it. */
 export function patchTable(r: EachPatchReport): string {
   const tests = [...new Set(r.patches.flatMap((p) => p.run?.tests.map(testName) ?? []))];
-  const head = ["patch", "commit", "build", "boot", ...tests, "verdict"];
+  const head = ["patch", "commit", "build", "boot", ...tests, "verdict", "fault"];
   const rows = r.patches.map((p) => [
     `${p.index}/${r.patches.length}`,
     p.step.commit.slice(0, 12),
@@ -56,6 +57,7 @@ export function patchTable(r: EachPatchReport): string {
       return rec ? rec.verdict.toUpperCase() : "-";
     }),
     p.step.verdict,
+    (p.run && runFault(p.run)) ?? "-",
   ]);
   const out = textTable(head, rows);
   out.push(
