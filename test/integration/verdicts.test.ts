@@ -108,7 +108,7 @@ describe("the kernel is watched for the guest's whole life, x86_64", () => {
         "test_progs was killed by SIGKILL (exit 137) while timer_lockup ran; not run: timer_mim",
       );
       expect(readFileSync(join(dir, "junit.xml"), "utf8")).toMatch(
-        /name="timer_mim"[^>]*><skipped message="not run: /,
+        /name="timer_mim"[^>]*><failure type="notrun" message="not run: /,
       );
     },
     HOUR,
@@ -160,7 +160,9 @@ describe("verdicts from lockups, hangs and deadlines, x86_64", () => {
       expect(run?.error).toEqual({
         stage: "run",
         message: "timeout: whole run after 90 s (stopped during run)",
+        fault: "harness",
       });
+      expect(run?.fault).toBe("harness");
       expect(seconds).toBeLessThan(150);
       expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("khil: guest ready");
       expect(qemuLeft).toBe("");
