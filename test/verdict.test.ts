@@ -295,6 +295,14 @@ describe("one fault taxonomy (report/fault.ts): kernel, test, harness, read by e
       expect(runFault(buildError("x", "harness")), what).toBe("harness");
     }
     expect(hostCause("kernel/bpf/helpers.c:12:1: error: expected ';' before '}' token\n")).toBeUndefined();
+    // A compiler quoting source that speaks of memory is no host out of memory.
+    const quoted = [
+      "drivers/x.c:42:3: error: implicit declaration of function 'kzallc'",
+      "drivers/x.c:40:9: warning: format '%d' expects int [-Wformat=]",
+      '   40 |   dev_err(dev, "Cannot allocate memory for %d rings\\n", n);',
+      "      |          ^~~~~~~",
+    ].join("\n");
+    expect(hostCause(quoted)).toBeUndefined();
     expect(judge(buildError("timeout: build after 2400 s", "harness"), "build").verdict).toBe("skip");
     const compile = buildError(
       "kernel build failed: kernel/bpf/helpers.c:12:1: error: expected ';'",
@@ -308,6 +316,19 @@ describe("one fault taxonomy (report/fault.ts): kernel, test, harness, read by e
     expect(judge(compile, "boot").verdict).toBe("skip");
     expect(judge(compile, "test").verdict).toBe("skip");
     expect(runFault(compile)).toBe("kernel");
+  });
+
+  it("--type boot asks only whether the kernel booted: a guest unfit for tests still booted, another kernel did not", () => {
+    const guest = run("x86_64-flaky-then-panic").guest;
+    const unfit = { ...healthy, guest, harness: ["the guest has 2 CPU(s), the suite needs 4"] };
+    expect(judge(unfit as ArchRun, "boot").verdict).toBe("good");
+    expect(judge(unfit as ArchRun).verdict).toBe("skip");
+    const other = {
+      ...unfit,
+      guest: { ...guest, configHash: "guest:0123456789ab" },
+      harness: ["the guest's /proc/config.gz is not the config khil built: it booted another kernel"],
+    };
+    expect(judge(other as ArchRun, "boot").verdict).toBe("skip");
   });
 
   it("a guest that ended by itself during boot (a silent reset) is the kernel's: bad for --type boot", () => {
@@ -349,14 +370,24 @@ describe("one fault taxonomy (report/fault.ts): kernel, test, harness, read by e
       reason: "kernel guest death during facts: the guest's QEMU exited during the run",
     });
     const r = wrap(unnamed);
-    expect(summaryTable(r)).toMatch(/fault: kernel: the kernel under test misbehaved \(bisect: bad\)/);
+    expect(summaryTable(r)).toMatch(
+      /fault: kernel: the kernel under test misbehaved \(bisect: bad, as --type counts it\)/,
+    );
     expect(toMarkdown(r)).toMatch(/\| fault \| kernel \|/);
     expect(matrixTable(r)).toMatch(/^fault\s+kernel$/m);
     expect(toJunit(r)).toMatch(/<failure type="kernel guest death" message="the guest's QEMU exited/);
   });
 
   it("the classes rank kernel over test over harness, and a passing run has none", () => {
-    expect(runFault(healthy)).toBeUndefined();
+    const passing = {
+      ...run("x86_64-flaky-then-panic"),
+      splats: [],
+      problems: [],
+      status: "passed" as const,
+    };
+    expect(runFault(passing)).toBeUndefined();
+    // Nothing found and no result either: the run is an ERROR, and the fault is the harness's.
+    expect(runFault(healthy)).toBe("harness");
     const slow = { ...healthy, harness: ["hrtimers are in low-resolution mode"] };
     expect(runFault(slow)).toBe("harness");
     const failing = {

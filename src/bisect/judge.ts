@@ -61,9 +61,24 @@ const bad = (reason: string): Judgement => ({ verdict: "bad", reason });
  */
 function counts(f: Fault, type: BisectType): boolean {
   if (f.class === "harness" || f.followsInterruption) return false;
-  if (type === "build") return f.where === "build";
-  if (f.where === "build") return false;
+  if (type === "build") return isBuild(f);
+  if (isBuild(f)) return false;
   return type === "test" || f.class === "kernel";
+}
+
+/** The build stage's own failure (an error's `what` is its stage; a test's is `test ...`). */
+const isBuild = (f: Fault) => f.what === "build";
+
+/**
+ * What leaves a step unjudged: under `build` only the build's and the config's failures; under `boot` all but
+ * what only unfits a booted guest for tests (too few CPUs, low-resolution hrtimers, JIT off, no test result):
+ * that it booted is still known, unless the guest runs another kernel than the one built.
+ */
+function leavesUnjudged(f: Fault, type: BisectType, run: ArchRun): boolean {
+  if (type === "build") return isBuild(f) || f.what === "config";
+  if (type === "boot" && (f.what === "harness fault" || f.what === "results"))
+    return Boolean(run.guest?.configHash.startsWith("guest:"));
+  return true;
 }
 
 /**
@@ -81,7 +96,7 @@ export function judge(run: ArchRun, type: BisectType = "test"): Judgement {
     const rest = against.filter((f) => f.what !== "test fail").map((f) => f.brief);
     return bad([...(failed.length ? [`failed: ${failed.join(", ")}`] : []), ...rest].join("; "));
   }
-  const unjudged = type === "build" ? all.filter((f) => f.where === "build" || f.what === "config") : all;
+  const unjudged = all.filter((f) => leavesUnjudged(f, type, run));
   // What ended the run first explains the rest: the interruption, then the stage that failed.
   const first =
     unjudged.find((f) => f.what === "interrupted") ??

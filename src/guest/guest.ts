@@ -1,5 +1,6 @@
 import { appendFileSync, createWriteStream, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
+import { constants } from "node:os";
 import { join } from "node:path";
 import type { ResultPromise } from "execa";
 import type { Arch } from "../arch/arch.ts";
@@ -41,6 +42,11 @@ export interface BootOptions {
 type LineListener = (line: string) => void;
 
 /** A running QEMU guest reached over SSH. Its serial console goes to console.log from the first byte. */
+/** A signal's name from its number, as execa names the signal a process died of. */
+function signalName(n: number): string | undefined {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
+}
+
 export class Guest {
   readonly consoleLog: string;
   private readonly listeners = new Set<LineListener>();
@@ -73,8 +79,11 @@ export class Guest {
     });
     proc.then((r) => {
       this.exited = true;
-      this.exitedByItself = r.exitCode === 0 && !r.signal && !this.stopping;
-      if (r.signal && !this.stopping) this.killedBy = r.signal;
+      // QEMU catches TERM, INT and HUP, says "terminating on signal N" and exits 0: killed all the same.
+      const caught = /terminating on signal (\d+)/.exec(String(r.stderr ?? ""))?.[1];
+      const signal = r.signal ?? (caught ? signalName(Number(caught)) : undefined);
+      if (signal && !this.stopping) this.killedBy = signal;
+      this.exitedByItself = r.exitCode === 0 && !signal && !this.stopping;
       this.exitInfo = `${r.exitCode ?? r.signal}: ${String(r.stderr ?? "")
         .trim()
         .split("\n")

@@ -43,8 +43,13 @@ export function hostCause(logText: string): string | undefined {
     [/virtual memory exhausted|Cannot allocate memory|out of memory allocating/, "memory is exhausted"],
     [/Too many open files|Resource temporarily unavailable/, "the host ran out of a resource"],
   ];
+  // A compiler quotes source lines (`  42 |   dev_err(dev, "Cannot allocate memory")`) and names them in its
+  // diagnostics (`foo.c:42:3: warning: ...`): neither is the host speaking.
+  const spoken = logText
+    .split("\n")
+    .filter((l) => !/^\s*\d*\s*\|/.test(l) && !/^\S+:\d+:\d+: (warning|note)/.test(l));
   for (const [re, what] of causes) {
-    const line = logText.split("\n").find((l) => re.test(l));
+    const line = spoken.find((l) => re.test(l));
     if (line) return `${what}: ${line.trim()}`;
   }
   return undefined;

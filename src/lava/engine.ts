@@ -298,7 +298,11 @@ async function judgeJob(
   const book = con.segments.get(BOOKKEEPING_COMMAND.name);
   const counted = book && parseBookkeeping(book.lines.join("\n"));
   if (counted)
-    for (const p of unexplained(undefined, counted, run.splats.length))
+    for (const p of unexplained(
+      undefined,
+      counted,
+      run.splats.filter((x) => x.source !== "bookkeeping").length,
+    ))
       watch.unnamed("unrecognised report", p, "the job");
   const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
   if (none) run.problems.push(none);

@@ -99,7 +99,14 @@ export function findings(run: ArchRun): Fault[] {
     ),
     ...(run.interrupted ? [fault("harness", "interrupted", run.interrupted, "run")] : []),
     ...(run.error ? [fault(errorClass(run.error), run.error.stage, run.error.message, run.error.stage)] : []),
+    // Nothing stopped it and nothing was found, yet no selected test gave a result (verdict.ts: ERROR).
+    ...(noResult(run) ? [fault("harness", "results", "no selected test gave a result", "run")] : []),
   ];
+}
+
+function noResult(run: ArchRun): boolean {
+  const found = run.splats.length + run.problems.length + (run.harness ?? []).length;
+  return !run.error && !run.interrupted && found === 0 && !run.tests.some((t) => !t.subtest);
 }
 
 const RANK: FaultClass[] = ["kernel", "test", "harness"];
@@ -112,7 +119,7 @@ export function runFault(run: ArchRun): FaultClass | undefined {
 
 /** What each class means to someone reading a report, and to `git bisect run`. */
 export const FAULT_MEANING: Record<FaultClass, string> = {
-  kernel: "the kernel under test misbehaved (bisect: bad)",
+  kernel: "the kernel under test misbehaved (bisect: bad, as --type counts it)",
   test: "a test failed while the kernel reported nothing (bisect: bad)",
   harness: "the machine or khil, not the kernel: this run cannot judge it (bisect: skip)",
 };

@@ -164,7 +164,13 @@ export async function stage<T>(
     const s = e instanceof InfraError ? e.stage : name;
     const message = deadline?.expired ? `${deadline.message} (stopped during ${s})` : (e as Error).message;
     if (deadline?.expired) run.interrupted ??= message;
-    const fault = deadline?.expired ? "harness" : e instanceof InfraError ? e.fault : undefined;
+    // An exception khil did not expect (ENOSPC or EIO on a log, a bug of khil's) is no verdict on the kernel.
+    const fault =
+      deadline?.expired || !(e instanceof KhilError)
+        ? "harness"
+        : e instanceof InfraError
+          ? e.fault
+          : undefined;
     run.error = { stage: s, message, ...(fault ? { fault } : {}) };
     run.status = "error";
     log(`${run.cell ?? run.arch}: ${s}: ${run.error.message}`);

@@ -118,7 +118,9 @@ export class KernelWatch {
     const r = await guest.ssh.capture(BOOKKEEPING, 10_000).catch(() => undefined);
     const now = r?.code === 0 ? parseBookkeeping(r.out) : undefined;
     if (!now) return;
-    const recognised = this.run.splats.length + this.detector.found.length;
+    // Those the bookkeeping told are no recognised report: each later one is charged to its own command.
+    const recognised =
+      this.run.splats.filter((x) => x.source !== "bookkeeping").length + this.detector.found.length;
     for (const p of unexplained(this.book, now, recognised)) this.unnamed("unrecognised report", p);
     this.book = now;
   }
