@@ -151,6 +151,17 @@ export class Guest {
     return !this.exited;
   }
 
+  /**
+   * Waits up to `ms` for a QEMU whose SSH connection is gone to be seen exiting: the socket's close can
+   * reach khil before QEMU's exit status does, and who ended QEMU (killedBy) decides whose fault it is.
+   */
+  async settle(ms = 3000): Promise<void> {
+    if (this.exited || !this.ssh?.lost) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.proc, new Promise((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  }
+
   private async waitForSsh(privateKey: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let ready = false;

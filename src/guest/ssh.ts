@@ -16,7 +16,14 @@ export interface ExecResult {
 }
 
 export class GuestSsh {
-  private constructor(private readonly client: ssh2.Client) {}
+  /** The connection is gone (the guest died, or its QEMU did): nothing more can run over it. */
+  lost = false;
+
+  private constructor(private readonly client: ssh2.Client) {
+    client.once("close", () => {
+      this.lost = true;
+    });
+  }
 
   static connect(port: number, privateKey: string, timeoutMs: number): Promise<GuestSsh> {
     return new Promise((resolve, reject) => {

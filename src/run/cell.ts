@@ -258,6 +258,9 @@ async function checkLiveness(
   }
   const r = await g.ssh.capture("true", 10_000).catch((e: Error) => ({ code: null, out: e.message }));
   if (r.code === 0) return true;
+  // A lost connection may be QEMU's end, not yet seen: then that end says whose fault it is.
+  await g.settle();
+  if (!g.running) return checkLiveness(g, run, watch, interruption);
   watch.unnamed(
     "guest death",
     `the guest did not answer over SSH after the last command (${r.out || "no exit code"})`,
@@ -336,6 +339,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     if (leaks) withLeakList(run, leaks);
     // A QEMU killed from outside interrupted the run whatever stage noticed it first, however it failed
     // (an SSH call that times out rather than a command that ends): no verdict of the kernel's rests on it.
+    await guest?.settle();
     const cut = guest && killedFromOutside(guest);
     if (cut) run.interrupted ??= cut;
     if (guest) await guest.stop();
