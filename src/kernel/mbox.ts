@@ -5,12 +5,18 @@
 import { KhilError } from "../common/errors.ts";
 
 export interface Mail {
-  /** Where it came from, for messages: `series.mbox:120` or `0003-bpf-x.patch`. */
+  /** Where it came from, for messages: `series.mbox:120` or `0003-bpf-x.patch:1`. */
   origin: string;
-  headers: Map<string, string>;
-  body: string;
-  /** The whole mail as `git am` takes it. */
-  raw: string;
+  /** As `git mailinfo -k` decoded it, tag and all. */
+  subject: string;
+  messageId?: string;
+  inReplyTo?: string;
+  /** The commit message part, decoded (a reply's whole text). */
+  message: string;
+  /** The diff `git mailinfo` found in the mail, byte for byte: empty when there is none. */
+  diff: Buffer;
+  /** The whole mail as `git mailsplit` cut it, which `git am` takes. */
+  raw: Buffer;
 }
 
 /** What a subject's `[PATCH v6 bpf-next 05/11]` says. */
@@ -26,6 +32,11 @@ export interface SeriesPatch extends PatchSubject {
   subject: string;
   messageId?: string;
   mail: Mail;
+  /**
+   * What reviewers answered with (`Acked-by: A <a@x>`) in replies to this patch or to the cover letter, and
+   * that its own message lacks: added to its commit, as `b4 am` does.
+   */
+  trailers: string[];
 }
 
 export interface Series {
@@ -37,71 +48,24 @@ export interface Series {
   ignored: string[];
 }
 
-const FROM_LINE = /^From \S+.*$/m;
-
-/** Splits an mbox at its `From ` separator lines (mboxrd: `>From ` in a body is unescaped by git am). */
-export function splitMbox(text: string, origin: string): Mail[] {
-  const mails: Mail[] = [];
-  // Archives served with CRLF line ends: the blank line before a `From ` separator is "\r" otherwise.
-  const lines = text.replace(/\r\n/g, "\n").split("\n");
-  let start = -1;
-  const flush = (end: number) => {
-    if (start < 0) return;
-    const raw = `${lines.slice(start, end).join("\n").replace(/\n*$/, "")}\n`;
-    mails.push(parseMail(raw, `${origin}:${start + 1}`));
-  };
-  lines.forEach((l, i) => {
-    if (FROM_LINE.test(l) && (i === 0 || lines[i - 1] === "")) {
-      flush(i);
-      start = i;
-    }
-  });
-  flush(lines.length);
-  return mails;
-}
-
-/** Headers (continuation lines unfolded, names lower-cased) and body of one mail. */
-export function parseMail(raw: string, origin: string): Mail {
-  const text = raw.replace(/\r\n/g, "\n");
-  const split = text.indexOf("\n\n");
-  const head = split < 0 ? text : text.slice(0, split);
-  const body = split < 0 ? "" : text.slice(split + 2);
-  const headers = new Map<string, string>();
-  let last: string | undefined;
-  for (const l of head.split("\n")) {
-    if (/^[ \t]/.test(l) && last) headers.set(last, `${headers.get(last)} ${l.trim()}`);
-    else {
-      const m = /^([!-9;-~]+):\s*(.*)$/.exec(l);
-      if (!m?.[1]) continue;
-      last = m[1].toLowerCase();
-      if (!headers.has(last)) headers.set(last, m[2] ?? "");
-    }
-  }
-  return { origin, headers, body, raw: text };
-}
-
 /**
- * A header of a mail read byte for byte (series.ts reads mails as latin1, one character per byte) as text:
- * its raw UTF-8 decoded. A string that is text already (it has characters past one byte) is kept.
+ * One header of a mail's head (its text up to the first blank line), continuation lines unfolded; the first
+ * if it is there more than once. For the plain ASCII headers `git mailinfo` does not print (Message-Id).
  */
-function asText(s: string): string {
-  return [...s].some((c) => c.charCodeAt(0) > 0xff) ? s : Buffer.from(s, "latin1").toString("utf8");
-}
-
-/** RFC 2047 encoded words (`=?UTF-8?q?...?=`), as list archives write non-ASCII subjects. */
-export function decodeWords(s: string): string {
-  return s
-    .replace(/\?=\s+=\?/g, "?==?")
-    .replace(/=\?([^?]+)\?([bBqQ])\?([^?]*)\?=/g, (_, _charset: string, enc: string, data: string) =>
-      enc.toLowerCase() === "b"
-        ? Buffer.from(data, "base64").toString("utf8")
-        : Buffer.from(
-            data
-              .replace(/_/g, " ")
-              .replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))),
-            "latin1",
-          ).toString("utf8"),
-    );
+export function headerValue(mail: string, name: string): string | undefined {
+  const end = mail.search(/\r?\n\r?\n/);
+  const lines = (end < 0 ? mail : mail.slice(0, end)).split(/\r?\n/);
+  const at = lines.findIndex((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
+  if (at < 0) return undefined;
+  const folded = [lines[at]?.slice(name.length + 1) ?? ""];
+  for (const l of lines.slice(at + 1)) {
+    if (!/^[ \t]/.test(l)) break;
+    folded.push(l);
+  }
+  return folded
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(" ");
 }
 
 /**
@@ -128,37 +92,17 @@ export function parsePatchSubject(subject: string): PatchSubject | undefined {
 }
 
 /**
- * A mail's body as `git am` reads it: list archives send patches quoted-printable or base64 (git mailinfo
- * decodes both), so the check for a diff looks at the decoded text. Only for that check: `git am` gets the
- * mail as it came.
- */
-export function decodedBody(mail: Mail): string {
-  const enc = (mail.headers.get("content-transfer-encoding") ?? "").trim().toLowerCase();
-  if (enc === "base64") return Buffer.from(mail.body.replace(/\s+/g, ""), "base64").toString("latin1");
-  if (enc === "quoted-printable")
-    return mail.body
-      .replace(/=\r?\n/g, "")
-      .replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
-  return mail.body;
-}
-
-function hasDiff(body: string): boolean {
-  return /^diff --git /m.test(body) || /^--- \S.*\n\+\+\+ \S/m.test(body);
-}
-
-/**
  * The patches of one version of the series in order, as mail tools pick them: replies (`Re:`) and mails
  * without a `[PATCH]` tag left out, the latest version unless `version` names one, each of 1..N present
  * once. Bad input is a KhilError naming what is missing or doubled.
  */
 export function selectSeries(mails: readonly Mail[], source: string, version?: number): Series {
   const read = mails.map((mail) => {
-    const subject = decodeWords(asText(mail.headers.get("subject") ?? ""));
+    const { subject, messageId } = mail;
     const tag = /^\s*(re|aw|fwd?):/i.test(subject) ? undefined : parsePatchSubject(subject);
-    const messageId = mail.headers.get("message-id")?.replace(/^<|>$/g, "");
     return { mail, subject, tag, ...(messageId ? { messageId } : {}) };
   });
-  const tagged: SeriesPatch[] = read.flatMap((r) => (r.tag ? [{ ...r, ...r.tag }] : []));
+  const tagged: SeriesPatch[] = read.flatMap((r) => (r.tag ? [{ ...r, ...r.tag, trailers: [] }] : []));
   const versions = [...new Set(tagged.map((p) => p.version))].sort((a, b) => a - b);
   if (!versions.length) throw new KhilError(`--series ${source}: no mail with a [PATCH] subject in it`);
   const chosen = version ?? versions[versions.length - 1];
@@ -195,10 +139,12 @@ export function selectSeries(mails: readonly Mail[], source: string, version?: n
       throw new KhilError(
         `--series ${source}: v${chosen} patch ${i}/${total} is there ${at.length} times (${at.map((p) => p.mail.origin).join(", ")})`,
       );
-    if (!hasDiff(decodedBody(first.mail)))
+    if (!first.mail.diff.length)
       throw new KhilError(`--series ${source}: ${first.subject} (${first.mail.origin}) holds no diff`);
     patches.push(first);
   }
+  const replies = read.filter((r) => !r.tag).map((r) => r.mail);
+  for (const p of patches) p.trailers = replyTrailers(p, cover, replies);
   return {
     version: chosen,
     ...(cover
@@ -207,6 +153,31 @@ export function selectSeries(mails: readonly Mail[], source: string, version?: n
     patches,
     ignored,
   };
+}
+
+/** A person trailer on a line of its own, as reviewers answer: `Reviewed-by: A Reviewer <r@example.org>`. */
+const TRAILER = /^([A-Z][a-z]*(?:-[A-Za-z]+)*-by): *(\S.*<[^<>\s]+@[^<>\s]+>)\s*$/;
+
+/**
+ * The trailers of the replies to `patch` (by In-Reply-To) and to the cover letter (they hold for every
+ * patch), outside quoted text, less those the patch already carries; in the order they came.
+ */
+export function replyTrailers(
+  patch: SeriesPatch,
+  cover: SeriesPatch | undefined,
+  replies: readonly Mail[],
+): string[] {
+  const own = new Set(patch.mail.message.split("\n").map((l) => l.trim()));
+  const to = new Set([patch.messageId, cover?.messageId].filter(Boolean));
+  const found = replies
+    .filter((r) => r.inReplyTo && to.has(r.inReplyTo))
+    .flatMap((r) =>
+      r.message.split("\n").flatMap((l) => {
+        const m = TRAILER.exec(l.trim());
+        return m && !l.startsWith(">") ? [`${m[1]}: ${m[2]}`] : [];
+      }),
+    );
+  return [...new Set(found)].filter((t) => !own.has(t));
 }
 
 /**

@@ -14,22 +14,14 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { execa } from "execa";
 import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { withLock } from "../host/lock.ts";
 import { cacheDir } from "../host/paths.ts";
 import { git, isGitTree } from "./git.ts";
-import {
-  amFailure,
-  decodedBody,
-  type Mail,
-  type Series,
-  type SeriesPatch,
-  selectSeries,
-  splitMbox,
-} from "./mbox.ts";
+import { readMails } from "./mails.ts";
+import { amFailure, type Series, type SeriesPatch, selectSeries } from "./mbox.ts";
 import type { KernelTree, SeriesRecord } from "./tree.ts";
 
 /** The same identity and dates for every run: the commits a series becomes are the same each time. */
@@ -40,45 +32,6 @@ export const GIT_ENV = {
   GIT_COMMITTER_EMAIL: "khil@localhost",
   GIT_COMMITTER_DATE: "2000-01-01T00:00:00Z",
 };
-
-const RANGE = /^[^\s/.][^\s]*\.\.[^\s]+$/;
-
-/** The mails of `--series`: an mbox (`.gz` too), a directory of `git format-patch` files, or `A..B` in a git tree. */
-export async function readMails(spec: string, tree: string | undefined): Promise<Mail[]> {
-  if (existsSync(spec)) {
-    if (statSync(spec).isDirectory()) {
-      const files = readdirSync(spec)
-        .filter((f) => /\.(patch|eml|mbox)$/.test(f))
-        .sort();
-      if (!files.length)
-        throw new KhilError(`--series ${spec}: a directory with no *.patch, *.eml or *.mbox file in it`);
-      return files.flatMap((f) => mailsOf(readFileSync(join(spec, f), "latin1"), f));
-    }
-    // Mails are read byte for byte (latin1: one character per byte) and handed to git the same way: a diff
-    // of a file that is not UTF-8 must reach git am unchanged. Only subjects are decoded, for reports.
-    const data = readFileSync(spec);
-    const text = (spec.endsWith(".gz") ? gunzipSync(data) : data).toString("latin1");
-    return mailsOf(text, basename(spec));
-  }
-  if (RANGE.test(spec)) {
-    if (!tree || !(await isGitTree(tree)))
-      throw new KhilError(`--series ${spec}: a range needs --tree PATH of a git repository to take it from`);
-    const r = await execa("git", ["-C", tree, "format-patch", "--stdout", "--numbered", spec], {
-      reject: false,
-      maxBuffer: 1 << 30,
-      encoding: "latin1",
-    });
-    if (r.exitCode !== 0) throw new KhilError(`--series ${spec}: ${r.stderr.trim().split("\n").pop()}`);
-    if (!r.stdout.trim()) throw new KhilError(`--series ${spec}: no commits in that range of ${tree}`);
-    return splitMbox(r.stdout, spec);
-  }
-  throw new KhilError(`--series ${spec}: no such file or directory, nor a BASE..TIP range`);
-}
-
-/** A mail without mbox's `From ` line (a single `.eml`) gets one, so that every form reads the same. */
-function mailsOf(text: string, origin: string): Mail[] {
-  return splitMbox(/^From /.test(text) ? text : `From khil Mon Sep 17 00:00:00 2001\n${text}`, origin);
-}
 
 /**
  * The base as a git commit: a user's git tree at its HEAD (refused with uncommitted changes, which the series
@@ -148,11 +101,13 @@ export async function applySeries(
   const mails = await readMails(spec, base.path);
   const series = selectSeries(mails, spec, version);
   for (const i of series.ignored) log(`--series: left out ${i}`);
+  for (const p of series.patches)
+    if (p.trailers.length) log(`--series: ${p.subject}: from replies: ${p.trailers.join(", ")}`);
   const range = existsSync(spec) ? undefined : spec;
   const { repo, commit } = await baseCommit(base, range);
   const key = createHash("sha256")
     .update(commit)
-    .update(JSON.stringify(series.patches.map((p) => p.mail.raw)))
+    .update(JSON.stringify(series.patches.map((p) => [p.mail.raw.toString("base64"), p.trailers])))
     .digest("hex")
     .slice(0, 16);
   const dir = join(cacheDir(), "series", key);
@@ -180,6 +135,7 @@ export async function applySeries(
         patches: series.patches.map((p, i) => ({
           subject: p.subject,
           ...(p.messageId ? { messageId: p.messageId } : {}),
+          ...(p.trailers.length ? { trailers: p.trailers } : {}),
           commit: commits[i] ?? "",
         })),
       };
@@ -207,7 +163,7 @@ async function checkApplies(
   const env = { GIT_INDEX_FILE: index };
   const apply = (patch: SeriesPatch, args: string[]) =>
     execa("git", ["-C", repo, "apply", "--cached", ...args, "-"], {
-      input: Buffer.from(decodedBody(patch.mail), "latin1"),
+      input: patch.mail.diff,
       env,
       reject: false,
       all: true,
@@ -234,6 +190,10 @@ async function checkApplies(
   }
 }
 
+/**
+ * `git am -3` of each patch in turn (its own failure is the error, naming the patch), then the trailers its
+ * replies gave added to its commit, as `b4 am` would: the commits are the series as it would be merged.
+ */
 async function gitAm(
   dir: string,
   series: Series,
@@ -241,17 +201,27 @@ async function gitAm(
   onto: string,
   commit: string,
 ): Promise<string[]> {
-  const input = series.patches.map((p) => p.mail.raw).join("\n");
-  const am = await execa("git", ["-C", dir, "am", "-3", "--whitespace=nowarn"], {
-    input: Buffer.from(input, "latin1"),
-    reject: false,
-    all: true,
-    env: GIT_ENV,
-  });
-  if (am.exitCode === 0) return (await git(dir, ["rev-list", "--reverse", `${commit}..HEAD`])).split("\n");
-  rmSync(dir, { recursive: true, force: true });
-  const failed = series.patches[(amFailure(am.all ?? "").patchNo ?? 0) - 1];
-  throw new KhilError(
-    `--series ${spec}: git am failed${failed ? ` at ${failed.subject}` : ""} on ${onto}: ${(am.all ?? "").trim().split("\n").pop()}`,
-  );
+  for (const p of series.patches) {
+    const am = await execa("git", ["-C", dir, "am", "-3", "--quoted-cr=strip", "--whitespace=nowarn"], {
+      input: p.mail.raw,
+      reject: false,
+      all: true,
+      env: GIT_ENV,
+    });
+    if (am.exitCode !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      const { hunks, files } = amFailure(am.all ?? "");
+      const where = hunks.length ? `hunk at ${hunks.join(", ")}` : files.join(", ");
+      throw new KhilError(
+        `--series ${spec}: git am -3 failed at ${p.subject} (${p.mail.origin}) on ${onto}: ${where || (am.all ?? "").trim().split("\n").pop()}`,
+      );
+    }
+    if (p.trailers.length)
+      await execa(
+        "git",
+        ["-C", dir, "commit", "-q", "--amend", "--no-edit", ...p.trailers.flatMap((t) => ["--trailer", t])],
+        { env: GIT_ENV },
+      );
+  }
+  return (await git(dir, ["rev-list", "--reverse", `${commit}..HEAD`])).split("\n");
 }

@@ -32,8 +32,8 @@ export interface SeriesRecord {
   baseCommit: string;
   version: number;
   cover?: { subject: string; messageId?: string };
-  /** In order; `commit` is what `git am` made of each. */
-  patches: { subject: string; messageId?: string; commit: string }[];
+  /** In order; `commit` is what `git am` made of each, with `trailers` its replies gave (Acked-by, ...). */
+  patches: { subject: string; messageId?: string; trailers?: string[]; commit: string }[];
 }
 
 export function isKernelTree(path: string): boolean {
