@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { KhilError } from "../common/errors.ts";
+import { InfraError, KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { cacheDir } from "../host/paths.ts";
 
@@ -9,6 +9,9 @@ import { cacheDir } from "../host/paths.ts";
  * A directory per Debian architecture into which packages of that architecture are unpacked with
  * `dpkg-deb -x`: nothing in them is run on the host.
  */
+/** How long one package may take to download. */
+const APT_TIMEOUT_MS = 300_000;
+
 export class Sysroot {
   /** Everything of this architecture's: what a lock on the sysroot locks. */
   readonly dir: string;
@@ -52,13 +55,27 @@ export class Sysroot {
   async unpack(pkg: string): Promise<void> {
     if (this.has(pkg)) return;
     const spec = `${pkg}:${this.debianArch}`;
-    const r = await execa("apt-get", ["download", "-q", spec], { cwd: this.debs, reject: false, all: true });
+    // A mirror that stops answering must not hold the run forever: apt's own timeouts, then khil's.
+    const r = await execa(
+      "apt-get",
+      ["download", "-q", "-o", "Acquire::http::Timeout=60", "-o", "Acquire::Retries=2", spec],
+      { cwd: this.debs, reject: false, all: true, timeout: APT_TIMEOUT_MS },
+    );
+    if (r.timedOut)
+      throw new InfraError(
+        `apt-get download ${spec} gave no package in ${APT_TIMEOUT_MS / 1000} s: the host's network or its Debian mirror`,
+        "packages",
+        "harness",
+      );
     if (r.exitCode !== 0) {
       const hint = /Unable to locate|No packages found/.test(String(r.all))
         ? ` (is the architecture enabled? dpkg --add-architecture ${this.debianArch} && apt-get update)`
         : "";
-      throw new KhilError(
+      // The host's set-up or its network, never the kernel's nor the user's input.
+      throw new InfraError(
         `apt-get download ${spec} failed${hint}: ${String(r.all).trim().split("\n").pop()}`,
+        "packages",
+        "harness",
       );
     }
     const deb = readdirSync(this.debs).find(
