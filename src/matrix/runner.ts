@@ -81,7 +81,12 @@ export async function runMatrix(
     testing = previous.then(async () => {
       if (prepared) {
         set(cell.name, "testing");
-        await engine.test(spec, run, prepared);
+        // Whatever escapes one cell's test is that cell's error: the other cells still run and report.
+        await engine.test(spec, run, prepared).catch((e: Error) => {
+          run.error = { stage: "test", message: e.message, fault: "harness" };
+          run.status = "error";
+          log(`${cell.name}: ${e.message}`);
+        });
       }
       set(cell.name, "done");
       // Each cell's directory is a run directory of its own too, for `khil report merge`.
