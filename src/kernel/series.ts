@@ -107,7 +107,13 @@ export async function applySeries(
   const { repo, commit } = await baseCommit(base, range);
   const key = createHash("sha256")
     .update(commit)
-    .update(JSON.stringify(series.patches.map((p) => [p.mail.raw.toString("base64"), p.trailers])))
+    // A mail as it came, less the blank line mailsplit keeps before the next one: the same series in a thread
+    // that grew is the same key.
+    .update(
+      JSON.stringify(
+        series.patches.map((p) => [p.mail.raw.toString("latin1").replace(/\n+$/, ""), p.trailers]),
+      ),
+    )
     .digest("hex")
     .slice(0, 16);
   const dir = join(cacheDir(), "series", key);
@@ -216,12 +222,32 @@ async function gitAm(
         `--series ${spec}: git am -3 failed at ${p.subject} (${p.mail.origin}) on ${onto}: ${where || (am.all ?? "").trim().split("\n").pop()}`,
       );
     }
-    if (p.trailers.length)
-      await execa(
-        "git",
-        ["-C", dir, "commit", "-q", "--amend", "--no-edit", ...p.trailers.flatMap((t) => ["--trailer", t])],
-        { env: GIT_ENV },
+    if (!p.trailers.length) continue;
+    // No hooks of the user's: git am ran none, and a commit-msg hook would change the commits.
+    const amend = await execa(
+      "git",
+      [
+        ...[
+          "-c",
+          "core.hooksPath=/dev/null",
+          "-C",
+          dir,
+          "commit",
+          "-q",
+          "--amend",
+          "--no-edit",
+          "--no-verify",
+        ],
+        ...p.trailers.flatMap((t) => ["--trailer", t]),
+      ],
+      { env: GIT_ENV, reject: false, all: true },
+    );
+    if (amend.exitCode !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new KhilError(
+        `--series ${spec}: adding the replies' trailers to ${p.subject} failed: ${(amend.all ?? "").trim().split("\n").pop()}`,
       );
+    }
   }
   return (await git(dir, ["rev-list", "--reverse", `${commit}..HEAD`])).split("\n");
 }

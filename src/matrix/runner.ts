@@ -1,6 +1,6 @@
-import { mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { KhilError } from "../common/errors.ts";
+import { InfraError, KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import type { ArchRun, Results } from "../report/results.ts";
 import { matrixTable } from "../report/summary.ts";
@@ -59,6 +59,7 @@ export async function runMatrix(
   };
   let testing: Promise<void> = Promise.resolve();
   const all: Promise<void>[] = [];
+  let usage: KhilError | undefined;
   for (const cell of cells) {
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });
@@ -81,11 +82,20 @@ export async function runMatrix(
     testing = previous.then(async () => {
       if (prepared) {
         set(cell.name, "testing");
-        // Whatever escapes one cell's test is that cell's error: the other cells still run and report.
-        await engine.test(spec, run, prepared).catch((e: Error) => {
-          run.error = { stage: "test", message: e.message, fault: "harness" };
+        // Whatever else escapes one cell's test is that cell's error: the other cells still run and report.
+        // Bad input (exit 2) still ends the matrix with its one line, once the cells under way are written.
+        await engine.test(spec, run, prepared).catch((e: unknown) => {
+          const err = e instanceof Error ? e : new Error(String(e));
+          if (err instanceof KhilError && err.exitCode === 2 && !(err instanceof InfraError)) usage ??= err;
+          else appendFileSync(join(cellDir, "khil-errors.log"), `${cell.name}: ${err.stack}\n`);
+          const infra = err instanceof InfraError ? err : undefined;
+          run.error = {
+            stage: infra?.stage ?? "test",
+            message: err.message,
+            fault: infra?.fault ?? "harness",
+          };
           run.status = "error";
-          log(`${cell.name}: ${e.message}`);
+          log(`${cell.name}: ${err.message}`);
         });
       }
       set(cell.name, "done");
@@ -97,6 +107,7 @@ export async function runMatrix(
   }
   await Promise.all(all);
   writeReports(results);
+  if (usage) throw usage;
   process.stdout.write(`${matrixTable(results)}\n`);
   process.stdout.write(`results: ${runDir} (results.json, junit.xml, one directory per cell)\n`);
   return results;

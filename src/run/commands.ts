@@ -202,6 +202,8 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
     })
     .finally(() => activity.end());
   await sink.done();
+  // A command without an exit code may have lost its guest: who ended QEMU decides what its tests' ends mean.
+  if (r.code === null) await guest.settle();
   run.timings[`command:${cmd.name}`] = (Date.now() - started) / 1000;
   const output = readFileSync(logFile, "utf8");
   let parsed = parseOutput(cmd.parser, cmd.name, r.code, output);
