@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { lineSplitter } from "../src/common/lines.ts";
@@ -27,9 +28,14 @@ export const PROBE_JIT_CHECKS = [
   "latency",
 ];
 
+/** The test files' own results databases: a test judges its run against no history it did not make. */
+const histories = mkdtempSync(join(tmpdir(), "khil-test-history-"));
+let historyCount = 0;
+
 /**
  * Runs the real CLI as a user would, capturing everything; its own progress lines (`khil: ...`: which
- * stage, which arch, how far a build is) also go to the test log as they come, tagged with its pid.
+ * stage, which arch, how far a build is) also go to the test log as they come, tagged with its pid. Each
+ * call records into a database of its own unless the test gives `--history` or $KHIL_HISTORY.
  */
 export function khil(args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}) {
   const p = execa("node", [join(projectRoot, "bin", "khil.js"), ...args], {
@@ -37,7 +43,11 @@ export function khil(args: string[], opts: { timeoutMs?: number; env?: Record<st
     reject: false,
     all: true,
     timeout: opts.timeoutMs ?? 60 * 60_000,
-    env: { FORCE_COLOR: "0", ...opts.env },
+    env: {
+      FORCE_COLOR: "0",
+      KHIL_HISTORY: join(histories, `${process.pid}-${++historyCount}.sqlite`),
+      ...opts.env,
+    },
   });
   const forward = lineSplitter((l) => {
     if (l.startsWith("khil: ")) process.stderr.write(`  [khil ${p.pid}] ${l.slice(6)}\n`);

@@ -17,12 +17,13 @@ const RANK: Record<string, number> = {
   selftests: 4,
   guest: 4,
   report: 5,
-  run: 6,
-  matrix: 7,
-  bisect: 7,
-  bench: 7,
-  lava: 7,
-  cli: 8,
+  history: 6,
+  run: 7,
+  matrix: 8,
+  bisect: 8,
+  bench: 8,
+  lava: 8,
+  cli: 9,
 };
 
 const src = join(projectRoot, "src");

@@ -13,6 +13,7 @@ import {
   newRun,
   type Prepared,
   prepareCell,
+  remember,
   runDeadline,
   testCell,
 } from "../run/cell.ts";
@@ -67,7 +68,7 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
   const spec: CellSpec = {
     machine: { ...o.machine, runDeadline: runDeadline(o.machine, [o.suite]) },
     arch: o.arch,
-    tree: { path: o.tree, label: `${o.tree} @ ${commit.slice(0, 12)}` },
+    tree: { path: o.tree, label: `${o.tree} @ ${commit.slice(0, 12)}`, name: o.tree, commit },
     suite: suiteFor(o.suite, o.type),
     fragments: o.fragments,
     tests: o.tests,
@@ -90,6 +91,8 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
       else await testCell(spec, run, prepared);
     }
   } finally {
+    // A kernel the step did not boot (the same as an earlier step's) has no run of its own to remember.
+    if (!same) remember(spec.machine.history, run);
     writeReports(results);
   }
   const seconds = (Date.now() - started) / 1000;

@@ -14,6 +14,7 @@ import {
   collect,
   configOptions,
   fragmentsOf,
+  historyOf,
   jobsOption,
   machineOptions,
   machineSpec,
@@ -74,7 +75,7 @@ function stepArgs(o: Opts): StepOptions {
     tests: tests.length ? tests : undefined,
     fragments: fragmentsOf(o),
     type: o.type as BisectType,
-    machine: machineSpec(o),
+    machine: { ...machineSpec(o), history: historyOf(o, "bisect-step") },
   };
 }
 
@@ -125,12 +126,15 @@ export function registerBisect(program: Command): void {
 async function bisectAction(o: Opts): Promise<void> {
   for (const flag of ["tree", "good", "bad"])
     if (!o[flag]) throw new KhilError(`--${flag} is required (or give --series)`);
-  const step = stepArgs(o);
+  // The steps record their runs; the bisect itself only starts them.
+  const step = stepArgs({ ...o, history: "none" });
   const pass = ["--tree", step.tree, "--arch", step.arch.name, "--suite", suiteArg(o), "--type", step.type];
   for (const t of o.test as string[]) pass.push("--test", t);
   for (const f of o.config as string[]) pass.push("--config", resolve(f));
   if (o.debug) pass.push("--debug");
   const flags = ["cpus", "memory", "accel", "jobs", "append", "retries"] as const;
+  // The steps run from the tree's top: a database given by a relative path is made absolute.
+  if (o.history) pass.push("--history", o.history === "none" ? "none" : resolve(String(o.history)));
   const timeouts = ["buildTimeout", "bootTimeout", "pushTimeout", "timeout"] as const;
   for (const k of [...flags, ...timeouts])
     for (const v of [o[k]].flat())

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { resolveArchs } from "../arch/arch.ts";
 import { eachPatch, patchTable } from "../bisect/each-patch.ts";
@@ -13,9 +14,11 @@ import { engineOf, engineOptions } from "./engine.ts";
 import {
   collect,
   fragmentsOf,
+  historyOf,
   hostPushes,
   machineOptions,
   machineSpec,
+  positiveInt,
   pushOption,
   runOptions,
   treeOf,
@@ -40,6 +43,12 @@ export function registerBootAndTest(program: Command): void {
     .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
     .option("--test <glob>", "run these tests instead of the suite's selection (repeatable)", collect, [])
     .option("--no-deny", "also run the tests the suite's deny list skips")
+    .option(
+      "--repeat <n>",
+      "run the same kernel N times, each in a fresh guest and recorded; the summary gives each test's pass rate",
+      positiveInt,
+      1,
+    )
     .addOption(
       new Option(
         "--each-patch [type]",
@@ -74,7 +83,7 @@ export function registerBootAndTest(program: Command): void {
             tests: o.test.length ? o.test : undefined,
             fragments: fragmentsOf(o),
             type: o.eachPatch === true ? "test" : o.eachPatch,
-            machine: machineSpec(o),
+            machine: { ...machineSpec(o), history: historyOf(o, "each-patch") },
           });
           process.stdout.write(`${arch.name}: ${report.series} onto ${report.base}\n${patchTable(report)}\n`);
           process.stdout.write(
@@ -86,19 +95,23 @@ export function registerBootAndTest(program: Command): void {
         return;
       }
       const runDir = createRunDir(`boot-and-test-${o.arch}`);
-      const machine = machineSpec(o);
-      machine.runDeadline = runDeadline(machine, [suite]);
-      const specs = archs.map((arch) => ({
-        arch,
-        tree,
-        suite,
-        fragments: fragmentsOf(o),
-        tests: o.test.length ? o.test : undefined,
-        deny: o.deny,
-        machine,
-        runDir,
-        extra,
-      }));
+      const machine = { ...machineSpec(o), history: historyOf(o, "boot-and-test") };
+      const repeat: number = o.repeat;
+      // Each repetition is a run of its own (the whole-run deadline counts them all), in a directory of its own.
+      machine.runDeadline = runDeadline(machine, Array(repeat).fill(suite));
+      const specs = Array.from({ length: repeat }, (_, i) =>
+        archs.map((arch) => ({
+          arch,
+          tree,
+          suite,
+          fragments: fragmentsOf(o),
+          tests: o.test.length ? o.test : undefined,
+          deny: o.deny,
+          machine,
+          runDir: repeat > 1 ? join(runDir, `repeat-${String(i + 1).padStart(2, "0")}`) : runDir,
+          extra,
+        })),
+      ).flat();
       const results = await bootAndTest(specs, runDir, engine.test);
       process.exitCode = allPassed(results) ? 0 : 1;
     });

@@ -8,6 +8,7 @@ import { registerBootAndTest } from "./boot-and-test.ts";
 import { registerBuild } from "./build.ts";
 import { registerCi } from "./ci.ts";
 import { registerGuest } from "./guest.ts";
+import { registerHistory } from "./history.ts";
 import { registerLava } from "./lava.ts";
 import { registerMatrix } from "./matrix.ts";
 import { registerReport } from "./report.ts";
@@ -32,6 +33,7 @@ for (const register of [
   registerCi,
   registerBisect,
   registerBench,
+  registerHistory,
 ])
   register(program);
 

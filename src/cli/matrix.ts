@@ -9,7 +9,15 @@ import { allPassed } from "../report/verdict.ts";
 import { runDeadline } from "../run/cell.ts";
 import { loadSuite } from "../run/suite.ts";
 import { engineOf, engineOptions } from "./engine.ts";
-import { annotate, collect, jobsOption, machineOptions, machineSpec, runOptions } from "./options.ts";
+import {
+  annotate,
+  collect,
+  historyOf,
+  jobsOption,
+  machineOptions,
+  machineSpec,
+  runOptions,
+} from "./options.ts";
 
 export function registerMatrix(program: Command): void {
   engineOptions(
@@ -34,7 +42,7 @@ export function registerMatrix(program: Command): void {
       const cells = o.cell.length ? all.filter((c) => o.cell.includes(c.name)) : all;
       const runDir = o.out ? resolve(o.out) : createRunDir("matrix");
       mkdirSync(runDir, { recursive: true });
-      const machine = machineSpec(o);
+      const machine = { ...machineSpec(o), history: historyOf(o, "matrix") };
       machine.runDeadline = runDeadline(
         machine,
         cells.map((c) => loadSuite(c.suite)),

@@ -5,6 +5,8 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { type Arch, resolveArchs } from "../arch/arch.ts";
 import { KhilError } from "../common/errors.ts";
 import type { Accel } from "../guest/qemu.ts";
+import { defaultHistoryFile } from "../history/db.ts";
+import { type History, openHistory } from "../history/history.ts";
 import { projectRoot } from "../host/paths.ts";
 import { applySeries } from "../kernel/series.ts";
 import { type KernelTree, PACKAGED_KERNELS, resolveTree } from "../kernel/tree.ts";
@@ -114,7 +116,17 @@ export function runOptions(cmd: Command): Command {
       "run failed tests again up to N times; one that passes is reported flaky",
       count,
       0,
+    )
+    .option(
+      "--history <file|none>",
+      `the results database each run is judged against and recorded in (default $KHIL_HISTORY, else ${defaultHistoryFile()}), or none`,
     );
+}
+
+/** The results database of `--history` (else $KHIL_HISTORY), recording runs as made by `origin` (the command). */
+export function historyOf(o: Opts, origin: string): History | undefined {
+  const file = (o.history as string | undefined) ?? process.env.KHIL_HISTORY;
+  return openHistory(file === undefined || file === "none" ? file : resolve(file), origin);
 }
 
 /** Deadlines in seconds given on the command line; the suite's and the defaults fill the rest. */

@@ -3,16 +3,7 @@
  * checkout is never touched), cached by base commit and series content.
  */
 import { createHash } from "node:crypto";
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { execa } from "execa";
 import { KhilError } from "../common/errors.ts";
@@ -148,7 +139,14 @@ export async function applySeries(
       writeFileSync(recordFile, `${JSON.stringify(record, null, 2)}\n`);
     } else log(`series ${spec} already applied onto ${onto} (cached: ${dir})`);
     const record = JSON.parse(readFileSync(recordFile, "utf8")) as SeriesRecord;
-    return { path: dir, label, series: record };
+    const last = record.patches.at(-1)?.commit;
+    return {
+      path: dir,
+      label,
+      name: base.name ?? base.label,
+      ...(last ? { commit: last } : {}),
+      series: record,
+    };
   });
 }
 

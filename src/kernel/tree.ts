@@ -6,6 +6,7 @@ import { log } from "../common/log.ts";
 import { aptInstall } from "../host/apt.ts";
 import { withLock } from "../host/lock.ts";
 import { cacheDir } from "../host/paths.ts";
+import { git, isGitTree } from "./git.ts";
 import { type KconfigDb, parseKconfigFile } from "./kconfig-lang.ts";
 
 /** Debian packages of kernel trees khil knows; each carries the BPF timer series (merged in 5.15). */
@@ -20,6 +21,10 @@ export interface KernelTree {
   path: string;
   /** Short human label: `linux-source-6.12 (6.12.117-1~deb12u1)` or the path of a user's tree. */
   label: string;
+  /** The tree apart from its version: the package, the path; what history compares runs within. */
+  name?: string;
+  /** Its version: a git tree's HEAD (a series' last patch), a package's version. */
+  commit?: string;
   /** The patch series applied onto the base to make this tree (`--series`). */
   series?: SeriesRecord;
 }
@@ -61,7 +66,8 @@ export function checkUserTree(given: string): string {
 export async function resolveTree(opts: { tree?: string; kernel?: string }): Promise<KernelTree> {
   if (opts.tree) {
     const path = checkUserTree(opts.tree);
-    return { path, label: path };
+    const head = (await isGitTree(path)) ? await git(path, ["rev-parse", "HEAD"]) : undefined;
+    return { path, label: path, name: path, ...(head ? { commit: head } : {}) };
   }
   const version = opts.kernel ?? DEFAULT_KERNEL;
   if (!isPackagedKernel(version))
@@ -86,7 +92,8 @@ async function packagedTree(version: string): Promise<KernelTree> {
   const label = `${pkg} (${debVersion})`;
   const treesDir = join(cacheDir(), "trees");
   const dest = join(treesDir, `${pkg}_${debVersion.replace(/[^A-Za-z0-9.+-]/g, "_")}`);
-  if (isKernelTree(dest)) return { path: dest, label };
+  const tree = { path: dest, label, name: pkg, commit: debVersion };
+  if (isKernelTree(dest)) return tree;
   // Runs started together on an empty cache extract once: the others wait, then find the tree. Without the
   // lock, the last to finish would remove a tree the first is already configuring.
   await withLock(dest, `extracting ${tarball}`, async () => {
@@ -103,7 +110,7 @@ async function packagedTree(version: string): Promise<KernelTree> {
     renameSync(join(tmp, top), dest);
     rmSync(tmp, { recursive: true, force: true });
   });
-  return { path: dest, label };
+  return tree;
 }
 
 const TIMER_API = ["bpf_timer_init", "bpf_timer_set_callback", "bpf_timer_start", "bpf_timer_cancel"];

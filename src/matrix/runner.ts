@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { InfraError, KhilError } from "../common/errors.ts";
@@ -5,7 +6,15 @@ import { log } from "../common/log.ts";
 import type { ArchRun, Results } from "../report/results.ts";
 import { matrixTable } from "../report/summary.ts";
 import { newResults, writeReports } from "../report/write.ts";
-import { type CellTester, cellSpec, type MachineSpec, newRun, prepareCell, testCell } from "../run/cell.ts";
+import {
+  type CellTester,
+  cellSpec,
+  type MachineSpec,
+  newRun,
+  prepareCell,
+  remember,
+  testCell,
+} from "../run/cell.ts";
 import type { Cell } from "./matrix.ts";
 
 export type CellState = "waiting" | "building" | "built" | "testing" | "done";
@@ -27,6 +36,8 @@ export const LOCAL: Engine = { test: testCell, parallel: false };
 /** The run of a cell whose series could not be applied: an error of the `series` stage. */
 function seriesError(cell: Cell, message: string): ArchRun {
   return {
+    id: randomUUID(),
+    startedAt: new Date().toISOString(),
     arch: cell.arch,
     cell: cell.name,
     suite: cell.suite,
@@ -67,6 +78,7 @@ export async function runMatrix(
       // A series that does not apply to one cell's tree is that cell's error, not the matrix's end.
       if (!(cell.series && e instanceof KhilError && e.exitCode === 2)) throw e;
       const run = seriesError(cell, e.message);
+      remember(machine.history, run);
       results.runs.push(run);
       writeReports({ ...newResults(cellDir), runs: [run] });
       set(cell.name, "done");
@@ -98,6 +110,7 @@ export async function runMatrix(
           log(`${cell.name}: ${err.message}`);
         });
       }
+      remember(machine.history, run);
       set(cell.name, "done");
       // Each cell's directory is a run directory of its own too, for `khil report merge`.
       writeReports({ ...newResults(cellDir), runs: [run] });

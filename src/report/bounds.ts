@@ -3,7 +3,7 @@
  * verdict of one test (the check that printed the measurement), so every report — summary, results.json,
  * JUnit, Markdown, the matrix, bisect — sees a breach as that test failing, with the numbers.
  */
-import type { Measure } from "../parse/measures.ts";
+import { formatValue, type Measure } from "../parse/measures.ts";
 import type { ParsedTest } from "../parse/types.ts";
 import { testName } from "./results.ts";
 
@@ -41,11 +41,6 @@ function limitFor(b: Bound, accel: string): { limit: number; under: string } | u
   );
 }
 
-function fmt(v: number, unit: string): string {
-  if (unit !== "ns") return `${v} ${unit}`;
-  return Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(2)} ms` : `${(v / 1e3).toFixed(1)} us`;
-}
-
 /** One bound's finding: what to say, and whether it holds. */
 export function judgeBound(
   b: Bound,
@@ -62,11 +57,11 @@ export function judgeBound(
     };
   const { low, high } = medianInterval(m);
   const u = m.unit;
-  const figures = `${b.measure} median ${fmt(m.p50, u)} (95 % interval ${fmt(low, u)} to ${fmt(high, u)}, n=${m.n}, worst sample ${fmt(m.max, u)})`;
-  const limit = `${fmt(at.limit, u)} allowed under ${at.under}`;
+  const figures = `${b.measure} median ${formatValue(m.p50, u)} (95 % interval ${formatValue(low, u)} to ${formatValue(high, u)}, n=${m.n}, worst sample ${formatValue(m.max, u)})`;
+  const limit = `${formatValue(at.limit, u)} allowed under ${at.under}`;
   return low > at.limit
     ? { holds: false, text: `${figures} above the ${limit}: ${b.reason}` }
-    : { holds: true, text: `${figures} within the ${limit} (margin ${fmt(at.limit - low, u)})` };
+    : { holds: true, text: `${figures} within the ${limit} (margin ${formatValue(at.limit - low, u)})` };
 }
 
 /**

@@ -9,7 +9,7 @@
  * LAVA engine all read this one list.
  */
 import type { FaultClass } from "../common/errors.ts";
-import { type ArchRun, testName } from "./results.ts";
+import { type ArchRun, failing, testName } from "./results.ts";
 
 export type { FaultClass };
 
@@ -48,7 +48,8 @@ const fault = (c: FaultClass, what: string, text: string, where: string): Fault 
 export function faults(run: ArchRun): Fault[] {
   const cut = Boolean(run.interrupted);
   const tests = run.tests
-    .filter((t) => ["fail", "error", "notrun"].includes(t.verdict))
+    // A known flake in quarantine is reported (history/judge.ts) but is no fault of the run's.
+    .filter(failing)
     // A test left unrun by a stage that failed, or by the interruption, is that stage's fault, not its own.
     .filter((t) => t.verdict !== "notrun" || !(run.error || cut))
     .map(

@@ -24,6 +24,27 @@ export interface TestRecord {
   log?: string;
   /** Its command ended after the run was interrupted from outside (ArchRun.interrupted): it may follow from that. */
   afterInterruption?: true;
+  /** What the history of this test in this cell says of a result that did not pass (history/judge.ts). */
+  history?: TestHistory;
+}
+
+/**
+ * regression: it passed every time for a while and fails now (since the run and commit named);
+ * known-flaky: it failed now and then in this cell before, at the rate given.
+ */
+export interface TestHistory {
+  state: "regression" | "known-flaky";
+  text: string;
+  /**
+   * A known flake failing the way it failed before, within its quarantine: reported everywhere, but it does
+   * not fail the run. A different reason never is: that is a new failure.
+   */
+  quarantined?: true;
+}
+
+/** A failure that counts against the run: quarantined known flakes aside. */
+export function failing(t: TestRecord): boolean {
+  return ["fail", "error", "notrun"].includes(t.verdict) && !t.history?.quarantined;
 }
 
 export interface SplatRecord {
@@ -35,15 +56,29 @@ export interface SplatRecord {
   during: string;
   /** Where it was read: the console, dmesg, or (for a fault no pattern names) the kernel's bookkeeping. */
   source: "console" | "dmesg" | "bookkeeping";
+  /** The same bug gives the same one in every run (fingerprint.ts); set when the report is written. */
+  fingerprint?: string;
 }
 
 export interface ArchRun {
+  /** Unique to this run wherever its results go (merged reports, databases): a random UUID. */
+  id?: string;
+  /** When it started (ISO 8601). */
+  startedAt?: string;
   arch: string;
   /** The matrix cell this run belongs to. */
   cell?: string;
   suite: string;
   /** The kernel tree built: the packaged one's version, a path, or a base plus a series. */
   tree?: string;
+  /** The tree without its commit: a packaged tree's package, a user's path; history's axis (history/). */
+  treeName?: string;
+  /** The tree's commit (a git tree's HEAD, a series' last patch, a bisect step's) or a package's version. */
+  commit?: string;
+  /** The user's own config on top of the suite's (`--config`, `--debug`): their fragments' names. */
+  variant?: string;
+  /** The history's view of this run: the cell it is compared within, and measures that moved (warnings). */
+  history?: { cell: string; measures: string[] };
   series?: SeriesRecord;
   /**
    * "passed" only when every selected test passed (or some were skipped by the suite's deny list, with the

@@ -92,7 +92,9 @@ export function summaryTable(r: Results): string {
     for (const t of run.tests) {
       const why = t.reason ? `  (${t.reason})` : "";
       out.push(`  ${testName(t).padEnd(width)}  ${MARK[t.verdict]}${why}`);
+      if (t.history) out.push(`  ${"".padEnd(width)}  history: ${t.history.text}`);
     }
+    for (const m of run.history?.measures ?? []) out.push(`  history: ${m}`);
     const measured = measureRows([run]);
     if (measured.length) out.push(...textTable(MEASURE_HEAD, measured).map((l) => `  ${l}`));
     for (const f of findings(run)) out.push(`  ${f.what}: ${f.text}`);
@@ -102,6 +104,8 @@ export function summaryTable(r: Results): string {
     const more = (["flaky", "notrun"] as const)
       .filter((v) => n(v))
       .map((v) => `, ${n(v)} ${v === "notrun" ? "not run" : v}`);
+    const excused = run.tests.filter((t) => t.history?.quarantined).length;
+    if (excused) more.push(` (${excused} of them known flaky, quarantined: not counted)`);
     out.push(
       `  => ${run.status.toUpperCase()}: ${n("pass")} passed, ${n("fail")} failed, ${n("skip")} skipped${more.join("")}`,
     );
@@ -120,6 +124,7 @@ function columns(r: Results): {
   const tests = [...new Set(r.runs.flatMap((run) => run.tests.map(testName)))];
   const cell = (run: ArchRun, test: string) => {
     const t = run.tests.find((x) => testName(x) === test);
+    if (t?.history?.quarantined) return "FLAKE";
     if (t) return MARK[t.verdict] ?? t.verdict;
     return run.error ? `(${run.error.stage})` : "-";
   };
@@ -159,7 +164,62 @@ export function matrixTable(r: Results): string {
     for (const f of findings(run)) lines.push(`${run.cell ?? run.arch}: ${f.what}: ${f.text.split("\n")[0]}`);
     for (const [test, why] of whyFailed(run)) lines.push(`${run.cell ?? run.arch}: ${test} failed: ${why}`);
   }
+  for (const [kind, items] of historyNotes(r))
+    for (const [where, text] of items) lines.push(`${where}: ${kind}: ${text}`);
+  if (r.runs.some((run) => run.tests.some((t) => t.history?.quarantined)))
+    lines.push("FLAKE: failed the way it has flaked here before, quarantined: not counted (README: history)");
   return lines.join("\n");
+}
+
+/**
+ * What the history said of the run, by kind: new regressions, known flakes (quarantined or not), and
+ * measures that moved; each as [where, text].
+ */
+export function historyNotes(r: Results): [string, [string, string][]][] {
+  const by = (pick: (run: ArchRun) => [string, string][]) => r.runs.flatMap(pick);
+  const tests = (state: string) => (run: ArchRun) =>
+    run.tests
+      .filter((t) => t.history?.state === state)
+      .map((t): [string, string] => [`${run.cell ?? run.arch}: ${testName(t)}`, t.history?.text ?? ""]);
+  const notes: [string, [string, string][]][] = [
+    ["new regressions", by(tests("regression"))],
+    ["known flakes", by(tests("known-flaky"))],
+    ["measures that moved", by((run) => (run.history?.measures ?? []).map((m) => [run.cell ?? run.arch, m]))],
+  ];
+  return notes.filter(([, items]) => items.length > 0);
+}
+
+/**
+ * Each test's pass rate where one cell ran several times (`--repeat`): how often it passed of the runs in
+ * which it gave a result, its skips apart. Undefined when no cell ran twice.
+ */
+export function passRates(r: Results): string | undefined {
+  const groups = new Map<string, ArchRun[]>();
+  for (const run of r.runs)
+    groups.set(run.cell ?? run.arch, [...(groups.get(run.cell ?? run.arch) ?? []), run]);
+  const rows: string[][] = [];
+  for (const [where, runs] of groups) {
+    if (runs.length < 2) continue;
+    for (const test of [...new Set(runs.flatMap((run) => run.tests.map(testName)))]) {
+      const got = runs.flatMap((run) => run.tests.filter((t) => testName(t) === test));
+      const passed = got.filter((t) => t.verdict === "pass" || t.verdict === "flaky").length;
+      const skipped = got.filter((t) => t.verdict === "skip").length;
+      const judged = got.length - skipped;
+      rows.push([
+        where,
+        test,
+        judged ? `${passed}/${judged}` : "-",
+        judged ? (passed / judged).toFixed(2) : "-",
+        skipped ? `${skipped} skipped` : "",
+        runs.length - got.length ? `${runs.length - got.length} without a result` : "",
+      ]);
+    }
+  }
+  if (!rows.length) return undefined;
+  return [
+    `pass rates over repeated runs:`,
+    ...textTable(["cell", "test", "passed", "rate", "", ""], rows).map((l) => `  ${l}`),
+  ].join("\n");
 }
 
 /** Each failed test that says why (a breached bound with its figures, a check's worst sample): for the tables. */
@@ -202,5 +262,13 @@ export function toMarkdown(r: Results): string {
     for (const [test, why] of whyFailed(run))
       lines.push(`- ${esc(run.cell ?? run.arch)}: **${esc(test)}** failed: ${esc(why)}`);
   }
+  // Apart, as a job summary should: what broke since last time, and what is known to come and go.
+  for (const [kind, items] of historyNotes(r))
+    lines.push(
+      "",
+      `### ${kind[0]?.toUpperCase()}${kind.slice(1)}`,
+      "",
+      ...items.map(([w, t]) => `- ${esc(w)}: ${esc(t)}`),
+    );
   return `${lines.join("\n")}\n`;
 }

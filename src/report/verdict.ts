@@ -1,5 +1,5 @@
 /** From what a run recorded to its verdict, and from the verdicts to the exit code. */
-import { type ArchRun, type Results, type TestRecord, testName } from "./results.ts";
+import { type ArchRun, failing, type Results, type TestRecord, testName } from "./results.ts";
 
 /** The exit code's question: did every selected test pass, those the suite denies with a reason aside? */
 export function allPassed(r: Results): boolean {
@@ -22,7 +22,7 @@ export function archStatus(
   if (run.problems.length > 0 || (run.harness ?? []).length > 0) return "failed";
   const top = run.tests.filter((t) => !t.subtest);
   if (top.length === 0) return "error";
-  if (run.tests.some((t) => ["fail", "error", "notrun"].includes(t.verdict))) return "failed";
+  if (run.tests.some(failing)) return "failed";
   return top.every(isDenied) ? "skipped" : "passed";
 }
 

@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runFault } from "./fault.ts";
+import { splatFingerprint } from "./fingerprint.ts";
 import { toJunit } from "./junit.ts";
 import type { Results } from "./results.ts";
 
@@ -17,6 +18,7 @@ export function writeReports(results: Results): void {
     const fault = runFault(run);
     if (fault) run.fault = fault;
     else delete run.fault;
+    for (const s of run.splats) s.fingerprint = splatFingerprint(s);
   }
   writeFileSync(join(results.runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(results.runDir, "junit.xml"), toJunit(results));

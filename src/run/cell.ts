@@ -1,5 +1,6 @@
+import { randomUUID } from "node:crypto";
 import { appendFileSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { type Arch, loadArch } from "../arch/arch.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
@@ -9,11 +10,12 @@ import { harnessFaults, jitAsked, readGuestFacts } from "../guest/facts.ts";
 import type { Guest } from "../guest/guest.ts";
 import { unpackGuestPackages } from "../guest/image.ts";
 import type { Accel } from "../guest/qemu.ts";
+import { type History, judgeAndRecord } from "../history/history.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import { applySeries } from "../kernel/series.ts";
 import { isPackagedKernel, type KernelTree, resolveTree } from "../kernel/tree.ts";
 import type { ArchRun, Results } from "../report/results.ts";
-import { summaryTable } from "../report/summary.ts";
+import { passRates, summaryTable } from "../report/summary.ts";
 import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import { buildSelftests } from "../selftests/build.ts";
@@ -41,6 +43,8 @@ export interface MachineSpec {
   retries: number;
   /** The whole run's deadline, shared by its cells. */
   runDeadline?: RunDeadline;
+  /** The results database each run is judged against and recorded in (`--history`); none without. */
+  history?: History;
 }
 
 /** One arch of one suite on one tree: what `boot-and-test` runs per arch and a matrix runs per cell. */
@@ -103,9 +107,16 @@ export interface Prepared {
 
 export function newRun(spec: CellSpec): ArchRun {
   const run: ArchRun = {
+    id: randomUUID(),
+    startedAt: new Date().toISOString(),
     arch: spec.arch.name,
     suite: spec.suite.name,
     tree: spec.tree.label,
+    ...(spec.tree.name ? { treeName: spec.tree.name } : {}),
+    ...(spec.tree.commit ? { commit: spec.tree.commit } : {}),
+    ...(spec.fragments.length
+      ? { variant: spec.fragments.map((f) => basename(f, ".config")).join("+") }
+      : {}),
     ...(spec.tree.series ? { series: spec.tree.series } : {}),
     status: "error",
     problems: [],
@@ -347,6 +358,18 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
   }
 }
 
+/**
+ * A finished run judged against its cell's history and recorded (history/history.ts). The database failing
+ * (a full disk, another khil holding it past the busy wait) costs the history, never the run's results.
+ */
+export function remember(history: History | undefined, run: ArchRun): void {
+  try {
+    judgeAndRecord(history, run);
+  } catch (e) {
+    log(`history: not recorded in ${history?.db.file}: ${(e as Error).message}`);
+  }
+}
+
 /** The whole run's deadline: the user's, else the largest any of the run's suites asks for. */
 export function runDeadline(machine: MachineSpec, suites: readonly Suite[]): RunDeadline {
   const total = Math.max(...suites.map((s) => resolveDeadlines(machine.deadlines, s.timeouts).total));
@@ -369,11 +392,14 @@ export async function bootAndTest(
       if (prepared) await test(spec, run, prepared);
     } finally {
       run.timings.total = (Date.now() - t0) / 1000;
+      remember(spec.machine.history, run);
       // Written after every arch, so what was gathered survives a later failure or Ctrl-C.
       writeReports(results);
     }
   }
   process.stdout.write(`${summaryTable(results)}\n`);
+  const rates = passRates(results);
+  if (rates) process.stdout.write(`${rates}\n`);
   process.stdout.write(`results: ${runDir} (results.json, junit.xml, console.log, logs)\n`);
   return results;
 }
