@@ -18,7 +18,7 @@ const program = new Command("khil")
   .exitOverride()
   .hook("preAction", (_, action) => {
     // Merging reports and writing CI files touch neither the caches nor the run directories.
-    if (["merge", "github"].includes(action.name())) return;
+    if (["merge", "github", "kcidb", "history"].includes(action.name())) return;
     checkWritable(cacheDir(), "KHIL_CACHE", 3);
     checkWritable(runsDir(), "KHIL_RUNS", 0);
   });
