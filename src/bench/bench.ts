@@ -23,6 +23,7 @@ import { programsAmong, resolvePush } from "../run/push.ts";
 import { loadSuite, suiteFragments } from "../run/suite.ts";
 import { buildSelftests } from "../selftests/build.ts";
 import { bisectStepRow } from "./bisect-step.ts";
+import { historyRow } from "./history.ts";
 import { rawBootOnce, rawColdBuild, TEST_COMMAND } from "./raw.ts";
 import { type BenchRow, benchTable, row, seconds, stats } from "./stats.ts";
 
@@ -145,6 +146,8 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
     .map(([n, s]) => `${n} ${Number(s).toFixed(1)} s`)
     .join(", ")}`;
   rows.push(wholeRow);
+  const warmRun = results?.runs[0];
+  if (warmRun) rows.push(await historyRow(warmRun, o.runDir, o.runs));
   if (!o.quick) rows.push(await coldFirstRun(arch, rows, o.runDir));
   rows.push(
     await bisectStepRow(arch, tree.path, vars, env, o.runDir, {

@@ -23,7 +23,8 @@ const SETUP = [
  * results and writes the Markdown table to the job summary. Debian 12 is the container: khil's kernel
  * trees and toolchains are Debian packages. The container is privileged so that it sees /dev/kvm where the
  * runner has it: khil's KVM probe then decides, and TCG is used elsewhere. ccache and the unpacked trees
- * are kept between runs.
+ * are kept between runs, and so is the results database: each cell is judged against it and adds its run,
+ * the report job merges the cells' copies into one and keeps that for the next workflow run.
  */
 export function githubWorkflow(cells: Cell[], matrixFile: string): string {
   const cell = gh("matrix.cell");
@@ -43,6 +44,18 @@ export function githubWorkflow(cells: Cell[], matrixFile: string): string {
       "restore-keys": `${key("ccache")}-\nkhil-ccache-${cell}-`,
     },
   };
+  // The newest database any earlier workflow run kept; each keeps its own (a cache entry is never replaced).
+  const history = (step: "restore" | "save") => ({
+    name:
+      step === "restore" ? "The results database kept by earlier runs" : "Keep the merged results database",
+    ...(step === "save" ? { if: "always()" } : {}),
+    uses: `actions/cache/${step}@v4`,
+    with: {
+      path: "history",
+      key: `khil-history-${gh("github.run_id")}`,
+      ...(step === "restore" ? { "restore-keys": "khil-history-" } : {}),
+    },
+  });
   const workflow = {
     name: "khil matrix",
     on: { push: null, pull_request: null, workflow_dispatch: null },
@@ -66,9 +79,15 @@ export function githubWorkflow(cells: Cell[], matrixFile: string): string {
           },
           trees,
           ccache,
+          history("restore"),
           {
             name: "Build, boot and test the cell",
-            run: `node bin/khil.js matrix --file ${matrixFile} --cell "${cell}" --out "runs/${cell}"`,
+            run: `node bin/khil.js matrix --file ${matrixFile} --cell "${cell}" --out "runs/${cell}" --history history/history.sqlite`,
+          },
+          {
+            name: "The cell's copy of the results database, for the report job",
+            if: "always()",
+            run: `mkdir -p "runs/${cell}" && cp history/history.sqlite "runs/${cell}/history.sqlite" || true`,
           },
           {
             name: "Keep the cell's run directory",
@@ -87,10 +106,16 @@ export function githubWorkflow(cells: Cell[], matrixFile: string): string {
           ...SETUP,
           { run: "npm ci --no-audit --no-fund" },
           { uses: "actions/download-artifact@v4", with: { pattern: "khil-*", path: "cells" } },
+          history("restore"),
           {
-            name: "Merge the cells into one report",
-            run: 'node bin/khil.js report merge cells/* --out report --markdown >> "$GITHUB_STEP_SUMMARY"',
+            // The job summary lists new regressions and known flakes apart, as the cells' history judged them.
+            name: "Merge the cells into one report, and their databases into one",
+            run: [
+              "mkdir -p history",
+              'node bin/khil.js report merge cells/* $(ls cells/*/history.sqlite history/history.sqlite 2>/dev/null) --out report --history history/history.sqlite --markdown >> "$GITHUB_STEP_SUMMARY"',
+            ].join("\n"),
           },
+          history("save"),
           {
             if: "always()",
             uses: "actions/upload-artifact@v4",

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { HistoryDb } from "../../src/history/db.ts";
 import { projectRoot } from "../../src/host/paths.ts";
 import type { Results } from "../../src/report/results.ts";
 import { HOUR } from "../helpers.ts";
@@ -60,6 +61,11 @@ describe("the generated GitHub workflow", () => {
       expect(readFileSync(github.GITHUB_STEP_SUMMARY, "utf8")).toMatch(
         /## khil results[\s\S]*\| \*\*status\*\* \| \*\*passed\*\* \|/,
       );
+      // The merged database holds the cell's run once (from its database and its results.json alike), for the
+      // next workflow run to be judged against.
+      const db = new HistoryDb(join(clone, "history", "history.sqlite"));
+      expect(db.runs().map((r) => [r.uid, r.status])).toEqual([[results.runs[0]?.id, "passed"]]);
+      db.close();
     },
     HOUR,
   );
