@@ -5,7 +5,7 @@ import type { Arch } from "../arch/arch.ts";
 import { log } from "../common/log.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { git, subject } from "../kernel/git.ts";
-import { testName } from "../report/results.ts";
+import { type ArchRun, testName } from "../report/results.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import {
   type CellSpec,
@@ -31,6 +31,11 @@ export interface StepOptions {
   machine: MachineSpec;
   /** The steps of this bisect (or series) so far: one that judged the same kernel and files lends its verdict. */
   earlier?: StepRecord[];
+  /**
+   * Runs of the kernel before it is called good (`--repeat`): each in a fresh guest, the first that is not
+   * good decides. syzbot runs each bisection revision 10 times: a flaky failure needs several chances.
+   */
+  repeat?: number;
 }
 
 /** A boot or build step needs no selftests and runs no command. */
@@ -76,8 +81,13 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
     runDir,
   };
   const results = newResults(runDir);
-  const run = newRun(spec);
+  let run = newRun(spec);
   results.runs.push(run);
+  const remembered = new Set<ArchRun>();
+  const done = (r: ArchRun) => {
+    remember(spec.machine.history, r);
+    remembered.add(r);
+  };
   let key: string | undefined;
   let same: StepRecord | undefined;
   try {
@@ -88,11 +98,20 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
       same = o.earlier?.find((s) => s.key === key && s.verdict !== "skip");
       if (same)
         log(`bisect-step: same kernel image and test files as ${same.commit.slice(0, 12)}: not booted`);
-      else await testCell(spec, run, prepared);
+      else
+        for (let i = 1; ; i++) {
+          await testCell(i === 1 ? spec : { ...spec, runDir: join(runDir, `repeat-${i}`) }, run, prepared);
+          // Judged after the history had its word: a known flake failing as it did before is not bad.
+          done(run);
+          if (i >= (o.repeat ?? 1) || judge(run, o.type).verdict !== "good") break;
+          log(`bisect-step: good in run ${i} of ${o.repeat}: again`);
+          run = newRun(spec);
+          results.runs.push(run);
+        }
     }
   } finally {
     // A kernel the step did not boot (the same as an earlier step's) has no run of its own to remember.
-    if (!same) remember(spec.machine.history, run);
+    if (!same && !remembered.has(run)) done(run);
     writeReports(results);
   }
   const seconds = (Date.now() - started) / 1000;

@@ -20,6 +20,7 @@ import {
   machineSpec,
   type Opts,
   oneArch,
+  positiveInt,
   runOptions,
   treeOf,
 } from "./options.ts";
@@ -34,7 +35,13 @@ function stepOptions(cmd: Command): Command {
         .choices([...BISECT_TYPES])
         .default("test"),
     )
-    .addOption(jobsOption());
+    .addOption(jobsOption())
+    .option(
+      "--repeat <n>",
+      "run each commit's kernel up to N times, each in a fresh guest, before calling it good",
+      positiveInt,
+      1,
+    );
 }
 
 /** A suite given as a path is made absolute: `git bisect run` runs each step at the tree's top. */
@@ -75,6 +82,7 @@ function stepArgs(o: Opts): StepOptions {
     tests: tests.length ? tests : undefined,
     fragments: fragmentsOf(o),
     type: o.type as BisectType,
+    repeat: o.repeat as number,
     machine: { ...machineSpec(o), history: historyOf(o, "bisect-step") },
   };
 }
@@ -132,7 +140,7 @@ async function bisectAction(o: Opts): Promise<void> {
   for (const t of o.test as string[]) pass.push("--test", t);
   for (const f of o.config as string[]) pass.push("--config", resolve(f));
   if (o.debug) pass.push("--debug");
-  const flags = ["cpus", "memory", "accel", "jobs", "append", "retries"] as const;
+  const flags = ["cpus", "memory", "accel", "jobs", "append", "retries", "repeat"] as const;
   // The steps run from the tree's top: a database given by a relative path is made absolute.
   if (o.history) pass.push("--history", o.history === "none" ? "none" : resolve(String(o.history)));
   const timeouts = ["buildTimeout", "bootTimeout", "pushTimeout", "timeout"] as const;
