@@ -36,9 +36,12 @@ export function signature(t: Pick<TestRecord, "verdict" | "reason">): string | u
   return `${verdict}: ${stableTitle(t.reason ?? "")}`;
 }
 
+/** A commit as reports show it: a git hash shortened, a package's version whole. */
+export const shortCommit = (c: string) => (/^[0-9a-f]{40}$/.test(c) ? c.slice(0, 12) : c);
+
 const where = (p: PastResult | undefined) =>
   p
-    ? `run ${p.run} of ${p.at.slice(0, 16).replace("T", " ")}${p.commit ? `, ${p.commit.slice(0, 12)}` : ""}`
+    ? `run ${p.run} of ${p.at.slice(0, 16).replace("T", " ")}${p.commit ? `, ${shortCommit(p.commit)}` : ""}`
     : "this run";
 
 /** The past results that say something: a skip neither passes nor fails. */

@@ -4,7 +4,7 @@ import { textTable } from "../common/table.ts";
 import { formatValue } from "../parse/measures.ts";
 import type { Verdict } from "../report/results.ts";
 import type { PastResult } from "./db.ts";
-import { QUARANTINE_PASSES, standing } from "./judge.ts";
+import { QUARANTINE_PASSES, shortCommit, standing } from "./judge.ts";
 
 /** How many of the newest results a row shows, newest last. */
 const LAST = 20;
@@ -107,7 +107,7 @@ export function historyText(v: HistoryView): string {
     t.quarantined
       ? `quarantined (${t.passesInARow}/${QUARANTINE_PASSES} passes)`
       : t.failingSince
-        ? `failing since run ${t.failingSince.run}${t.failingSince.commit ? ` (${t.failingSince.commit.slice(0, 12)})` : ""}`
+        ? `failing since run ${t.failingSince.run}${t.failingSince.commit ? ` (${shortCommit(t.failingSince.commit)})` : ""}`
         : t.flakes
           ? "flaky, out of quarantine"
           : "-";

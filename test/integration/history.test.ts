@@ -26,9 +26,9 @@ describe("memory across runs, on real guests", () => {
       expect(existsSync(join(dir, "repeat-10", "console.log"))).toBe(true);
       expect(qemuLeftIn(dir)).toEqual([]);
       expect(r.stdout).toMatch(/^pass rates over repeated runs:$/m);
-      expect(r.stdout).toMatch(/x86_64\s+coins\/steady\s+10\/10\s+1\.00/);
+      expect(r.stdout).toMatch(/x86_64\s+steady\s+10\/10\s+1\.00/);
       const rates = [2, 3].map((i) => {
-        const m = new RegExp(`x86_64\\s+coins/coin_${i}\\s+(\\d+)/10`).exec(r.stdout);
+        const m = new RegExp(`x86_64\\s+coin_${i}\\s+(\\d+)/10`).exec(r.stdout);
         return Number(m?.[1]) / 10;
       });
       // Each coin is fair: both landing the same way all ten times happens about 4 times in a million.
@@ -40,15 +40,13 @@ describe("memory across runs, on real guests", () => {
       const h = await khil(["history", "--history", db, "--json"]);
       expect(h.exitCode, h.all).toBe(0);
       const view = JSON.parse(h.stdout) as HistoryView;
-      const steady = view.tests.find((t) => t.test === "coins/steady");
+      const steady = view.tests.find((t) => t.test === "steady");
       expect(steady).toMatchObject({ runs: 10, last: "..........", failRate: 0, flakes: 0 });
-      expect(view.tests.find((t) => t.test === "coins/coin_2")?.runs).toBe(10);
+      expect(view.tests.find((t) => t.test === "coin_2")?.runs).toBe(10);
       expect(view.measures.find((m) => m.measure === "boot_to_ssh")?.runs).toBe(10);
       expect(view.tests.every((t) => t.cell === "x86_64 coins linux-source-6.12 tcg local")).toBe(true);
-      const text = await khil(["history", "--history", db, "--cell", "coins", "--test", "coins/steady"]);
-      expect(text.stdout).toMatch(
-        /x86_64 coins linux-source-6\.12 tcg local\s+coins\/steady\s+10\s+\.{10}\s+0 %/,
-      );
+      const text = await khil(["history", "--history", db, "--cell", "coins", "--test", "steady"]);
+      expect(text.stdout).toMatch(/x86_64 coins linux-source-6\.12 tcg local\s+steady\s+10\s+\.{10}\s+0 %/);
     },
     HOUR,
   );
