@@ -73,7 +73,8 @@ export function findings(run: ArchRun): Fault[] {
       (s): Fault => ({
         class: "kernel",
         what: `kernel ${s.kind}`,
-        text: `during ${s.during} (${s.source}): ${s.title}`,
+        // The fingerprint (fingerprint.ts) names the bug across runs: the same one in another run is this one.
+        text: `during ${s.during} (${s.source}): ${s.title}${s.fingerprint ? ` [fingerprint ${s.fingerprint}]` : ""}`,
         brief: `kernel ${s.kind} during ${s.during}: ${firstLine(s.title)}`,
         where: s.during,
       }),
