@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { HistoryDb, SCHEMA_VERSION } from "../src/history/db.ts";
 import { cellKey, judgeAndRecord } from "../src/history/history.ts";
-import { judgeMeasure, QUARANTINE_PASSES } from "../src/history/judge.ts";
+import { judgeMeasure, QUARANTINE_PASSES, signature } from "../src/history/judge.ts";
 import { historyText, historyView } from "../src/history/view.ts";
 import { parseMeasures } from "../src/parse/measures.ts";
 import { toJunit } from "../src/report/junit.ts";
@@ -158,7 +158,9 @@ describe("flaky or regressed, from the history of the same test in the same cell
     const now = run(100, { verdict: "fail", reason: "timer_lockup: bpf_timer_cancel returned -EDEADLK" });
     judgeAndRecord({ db, origin: "boot-and-test" }, now);
     expect(lockup(now).history?.quarantined).toBeUndefined();
-    expect(lockup(now).history?.text).toMatch(/never failed this way here before .*so this failure counts/);
+    expect(lockup(now).history?.text).toMatch(
+      /none of its flakes failed this way \(fail: .*\), so this failure counts/,
+    );
     expect(now.status).toBe("failed");
   });
 
@@ -166,7 +168,10 @@ describe("flaky or regressed, from the history of the same test in the same cell
     const { db } = withHistory(`F${".".repeat(QUARANTINE_PASSES)}`);
     const now = run(100, { verdict: "fail", reason: INCONCLUSIVE });
     judgeAndRecord({ db, origin: "boot-and-test" }, now);
-    expect(lockup(now).history?.text).toMatch(/passed 15 times in a row since, so this failure counts/);
+    // Out of quarantine, a test that passed that often and fails is a regression like any other.
+    expect(lockup(now).history?.text).toBe(
+      "regression: it passed 15 times in a row here, then first failed at this run",
+    );
     expect(now.status).toBe("failed");
   });
 
@@ -205,6 +210,77 @@ describe("flaky or regressed, from the history of the same test in the same cell
     expect(second.status).toBe("failed");
     const md = toMarkdown({ khil: "", startedAt: "", finishedAt: "", runDir: "", runs: [second] });
     expect(md).toMatch(/### New regressions\n\n- x86_64: timer_lockup: regression: it passed 20 times/);
+  });
+
+  it("keeps exit codes and signals apart, and takes measured figures out", () => {
+    expect(signature({ verdict: "fail", reason: "exit code 1" })).not.toBe(
+      signature({ verdict: "fail", reason: "exit code 139" }),
+    );
+    expect(signature({ verdict: "fail", reason: "killed by signal 11" })).toBe("fail: killed by signal 11");
+    expect(
+      signature({ verdict: "fail", reason: "89 of 300 relative callbacks early, the earliest 434.9 us" }),
+    ).toBe(
+      signature({ verdict: "fail", reason: "73 of 300 relative callbacks early, the earliest 382.4 us" }),
+    );
+    // A flaky result and one rerun in vain are known by how their first attempt failed.
+    expect(
+      signature({ verdict: "flaky", reason: "failed, then passed on attempt 2", firstReason: "exit code 1" }),
+    ).toBe("fail: exit code 1");
+    expect(signature({ verdict: "fail", reason: "" })).toBeUndefined();
+  });
+
+  it("never excuses a failure that gives no reason, nor one only an old bug shared", () => {
+    const file = join(dir(), "h.sqlite");
+    const db = new HistoryDb(file);
+    const h = { db, origin: "boot-and-test" };
+    const bug = { verdict: "fail" as const, reason: "timer_lockup: bpf_timer_cancel returned -EDEADLK" };
+    judgeAndRecord(h, run(0, bug, { commit: "c0" }));
+    judgeAndRecord(h, run(1, { verdict: "pass" }, { commit: "c1" }));
+    // Then a flake of another kind: a failure the same commit did not repeat.
+    judgeAndRecord(h, run(2, { verdict: "fail", reason: INCONCLUSIVE }, { commit: "c2" }));
+    judgeAndRecord(h, run(3, { verdict: "pass" }, { commit: "c2" }));
+    const back = run(4, bug, { commit: "c4" });
+    judgeAndRecord(h, back);
+    expect(back.status).toBe("failed");
+    const silent = run(5, { verdict: "fail" }, { commit: "c5" });
+    judgeAndRecord(h, silent);
+    expect(silent.status).toBe("failed");
+    expect(lockup(silent).history?.text).toMatch(/\(no reason given\), so this failure counts/);
+  });
+
+  it("takes no flake from a tree without a commit, or with changes not committed", () => {
+    for (const commit of ["", "abc-dirty"]) {
+      const file = join(dir(), "h.sqlite");
+      const db = new HistoryDb(file);
+      const h = { db, origin: "boot-and-test" };
+      for (let i = 0; i < 3; i++) {
+        const r = run(i, i % 2 ? { verdict: "pass" } : { verdict: "fail", reason: "broken" });
+        if (commit) r.commit = commit;
+        else delete r.commit;
+        judgeAndRecord(h, r);
+      }
+      const now = run(3, { verdict: "fail", reason: "broken" });
+      if (commit) now.commit = commit;
+      else delete now.commit;
+      judgeAndRecord(h, now);
+      expect(now.status).toBe("failed");
+    }
+  });
+
+  it("bisect's steps name a known flake but do not excuse it: where a failure began is their question", () => {
+    const { db } = withHistory(`${".".repeat(10)}F..F${".".repeat(5)}`);
+    const now = run(100, { verdict: "fail", reason: INCONCLUSIVE });
+    judgeAndRecord({ db, origin: "bisect-step", quarantine: false }, now);
+    expect(lockup(now).history).toMatchObject({ state: "known-flaky" });
+    expect(lockup(now).history?.quarantined).toBeUndefined();
+    expect(now.status).toBe("failed");
+  });
+
+  it("a matrix variant with its own kernel parameters is a cell of its own", () => {
+    const a = run(0, { verdict: "pass" });
+    const b = { ...run(0, { verdict: "pass" }), variant: "sysctl.net.core.bpf_jit_harden=2" };
+    expect(cellKey(a)).not.toBe(cellKey(b));
+    expect(cellKey(b)).toBe("x86_64 bpf-timer linux-source-6.12 +sysctl.net.core.bpf_jit_harden=2 tcg local");
   });
 
   it("a kernel splat fails the run whatever the history says of its test", () => {

@@ -85,7 +85,7 @@ export async function bisectStep(o: StepOptions): Promise<StepRecord> {
   results.runs.push(run);
   const remembered = new Set<ArchRun>();
   const done = (r: ArchRun) => {
-    remember(spec.machine.history, r);
+    remember(spec.machine.history, r, runDir);
     remembered.add(r);
   };
   let key: string | undefined;

@@ -97,8 +97,9 @@ export function registerBootAndTest(program: Command): void {
       const runDir = createRunDir(`boot-and-test-${o.arch}`);
       const machine = { ...machineSpec(o), history: historyOf(o, "boot-and-test") };
       const repeat: number = o.repeat;
-      // Each repetition is a run of its own (the whole-run deadline counts them all), in a directory of its own.
-      machine.runDeadline = runDeadline(machine, Array(repeat).fill(suite));
+      // Each repetition is a run of its own, in a directory of its own; the whole-run deadline is each one's
+      // times their number.
+      machine.runDeadline = runDeadline(machine, [suite], repeat);
       const specs = Array.from({ length: repeat }, (_, i) =>
         archs.map((arch) => ({
           arch,

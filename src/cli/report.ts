@@ -22,7 +22,10 @@ export function registerReport(program: Command): void {
     )
     .argument("<dirs...>", "run directories holding results.json, and results databases (*.sqlite)")
     .option("--out <dir>", "where to write the merged results.json, junit.xml, summary.md and history.sqlite")
-    .option("--history <file>", "the database to merge every run into (default: history.sqlite in --out)")
+    .option(
+      "--history <file|none>",
+      "the database to merge every run into (default: history.sqlite in --out), or none",
+    )
     .option("--markdown", "print the Markdown table instead of the text one")
     .action((args: string[], o) => {
       const runDir = o.out ? resolve(o.out) : createRunDir("report");
@@ -30,17 +33,24 @@ export function registerReport(program: Command): void {
       const isDb = (a: string) => /\.(sqlite3?|db)$/.test(a);
       const dirs = args.filter((a) => !isDb(a));
       const merged = mergeResults(dirs.map(readRunDir), runDir);
+      if (o.history === "none" && dirs.length < args.length)
+        throw new KhilError("--history none: the databases given have nowhere to be merged into", 2);
       // Every run, from a database or a run directory, once: the database keeps each by its id.
-      const into = new HistoryDb(resolve(o.history ?? join(runDir, "history.sqlite")));
-      for (const file of args.filter(isDb)) {
+      const into =
+        o.history === "none"
+          ? undefined
+          : new HistoryDb(resolve(o.history ?? join(runDir, "history.sqlite")));
+      for (const file of into ? args.filter(isDb) : []) {
         if (!existsSync(file)) throw new KhilError(`${file}: no such results database`, 2);
         const from = new HistoryDb(resolve(file));
-        for (const r of from.runs()) into.record(from.recorded(r.id));
+        for (const r of from.runs()) into?.record(from.recorded(r.id));
         from.close();
       }
-      for (const run of merged.runs) recordRun(into, run, "merge", runDir);
-      log(`history: ${into.runs().length} runs in ${into.file}`);
-      into.close();
+      if (into) {
+        for (const run of merged.runs) recordRun(into, run, "merge", runDir);
+        log(`history: ${into.runs().length} runs in ${into.file}`);
+        into.close();
+      }
       if (!dirs.length) return;
       writeReports(merged);
       writeFileSync(join(runDir, "summary.md"), toMarkdown(merged));

@@ -77,6 +77,8 @@ const MIGRATIONS = [
      name TEXT NOT NULL,
      seconds REAL NOT NULL
    );`,
+  // History is read in the order runs started (a merged database's runs came in the order merged).
+  "CREATE INDEX runs_by_cell_start ON runs (cell, started_at);",
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -146,8 +148,8 @@ export class HistoryDb {
 
   constructor(file: string) {
     this.file = file;
-    mkdirSync(dirname(file), { recursive: true });
     try {
+      mkdirSync(dirname(file), { recursive: true });
       this.db = new Database(file, { timeout: 30_000 });
       this.db.pragma("journal_mode = WAL");
       this.db.pragma("foreign_keys = ON");
@@ -243,8 +245,8 @@ export class HistoryDb {
       .prepare(
         `SELECT r.id, r.started_at, r.commit_id, t.name, t.verdict, t.signature
          FROM tests t JOIN runs r ON r.id = t.run_id
-         WHERE r.id IN (SELECT id FROM runs WHERE cell = ? ORDER BY id DESC LIMIT ?)
-         ORDER BY r.id`,
+         WHERE r.id IN (SELECT id FROM runs WHERE cell = ? ORDER BY started_at DESC, id DESC LIMIT ?)
+         ORDER BY r.started_at, r.id`,
       )
       .all(cell, runs) as {
       id: number;
@@ -274,8 +276,9 @@ export class HistoryDb {
     const rows = this.db
       .prepare(
         `SELECT m.name, m.p50 FROM measures m
-         WHERE m.run_id IN (SELECT id FROM runs WHERE cell = ? ORDER BY id DESC LIMIT ?)
-         ORDER BY m.run_id`,
+         JOIN runs r ON r.id = m.run_id
+         WHERE m.run_id IN (SELECT id FROM runs WHERE cell = ? ORDER BY started_at DESC, id DESC LIMIT ?)
+         ORDER BY r.started_at, r.id`,
       )
       .all(cell, runs) as { name: string; p50: number }[];
     const out = new Map<string, number[]>();
@@ -286,7 +289,7 @@ export class HistoryDb {
   /** The runs, newest last: all of them, or those of the cells matching `cell` (a LIKE pattern). */
   runs(cellLike = "%"): (RunRow & { id: number })[] {
     const rows = this.db
-      .prepare("SELECT * FROM runs WHERE cell LIKE ? ESCAPE '\\' ORDER BY id")
+      .prepare("SELECT * FROM runs WHERE cell LIKE ? ESCAPE '\\' ORDER BY started_at, id")
       .all(cellLike) as Record<string, string | number | null>[];
     return rows.map((r) => runRow(r));
   }
@@ -320,7 +323,7 @@ export class HistoryDb {
     const rows = this.db
       .prepare(
         `SELECT r.id AS run, r.started_at AS at, r.commit_id, r.cell, t.name, t.verdict, t.signature
-         FROM tests t JOIN runs r ON r.id = t.run_id WHERE r.cell LIKE ? ESCAPE '\\' ORDER BY r.id`,
+         FROM tests t JOIN runs r ON r.id = t.run_id WHERE r.cell LIKE ? ESCAPE '\\' ORDER BY r.started_at, r.id`,
       )
       .all(cellLike) as {
       run: number;
@@ -347,7 +350,7 @@ export class HistoryDb {
     return this.db
       .prepare(
         `SELECT r.id AS run, r.cell, m.name, m.unit, m.p50 FROM measures m JOIN runs r ON r.id = m.run_id
-         WHERE r.cell LIKE ? ESCAPE '\\' ORDER BY r.id`,
+         WHERE r.cell LIKE ? ESCAPE '\\' ORDER BY r.started_at, r.id`,
       )
       .all(cellLike) as { run: number; cell: string; name: string; unit: string; p50: number }[];
   }

@@ -4,7 +4,8 @@
  * --repeat all remember and are remembered the same way.
  */
 import { createHash } from "node:crypto";
-import { findings } from "../report/fault.ts";
+import { log } from "../common/log.ts";
+import { findings, runFault } from "../report/fault.ts";
 import { splatFingerprint } from "../report/fingerprint.ts";
 import { type ArchRun, testName } from "../report/results.ts";
 import { archStatus } from "../report/verdict.ts";
@@ -15,17 +16,34 @@ import { judgeMeasure, judgeTest, signature } from "./judge.ts";
 export interface History {
   db: HistoryDb;
   origin: string;
+  /**
+   * Whether a known flake failing as it flaked may be left uncounted. Not for bisect and --each-patch: their
+   * question is where a failure began, and a flake excused there would hide the commit that made it.
+   */
+  quarantine?: boolean;
 }
 
-/** `--history FILE|none`: the database to keep, or none. */
+const NO_QUARANTINE = new Set(["bisect-step", "each-patch"]);
+
+/**
+ * `--history FILE|none`: the database to keep, or none. A database the user named that cannot be opened is
+ * their input to fix; the default one failing costs only the history, with a line saying why.
+ */
 export function openHistory(file: string | undefined, origin: string): History | undefined {
   if (file === "none") return undefined;
-  return { db: new HistoryDb(file ?? defaultHistoryFile()), origin };
+  const quarantine = !NO_QUARANTINE.has(origin);
+  if (file) return { db: new HistoryDb(file), origin, quarantine };
+  try {
+    return { db: new HistoryDb(defaultHistoryFile()), origin, quarantine };
+  } catch (e) {
+    log(`history: none kept for this run: ${(e as Error).message}`);
+    return undefined;
+  }
 }
 
 /**
- * The cell a run is compared within: what makes results comparable (arch, suite, tree, the user's extra
- * config, accelerator, engine), not the commit, which is what history compares across.
+ * The cell a run is compared within: what makes results comparable (arch, suite, tree, the variant: extra
+ * config and kernel parameters, accelerator, engine), not the commit, which is what history compares across.
  */
 export function cellKey(run: ArchRun): string {
   const accel = run.guest?.accel ?? "unbooted";
@@ -37,25 +55,27 @@ export function cellKey(run: ArchRun): string {
  * Judges the run's failures and measures against the cell's past, sets its status again (a quarantined
  * flake no longer fails it), and records it. Without a database the run is left as it is.
  */
-export function judgeAndRecord(h: History | undefined, run: ArchRun): void {
+export function judgeAndRecord(h: History | undefined, run: ArchRun, runDir = ""): void {
   if (!h) return;
-  judgeRun(h.db, run);
-  recordRun(h.db, run, h.origin);
+  judgeRun(h.db, run, h.quarantine ?? true);
+  recordRun(h.db, run, h.origin, runDir);
 }
 
 /** The history's word on each failure and measure of the run, and its status with that word taken. */
-export function judgeRun(db: HistoryDb, run: ArchRun): void {
+export function judgeRun(db: HistoryDb, run: ArchRun, quarantine = true): void {
   const cell = cellKey(run);
+  // Everything read first, then set at once: a database failing half way leaves the run as it was.
   const pastTests = db.pastTests(cell);
-  for (const t of run.tests) {
-    const said = judgeTest(t, pastTests.get(testName(t)) ?? []);
-    if (said) t.history = said;
-    else delete t.history;
-  }
   const pastMeasures = db.pastMeasures(cell);
+  const said = run.tests.map((t) => judgeTest(t, pastTests.get(testName(t)) ?? [], quarantine));
   const moved = measuresOf(run)
     .map((m) => judgeMeasure(m, pastMeasures.get(m.name) ?? []))
     .filter((s): s is string => Boolean(s));
+  run.tests.forEach((t, i) => {
+    const s = said[i];
+    if (s) t.history = s;
+    else delete t.history;
+  });
   run.history = { cell, measures: moved };
   run.status = archStatus(run);
 }
@@ -85,7 +105,8 @@ function recordOf(run: ArchRun, origin: string, runDir: string): RecordedRun {
       engine: run.engine?.name ?? "local",
       kernelRelease: run.guest?.kernelRelease,
       status: run.status,
-      fault: run.fault,
+      // Decided here as writeReports decides it: the run is recorded before its reports are written.
+      fault: runFault(run),
       error: run.error ? `${run.error.stage}: ${run.error.message}` : undefined,
       interrupted: run.interrupted,
       seconds: run.timings.total,

@@ -3,10 +3,13 @@
  * the same cell. Pure: the database is read before and written after.
  *
  * - A **known flake**: the test failed now and then here (a `flaky` verdict, or a failure that the next run of
- *   the same commit did not repeat: across commits, a failure then a pass is a bug and its fix). In the spirit of NIPA's stability rule, a flake is **quarantined** until it has passed
- *   QUARANTINE_PASSES times in a row again: while quarantined, a failure the way it failed before (the same
- *   verdict and reason, numbers aside) is reported but does not fail the run. A different reason always
- *   counts, and a kernel splat fails the run whatever the history (verdict.ts never asks the history).
+ *   the same known commit did not repeat: across commits, a failure then a pass is a bug and its fix; a tree
+ *   with no commit, or with uncommitted changes, gives no such evidence). In the spirit of NIPA's stability
+ *   rule, a flake is **quarantined** until it has passed QUARANTINE_PASSES times in a row again: while
+ *   quarantined, a failure the way one of its flakes failed (the same verdict and reason, measured figures
+ *   aside, exit codes and signals kept) is reported but does not fail the run. Any other failure counts, a
+ *   failure that gives no reason always does, and a kernel splat, a problem or a harness fault fails the run
+ *   whatever the history (verdict.ts asks the history about tests only).
  * - A **regression**: it had passed at least REGRESSION_PASSES times in a row here and fails now; the report
  *   names the run and commit of its first failure.
  * - A **measure that moved**: its median lies outside the cell's own past medians and more than
@@ -14,7 +17,6 @@
  */
 import { median } from "../common/median.ts";
 import { formatValue } from "../parse/measures.ts";
-import { stableTitle } from "../report/fingerprint.ts";
 import type { TestHistory, TestRecord, Verdict } from "../report/results.ts";
 import type { PastResult } from "./db.ts";
 
@@ -28,13 +30,36 @@ const SHIFT_MIN_HISTORY = 5;
 const FAILED: readonly Verdict[] = ["fail", "error", "notrun"];
 const failed = (v: Verdict) => FAILED.includes(v);
 
-/** How a failure looks, numbers aside: two flakes of the same kind have the same signature. */
-export function signature(t: Pick<TestRecord, "verdict" | "reason">): string | undefined {
-  if (t.verdict === "pass" || t.verdict === "skip") return undefined;
-  // A flaky result failed first: its reason is that first failure's.
-  const verdict = t.verdict === "flaky" ? "fail" : t.verdict;
-  return `${verdict}: ${stableTitle(t.reason ?? "")}`;
+/** Numbers that name what happened (an exit code, a signal, an errno) are kept; measured figures are not. */
+const NAMING =
+  /\b(?:exit(?:ed)?(?: with)?(?: code| status)?|code|status|signal|errno|error|SIG[A-Z]+)[\s:=]*$/i;
+
+/** A reason with the figures that differ between two runs of the same failure taken out. */
+export function stableReason(text: string): string {
+  const hexless = text.replace(/\b0x[0-9a-f]+\b/g, "X");
+  return hexless
+    .replace(/-?\d+(?:\.\d+)?/g, (n: string, at: number) =>
+      NAMING.test(hexless.slice(Math.max(0, at - 24), at)) ? n : "N",
+    )
+    .replace(/\s+/g, " ")
+    .trim();
 }
+
+/**
+ * How a failure looks, figures aside: two flakes of the same kind have the same signature. A flaky result
+ * (or one rerun in vain) is known by its first attempt's reason. A failure that says nothing has none: it
+ * can never be matched to another.
+ */
+export function signature(t: Pick<TestRecord, "verdict" | "reason" | "firstReason">): string | undefined {
+  if (t.verdict === "pass" || t.verdict === "skip") return undefined;
+  const reason = (t.firstReason ?? t.reason ?? "").trim();
+  if (!reason) return undefined;
+  const verdict = t.verdict === "flaky" ? "fail" : t.verdict;
+  return `${verdict}: ${stableReason(reason)}`;
+}
+
+/** A commit that names the code: a tree with uncommitted changes (`-dirty`) or none at all does not. */
+const knownCommit = (c: string | undefined): c is string => Boolean(c) && !c?.endsWith("-dirty");
 
 /** A commit as reports show it: a git hash shortened, a package's version whole. */
 export const shortCommit = (c: string) => (/^[0-9a-f]{40}$/.test(c) ? c.slice(0, 12) : c);
@@ -47,12 +72,14 @@ const where = (p: PastResult | undefined) =>
 /** The past results that say something: a skip neither passes nor fails. */
 const judged = (past: readonly PastResult[]) => past.filter((p) => p.verdict !== "skip");
 
-/** Flake events: a flaky verdict, or a failure that the next result of the same commit here did not repeat. */
+/** Flake events: a flaky verdict, or a failure that the next result of the same known commit did not repeat. */
 function flakes(past: readonly PastResult[]): PastResult[] {
   return past.filter(
     (p, i) =>
       p.verdict === "flaky" ||
-      (failed(p.verdict) && past.slice(i + 1).find((q) => q.commit === p.commit)?.verdict === "pass"),
+      (failed(p.verdict) &&
+        knownCommit(p.commit) &&
+        past.slice(i + 1).find((q) => q.commit === p.commit)?.verdict === "pass"),
   );
 }
 
@@ -92,38 +119,42 @@ export function standing(history: readonly PastResult[]): Standing {
   };
 }
 
-/** What the history says of one test's result that did not pass cleanly; undefined when it says nothing. */
+/**
+ * What the history says of one test's result that did not pass cleanly; undefined when it says nothing.
+ * Without `quarantine` (bisect, whose question is where a failure began), a known flake is named but counts.
+ */
 export function judgeTest(
-  now: Pick<TestRecord, "verdict" | "reason">,
+  now: Pick<TestRecord, "verdict" | "reason" | "firstReason">,
   history: readonly PastResult[],
+  quarantine = true,
 ): TestHistory | undefined {
   if (!failed(now.verdict) && now.verdict !== "flaky") return undefined;
   const past = judged(history);
   const s = standing(past);
   const { passesSince } = s;
-  if (s.flakes.length > 0) {
-    const base = `known flaky here: ${s.recentBad} of its last ${s.recent} results did not pass (last flake: ${where(s.flakes.at(-1))})`;
-    if (!failed(now.verdict)) return { state: "known-flaky", text: base };
-    if (!s.quarantined)
-      return {
-        state: "known-flaky",
-        text: `${base}; it had passed ${passesSince} times in a row since, so this failure counts`,
-      };
-    const seen = new Set(past.filter((p) => p.verdict !== "pass").map((p) => p.signature));
+  const base = `known flaky here: ${s.recentBad} of its last ${s.recent} results did not pass (last flake: ${where(s.flakes.at(-1))})`;
+  if (s.flakes.length > 0 && !failed(now.verdict)) return { state: "known-flaky", text: base };
+  if (s.flakes.length > 0 && s.quarantined) {
     const sig = signature(now);
-    const quarantine = `quarantined until it passes ${QUARANTINE_PASSES} times in a row (${passesSince} so far)`;
-    if (!seen.has(sig))
+    const held = `quarantined until it passes ${QUARANTINE_PASSES} times in a row (${passesSince} so far)`;
+    // Only the flakes' own ways of failing are excused: not an old bug's, and never a failure without a reason.
+    if (!sig || !s.flakes.some((f) => f.signature === sig))
       return {
         state: "known-flaky",
-        text: `${base}, ${quarantine}; but it never failed this way here before (${sig}), so this failure counts`,
+        text: `${base}, ${held}; but none of its flakes failed this way (${sig ?? "no reason given"}), so this failure counts`,
       };
-    return { state: "known-flaky", text: `${base}, ${quarantine}: not counted`, quarantined: true };
+    if (!quarantine)
+      return { state: "known-flaky", text: `${base}: it counts here all the same (no quarantine)` };
+    return { state: "known-flaky", text: `${base}, ${held}: not counted`, quarantined: true };
   }
   if (!failed(now.verdict)) return undefined;
   // A streak of failures up to now, after a streak of passes: the first failure is where it regressed (this
   // run, when the streak is only this run).
   const passes = passesSince > 0 ? passesSince : s.passesBefore;
-  if (passes < REGRESSION_PASSES) return undefined;
+  if (passes < REGRESSION_PASSES)
+    return s.flakes.length
+      ? { state: "known-flaky", text: `${base}; out of quarantine, so this failure counts` }
+      : undefined;
   const first = passesSince > 0 ? undefined : s.firstFailure;
   return {
     state: "regression",

@@ -63,10 +63,17 @@ export function checkUserTree(given: string): string {
   return path;
 }
 
+/** HEAD, marked `-dirty` where tracked files differ from it: then the commit does not name the code. */
+async function headOf(path: string): Promise<string> {
+  const head = await git(path, ["rev-parse", "HEAD"]);
+  const changed = await git(path, ["status", "--porcelain", "--untracked-files=no"]);
+  return changed ? `${head}-dirty` : head;
+}
+
 export async function resolveTree(opts: { tree?: string; kernel?: string }): Promise<KernelTree> {
   if (opts.tree) {
     const path = checkUserTree(opts.tree);
-    const head = (await isGitTree(path)) ? await git(path, ["rev-parse", "HEAD"]) : undefined;
+    const head = (await isGitTree(path)) ? await headOf(path) : undefined;
     return { path, label: path, name: path, ...(head ? { commit: head } : {}) };
   }
   const version = opts.kernel ?? DEFAULT_KERNEL;

@@ -78,7 +78,7 @@ export async function runMatrix(
       // A series that does not apply to one cell's tree is that cell's error, not the matrix's end.
       if (!(cell.series && e instanceof KhilError && e.exitCode === 2)) throw e;
       const run = seriesError(cell, e.message);
-      remember(machine.history, run);
+      remember(machine.history, run, cellDir);
       results.runs.push(run);
       writeReports({ ...newResults(cellDir), runs: [run] });
       set(cell.name, "done");
@@ -110,7 +110,7 @@ export async function runMatrix(
           log(`${cell.name}: ${err.message}`);
         });
       }
-      remember(machine.history, run);
+      remember(machine.history, run, cellDir);
       set(cell.name, "done");
       // Each cell's directory is a run directory of its own too, for `khil report merge`.
       writeReports({ ...newResults(cellDir), runs: [run] });

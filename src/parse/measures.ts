@@ -24,13 +24,13 @@ const NUMBERS = ["n", "min", "p50", "p99", "max"] as const;
 const QUARTILES = ["p25", "p75"] as const;
 const NUMBER = /^-?\d+(\.\d+)?$/;
 
-/** The measurements in a command's output; a line missing a figure is a problem, not a measurement. */
 /** A measured value as reports show it: nanoseconds in us or ms, anything else with its unit. */
 export function formatValue(v: number, unit: string): string {
   if (unit !== "ns") return `${v} ${unit}`;
   return Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(2)} ms` : `${(v / 1e3).toFixed(1)} us`;
 }
 
+/** The measurements in a command's output; a line missing a figure is a problem, not a measurement. */
 export function parseMeasures(text: string): { measures: Measure[]; problems: string[] } {
   const measures: Measure[] = [];
   const problems: string[] = [];

@@ -12,6 +12,8 @@ export interface ParsedTest {
   log: string;
   /** Why a test was skipped, where the output says. */
   reason?: string;
+  /** What its first attempt said when a rerun's words replaced the reason (`--retries`): how it failed. */
+  firstReason?: string;
 }
 
 export interface ParsedRun {

@@ -1,6 +1,6 @@
 /**
  * A splat's fingerprint: the same bug gives the same one in every run, on every commit a bisect visits, so
- * that the history can group reports and tell a new kind of failure from a known one. Built as syzkaller and
+ * that reports can be grouped by bug (KCIDB's issues, the history's splats table). Built as syzkaller and
  * KernelCI group crashes: the kind, the title without what changes from run to run (CPU, PID, addresses,
  * offsets, line numbers), and the top frames of the trace by function name.
  */

@@ -41,9 +41,13 @@ function part(s: string): string {
   return s.replace(/[^a-zA-Z0-9_-]+/g, "_") || "_";
 }
 
-/** Only what is there: KCIDB allows no nulls. */
+/** Only what is there (KCIDB allows no nulls), and no NUL character in any string (a console may hold one). */
 function present(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ""));
+  return Object.fromEntries(
+    Object.entries(o)
+      .filter(([, v]) => v !== undefined && v !== "")
+      .map(([k, v]) => [k, typeof v === "string" ? v.replace(/\0/g, "") : v]),
+  );
 }
 
 function excerpt(s: string | undefined): string | undefined {
@@ -104,7 +108,7 @@ export function toKcidb(r: Results, origin = "khil"): KcidbReport {
         id: buildId,
         origin,
         checkout_id: checkoutId,
-        architecture: part(run.arch).toLowerCase(),
+        architecture: run.arch.toLowerCase().replace(/[^a-z0-9_]+/g, "_"),
         config_name: run.variant ? `khil+${run.variant}` : "khil",
         start_time: run.startedAt,
         duration: run.timings.build,

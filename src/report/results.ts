@@ -21,6 +21,8 @@ export interface TestRecord {
   verdict: Verdict;
   durationMs?: number;
   reason?: string;
+  /** What its first attempt said, where reruns (`--retries`) replaced the reason: how it failed first. */
+  firstReason?: string;
   log?: string;
   /** Its command ended after the run was interrupted from outside (ArchRun.interrupted): it may follow from that. */
   afterInterruption?: true;

@@ -225,7 +225,7 @@ export function passRates(r: Results): string | undefined {
 /** Each failed test that says why (a breached bound with its figures, a check's worst sample): for the tables. */
 function whyFailed(run: ArchRun): [string, string][] {
   return run.tests
-    .filter((t) => t.verdict === "fail" && t.reason)
+    .filter((t) => t.verdict === "fail" && t.reason && !t.history?.quarantined)
     .map((t) => [testName(t), (t.reason ?? "").split("\n")[0] ?? ""]);
 }
 

@@ -105,6 +105,11 @@ export interface Prepared {
   pushes: Push[];
 }
 
+/** What the user (or the matrix cell) changed on top of the suite: fragments by name, kernel parameters. */
+function variant(spec: CellSpec): string {
+  return [...spec.fragments.map((f) => basename(f, ".config")), ...spec.machine.append].join("+");
+}
+
 export function newRun(spec: CellSpec): ArchRun {
   const run: ArchRun = {
     id: randomUUID(),
@@ -114,9 +119,7 @@ export function newRun(spec: CellSpec): ArchRun {
     tree: spec.tree.label,
     ...(spec.tree.name ? { treeName: spec.tree.name } : {}),
     ...(spec.tree.commit ? { commit: spec.tree.commit } : {}),
-    ...(spec.fragments.length
-      ? { variant: spec.fragments.map((f) => basename(f, ".config")).join("+") }
-      : {}),
+    ...(variant(spec) ? { variant: variant(spec) } : {}),
     ...(spec.tree.series ? { series: spec.tree.series } : {}),
     status: "error",
     problems: [],
@@ -362,18 +365,18 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
  * A finished run judged against its cell's history and recorded (history/history.ts). The database failing
  * (a full disk, another khil holding it past the busy wait) costs the history, never the run's results.
  */
-export function remember(history: History | undefined, run: ArchRun): void {
+export function remember(history: History | undefined, run: ArchRun, runDir: string): void {
   try {
-    judgeAndRecord(history, run);
+    judgeAndRecord(history, run, runDir);
   } catch (e) {
     log(`history: not recorded in ${history?.db.file}: ${(e as Error).message}`);
   }
 }
 
-/** The whole run's deadline: the user's, else the largest any of the run's suites asks for. */
-export function runDeadline(machine: MachineSpec, suites: readonly Suite[]): RunDeadline {
+/** The whole run's deadline: the user's, else the largest any of the run's suites asks for; `times` runs of it. */
+export function runDeadline(machine: MachineSpec, suites: readonly Suite[], times = 1): RunDeadline {
   const total = Math.max(...suites.map((s) => resolveDeadlines(machine.deadlines, s.timeouts).total));
-  return new RunDeadline(total);
+  return new RunDeadline(total * times);
 }
 
 /** build → selftests → image → boot → push → run → parse → report, for each arch in turn. */
@@ -392,7 +395,7 @@ export async function bootAndTest(
       if (prepared) await test(spec, run, prepared);
     } finally {
       run.timings.total = (Date.now() - t0) / 1000;
-      remember(spec.machine.history, run);
+      remember(spec.machine.history, run, spec.runDir);
       // Written after every arch, so what was gathered survives a later failure or Ctrl-C.
       writeReports(results);
     }

@@ -71,6 +71,7 @@ export function recordParsed(
     if (t.subtest) rec.subtest = t.subtest;
     if (!t.subtest && durations.has(t.test)) rec.durationMs = durations.get(t.test);
     if (t.reason) rec.reason = t.reason;
+    if (t.firstReason !== undefined) rec.firstReason = t.firstReason;
     if (t.log) rec.log = t.log;
     if (afterInterruption) rec.afterInterruption = true;
     run.tests.push(rec);

@@ -68,6 +68,7 @@ async function rerun(r: Rerunner, tests: ParsedTest[], p: RerunPolicy): Promise<
         p.settle(t, again, attempt);
         break;
       }
+      if (attempt === 2) t.firstReason = t.reason ?? "";
       t.reason = `${word} on all ${attempt} attempts`;
     }
   }
@@ -98,6 +99,7 @@ export async function rerunTests(
       settle: (t, _again, attempt) => {
         for (const x of tests.filter((x) => x.test === t.test && x.verdict === "fail")) {
           x.verdict = "flaky";
+          x.firstReason ??= x.reason ?? "";
           x.reason = `failed, then passed on attempt ${attempt}`;
         }
       },
