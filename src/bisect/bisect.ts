@@ -9,7 +9,10 @@ import { projectRoot } from "../host/paths.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { requireTools } from "../host/tools.ts";
 import { currentHead, git, isGitTree, subject } from "../kernel/git.ts";
+import { readRunDir } from "../report/merge.ts";
+import type { SplatRecord } from "../report/results.ts";
 import type { StepRecord } from "./judge.ts";
+import { regressionReport } from "./regression-report.ts";
 import { bisectStep, type StepOptions } from "./step.ts";
 
 export interface BisectOptions extends StepOptions {
@@ -17,6 +20,8 @@ export interface BisectOptions extends StepOptions {
   bad: string;
   /** Extra arguments repeated to each `khil bisect-step`. */
   stepArgs: string[];
+  /** The command that started the bisect, word by word: how report.txt says to reproduce it. */
+  command: string[];
 }
 
 export interface BisectReport {
@@ -64,6 +69,17 @@ export function stepTable(steps: StepRecord[]): string {
 export function medianRatio(steps: StepRecord[]): number | undefined {
   const r = steps.map((s) => s.raw.ratio).filter((x) => x > 0);
   return r.length ? Number(median(r).toFixed(2)) : undefined;
+}
+
+/** The kernel's reports at the first bad commit, from its step's results.json (none if it cannot be read). */
+function culpritSplats(r: BisectReport): SplatRecord[] {
+  const step = r.steps.find((s) => s.commit === r.firstBad?.commit);
+  const dir = step?.reused?.runDir ?? step?.runDir;
+  try {
+    return dir ? readRunDir(dir).runs.flatMap((run) => run.splats) : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -188,6 +204,18 @@ export async function bisect(o: BisectOptions): Promise<BisectReport> {
           `--- ${t.name} at its parent ${report.parent?.commit.slice(0, 12)}: ${before?.verdict ?? "?"}\n`,
         );
       }
+    }
+    const text =
+      report.firstBad &&
+      regressionReport({
+        report,
+        suite: o.suite.name,
+        command: o.command,
+        splats: culpritSplats(report),
+      });
+    if (text) {
+      writeFileSync(join(runDir, "report.txt"), text);
+      process.stdout.write(`report for the list: ${join(runDir, "report.txt")}\n`);
     }
     process.stdout.write(`bisect: ${join(runDir, "bisect.json")}\n`);
   }

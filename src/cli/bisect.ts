@@ -147,6 +147,12 @@ async function bisectAction(o: Opts): Promise<void> {
   for (const k of [...flags, ...timeouts])
     for (const v of [o[k]].flat())
       if (v !== undefined) pass.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(v));
-  const r = await bisect({ ...step, good: String(o.good), bad: String(o.bad), stepArgs: pass });
+  const r = await bisect({
+    ...step,
+    good: String(o.good),
+    bad: String(o.bad),
+    stepArgs: pass,
+    command: ["npx", "khil", ...process.argv.slice(2)],
+  });
   process.exitCode = r.firstBad ? 0 : 1;
 }

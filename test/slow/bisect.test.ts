@@ -69,6 +69,18 @@ describe("khil bisect (slow tier: npm run test:slow)", () => {
         expect(s.timings.boot, s.commit).toBeUndefined();
       }
       expect(report.medianStepRatio).toBeGreaterThan(0);
+      // The report for the list: the culprit in its subject, regzbot's line with its commit, 72 columns.
+      const txt = readFileSync(join(file, "..", "report.txt"), "utf8");
+      expect(txt.split("\n")[0]).toMatch(
+        /^Subject: \[REGRESSION\] x86_64: .* since "bpf: only run timer callbacks of array maps"$/,
+      );
+      expect(txt).toContain(`#regzbot introduced: ${shas[BREAKING - 1]?.slice(0, 12)}`);
+      expect(
+        txt
+          .split("\n")
+          .slice(1)
+          .every((l) => l.length <= 72),
+      ).toBe(true);
       const head = await execa("git", ["-C", repo, "symbolic-ref", "--short", "HEAD"]);
       expect(head.stdout.trim()).toBe("main");
       expect((await execa("git", ["-C", repo, "status", "--porcelain"])).stdout).toBe("");
