@@ -113,6 +113,8 @@ export function githubWorkflow(cells: Cell[], matrixFile: string): string {
             run: [
               "mkdir -p history",
               'node bin/khil.js report merge cells/* $(ls cells/*/history.sqlite history/history.sqlite 2>/dev/null) --out report --history history/history.sqlite --markdown >> "$GITHUB_STEP_SUMMARY"',
+              // report.html opens from the artifact with no network: the summary says where it is.
+              'echo "report.html (the cells, splats, latency plots): in the khil-report artifact of $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID" >> "$GITHUB_STEP_SUMMARY"',
             ].join("\n"),
           },
           history("save"),

@@ -1,9 +1,11 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, relative } from "node:path";
 import { runFault } from "./fault.ts";
 import { splatFingerprint } from "./fingerprint.ts";
+import { type HtmlAssets, toHtml } from "./html.ts";
 import { toJunit } from "./junit.ts";
-import type { Results } from "./results.ts";
+import type { ArchRun, Results, TestRecord } from "./results.ts";
 
 export function newResults(runDir: string): Results {
   return { khil: "0.1.0", startedAt: new Date().toISOString(), finishedAt: "", runDir, runs: [] };
@@ -22,4 +24,28 @@ export function writeReports(results: Results): void {
   }
   writeFileSync(join(results.runDir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(results.runDir, "junit.xml"), toJunit(results));
+  writeFileSync(join(results.runDir, "report.html"), toHtml(results, htmlAssets(), logLink(results.runDir)));
+}
+
+let assets: HtmlAssets | undefined;
+
+/** uPlot, inlined into every report.html so that it opens with no network. */
+function htmlAssets(): HtmlAssets {
+  if (!assets) {
+    const req = createRequire(import.meta.url);
+    const file = (f: string) => readFileSync(req.resolve(`uplot/dist/${f}`), "utf8");
+    assets = { uplotJs: file("uPlot.iife.min.js"), uplotCss: file("uPlot.min.css") };
+  }
+  return assets;
+}
+
+/** Where a test's log is, relative to the report: in the run directory, or in its matrix cell's. */
+function logLink(runDir: string): (run: ArchRun, t: TestRecord) => string | undefined {
+  return (run, t) => {
+    const name = `test-${run.arch}-${t.command}.log`;
+    const found = [join(runDir, name), ...(run.cell ? [join(runDir, run.cell, name)] : [])].find((f) =>
+      existsSync(f),
+    );
+    return found && relative(runDir, found);
+  };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { testName } from "../../src/report/results.ts";
+import { launchChromium, openReport } from "../browser.ts";
 import { HOUR, khil, PROBE_JIT_CHECKS, resultsOf, verdictOf } from "../helpers.ts";
 
 describe("boot-and-test: the BPF timer selftests in real guests", () => {
@@ -42,6 +43,20 @@ describe("boot-and-test: the BPF timer selftests in real guests", () => {
       const junit = readFileSync(join(dir, "junit.xml"), "utf8");
       expect(junit).toContain('name="timer_crash/hash"');
       expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("khil: guest ready");
+      // Its report.html, in a real browser: the verdict, both cells, each test's mark linking to its log,
+      // one latency plot per arch drawn on its canvas, nothing fetched, no error.
+      const browser = await launchChromium();
+      try {
+        const page = await openReport(browser, join(dir, "report.html"), "passing-arch-all");
+        expect(page.verdict).toBe("PASSED");
+        expect(page.columns).toEqual(["arm64", "x86_64"]);
+        expect(page.canvases).toHaveLength(2);
+        expect(page.canvases.every((n) => n > 1000)).toBe(true);
+        expect(page.errors).toEqual([]);
+        expect(page.requests).toEqual([]);
+      } finally {
+        await browser.close();
+      }
     },
     2 * HOUR,
   );

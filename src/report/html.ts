@@ -1,0 +1,208 @@
+/**
+ * `report.html`: one self-contained file per run directory (it opens from the file system, with no network):
+ * the verdict first, the cell x test grid, what the kernel reported with each splat's fingerprint, the
+ * latency distributions (uPlot, inlined), and where each run's time went. The page is built here as static
+ * HTML so that everything but the plots reads without JavaScript; the plots draw from the data embedded
+ * beside them.
+ */
+import { faults, findings, runFault } from "./fault.ts";
+import { type ArchRun, type Results, type TestRecord, testName } from "./results.ts";
+
+/** What the page inlines: uPlot's script and style, read by the caller (this module reads no files). */
+export interface HtmlAssets {
+  uplotJs: string;
+  uplotCss: string;
+}
+
+const esc = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+const STATUS_CLASS: Record<string, string> = {
+  pass: "ok",
+  passed: "ok",
+  skip: "skip",
+  skipped: "skip",
+  flaky: "warn",
+  fail: "bad",
+  failed: "bad",
+  error: "err",
+  notrun: "bad",
+};
+
+const where = (run: ArchRun) => run.cell ?? run.arch;
+
+function verdictOf(r: Results): { word: string; cls: string } {
+  if (!r.runs.length) return { word: "NO RUNS", cls: "err" };
+  if (r.runs.every((x) => x.status === "passed" || x.status === "skipped"))
+    return { word: "PASSED", cls: "ok" };
+  if (r.runs.some((x) => x.status === "failed")) return { word: "FAILED", cls: "bad" };
+  return { word: "ERROR", cls: "err" };
+}
+
+function cellMark(t: TestRecord | undefined, run: ArchRun, href: string | undefined): string {
+  if (!t) return `<td class="none">${run.error ? `(${esc(run.error.stage)})` : "-"}</td>`;
+  const word = t.history?.quarantined ? "FLAKE" : t.verdict.toUpperCase();
+  const cls = t.history?.quarantined ? "warn" : (STATUS_CLASS[t.verdict] ?? "");
+  const title = [t.reason, t.history?.text].filter(Boolean).join(" | ");
+  const body = href ? `<a href="${esc(href)}">${word}</a>` : word;
+  return `<td class="${cls}" title="${esc(title)}">${body}</td>`;
+}
+
+/** The grid: a row per test, a column per run, each mark linking to the log it came from. */
+function grid(r: Results, logHref: (run: ArchRun, t: TestRecord) => string | undefined): string {
+  const tests = [...new Set(r.runs.flatMap((run) => run.tests.map(testName)))];
+  const head = r.runs.map((run) => `<th>${esc(where(run))}</th>`).join("");
+  const rows = tests.map((name) => {
+    const cells = r.runs
+      .map((run) => {
+        const t = run.tests.find((x) => testName(x) === name);
+        return cellMark(t, run, t && logHref(run, t));
+      })
+      .join("");
+    return `<tr><th class="test">${esc(name)}</th>${cells}</tr>`;
+  });
+  const status = r.runs
+    .map((run) => `<td class="${STATUS_CLASS[run.status] ?? ""}"><b>${run.status.toUpperCase()}</b></td>`)
+    .join("");
+  const fault = r.runs.map((run) => `<td>${esc(runFault(run) ?? "-")}</td>`).join("");
+  return `<table class="grid" id="grid"><thead><tr><th>test</th>${head}</tr></thead><tbody>${rows.join("")}<tr class="sum"><th>status</th>${status}</tr><tr><th>fault</th>${fault}</tr></tbody></table>`;
+}
+
+function findingsSection(r: Results): string {
+  const items = r.runs.flatMap((run) => {
+    const splats = run.splats.map(
+      (s) =>
+        `<div class="splat" data-fingerprint="${esc(s.fingerprint ?? "")}"><h3>${esc(where(run))}: kernel ${esc(s.kind)} during ${esc(s.during)}${s.fingerprint ? ` <code class="fp">${esc(s.fingerprint)}</code>` : ""}</h3><pre>${esc(s.excerpt)}</pre></div>`,
+    );
+    const other = findings(run)
+      .filter((f) => !f.what.startsWith("kernel "))
+      .map(
+        (f) =>
+          `<li class="${f.class === "harness" ? "err" : "bad"}">${esc(where(run))}: <b>${esc(f.what)}</b>: ${esc(f.text)}</li>`,
+      );
+    const failed = faults(run)
+      .filter((f) => f.what.startsWith("test "))
+      .map((f) => `<li class="bad">${esc(where(run))}: <b>${esc(f.what)}</b>: ${esc(f.text)}</li>`);
+    const history = run.tests
+      .filter((t) => t.history)
+      .map(
+        (t) => `<li class="warn">${esc(where(run))}: ${esc(testName(t))}: ${esc(t.history?.text ?? "")}</li>`,
+      );
+    const moved = (run.history?.measures ?? []).map(
+      (m) => `<li class="warn">${esc(where(run))}: ${esc(m)}</li>`,
+    );
+    const lists = [...other, ...failed, ...history, ...moved];
+    return [...splats, ...(lists.length ? [`<ul>${lists.join("")}</ul>`] : [])];
+  });
+  return items.length ? `<section id="findings"><h2>What was found</h2>${items.join("")}</section>` : "";
+}
+
+/** Each run's measures as quantile points (what the probe reports), for the plots. */
+function plotData(r: Results) {
+  return r.runs
+    .filter((run) => (run.measures ?? []).some((m) => m.unit === "ns"))
+    .map((run) => ({
+      title: where(run),
+      series: (run.measures ?? [])
+        .filter((m) => m.unit === "ns" && m.p50 >= 0)
+        .map((m) => ({
+          name: m.name,
+          // Quantile -> value in microseconds: the distribution as the probe summarised it.
+          q: [0, ...(m.p25 === undefined ? [] : [25]), 50, ...(m.p75 === undefined ? [] : [75]), 99, 100],
+          v: [
+            m.min,
+            ...(m.p25 === undefined ? [] : [m.p25]),
+            m.p50,
+            ...(m.p75 === undefined ? [] : [m.p75]),
+            m.p99,
+            m.max,
+          ].map((x) => Math.max(x, 0) / 1000),
+        })),
+    }));
+}
+
+const STAGES = ["build", "selftests", "boot", "facts", "push", "run"];
+
+function timingSection(r: Results): string {
+  const rows = r.runs.filter((run) => STAGES.some((s) => run.timings[s] !== undefined));
+  if (!rows.length) return "";
+  const max = Math.max(...rows.map((run) => STAGES.reduce((a, s) => a + (run.timings[s] ?? 0), 0)), 1);
+  const bars = rows.map((run) => {
+    const parts = STAGES.filter((s) => run.timings[s] !== undefined).map((s) => {
+      const v = run.timings[s] ?? 0;
+      return `<span class="stage st-${s}" style="width:${((100 * v) / max).toFixed(2)}%" title="${s} ${v.toFixed(1)} s">${v / max > 0.08 ? `${s} ${v.toFixed(1)} s` : ""}</span>`;
+    });
+    return `<div class="timing"><span class="who">${esc(where(run))}</span><span class="bar">${parts.join("")}</span></div>`;
+  });
+  return `<section id="timings"><h2>Where the time went</h2>${bars.join("")}</section>`;
+}
+
+const STYLE = `
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+.verdict{font-size:2em;font-weight:700;padding:.3em .6em;display:inline-block;border-radius:.2em}
+.ok{background:#d4f4d4}.bad{background:#f8d0d0}.err{background:#f4e0a8}.warn{background:#fbe9c6}.skip{background:#e4e4e4}
+table.grid{border-collapse:collapse;margin:1em 0}table.grid td,table.grid th{border:1px solid #ccc;padding:.2em .6em;text-align:center}
+table.grid th.test{text-align:left;font-weight:400;font-family:monospace}
+pre{background:#f6f6f6;padding:.6em;overflow:auto;max-height:30em;font-size:12px}
+code.fp{background:#eef;padding:0 .3em}
+.timing{display:flex;align-items:center;margin:.2em 0}.who{width:14em;font-family:monospace}
+.bar{flex:1;display:flex;height:1.4em;background:#f2f2f2}.stage{overflow:hidden;white-space:nowrap;font-size:11px;padding-left:2px;border-right:1px solid #fff}
+.st-build{background:#9ec5fe}.st-selftests{background:#a3cfbb}.st-boot{background:#ffda6a}.st-facts{background:#ddd}.st-push{background:#c5b3e6}.st-run{background:#f1aeb5}
+.plot{display:inline-block;margin:.5em 1em .5em 0}
+`;
+
+/** The plots' code: one quantile plot per run, bpf_timer beside the user-space baseline, log-scaled. */
+const PLOTS = `
+const data = JSON.parse(document.getElementById("plot-data").textContent);
+const host = document.getElementById("plots");
+const colors = ["#d6336c", "#1c7ed6", "#2b8a3e", "#e67700"];
+for (const p of data) {
+  const div = document.createElement("div");
+  div.className = "plot";
+  host.appendChild(div);
+  const xs = p.series[0].q;
+  const opts = {
+    title: p.title + ": latency by quantile (us)",
+    width: 520, height: 300,
+    scales: { x: { time: false }, y: { distr: 3 } },
+    axes: [{ label: "quantile (%)" }, { label: "us" }],
+    series: [{ label: "quantile" }, ...p.series.map((s, i) => ({ label: s.name, stroke: colors[i % colors.length], width: 2, points: { show: true } }))],
+  };
+  new uPlot(opts, [xs, ...p.series.map((s) => s.v)], div);
+}
+`;
+
+export function toHtml(
+  r: Results,
+  assets: HtmlAssets,
+  logHref: (run: ArchRun, t: TestRecord) => string | undefined = () => undefined,
+): string {
+  const v = verdictOf(r);
+  const plots = plotData(r);
+  const guests = r.runs
+    .filter((run) => run.guest)
+    .map((run) => {
+      const g = run.guest;
+      return `<li>${esc(where(run))}: ${esc(`${g?.kernelRelease} (config ${g?.configHash}), ${g?.accel}, ${g?.cpus} CPUs, clocksource ${g?.clocksource}, boot ${g?.bootSeconds.toFixed(1)} s`)}</li>`;
+    });
+  const errors = r.runs
+    .filter((run) => run.error || run.interrupted)
+    .map(
+      (run) =>
+        `<li class="err">${esc(where(run))}: ${esc(run.interrupted ?? `${run.error?.stage}: ${run.error?.message}`)}</li>`,
+    );
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>khil: ${esc(v.word)}</title>
+<style>${assets.uplotCss}${STYLE}</style></head><body>
+<h1>khil <span class="verdict ${v.cls}" id="verdict">${esc(v.word)}</span></h1>
+<p>${r.runs.length} run${r.runs.length === 1 ? "" : "s"}, ${esc(r.startedAt)} to ${esc(r.finishedAt)} &middot; ${esc(r.runDir)}</p>
+${errors.length ? `<ul>${errors.join("")}</ul>` : ""}
+<section id="results"><h2>Results</h2>${grid(r, logHref)}${guests.length ? `<ul>${guests.join("")}</ul>` : ""}</section>
+${findingsSection(r)}
+${plots.length ? `<section><h2>Latency</h2><div id="plots"></div></section>` : ""}
+${timingSection(r)}
+<script type="application/json" id="plot-data">${JSON.stringify(plots).replace(/</g, "\\u003c")}</script>
+${plots.length ? `<script>${assets.uplotJs.replace(/<\/script/gi, "<\\/script")}</script><script>${PLOTS}</script>` : ""}
+</body></html>
+`;
+}
