@@ -60,6 +60,10 @@ export interface SplatRecord {
   source: "console" | "dmesg" | "bookkeeping";
   /** The same bug gives the same one in every run (fingerprint.ts); set when the report is written. */
   fingerprint?: string;
+  /** The excerpt decoded by the tree's scripts/decode_stacktrace.sh: file:line per frame (kernel/decode.ts). */
+  decoded?: string;
+  /** Why there is no decoded excerpt, where decoding was tried. */
+  decodeError?: string;
 }
 
 export interface ArchRun {

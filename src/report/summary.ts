@@ -82,6 +82,17 @@ const MARK: Record<string, string> = {
   notrun: "NOTRUN",
 };
 
+/** The frames of a decoded splat that name a file and line, as the terminal shows them under the finding. */
+function decodedFrames(s: ArchRun["splats"][number], most = 12): string[] {
+  if (!s.decoded) return s.decodeError ? [`    (trace not decoded: ${s.decodeError})`] : [];
+  const frames = s.decoded.split("\n").filter((l) => /\([^()]+\.[chS]:\d+/.test(l));
+  return [
+    `    decoded (${s.kind} ${s.fingerprint ?? ""}):`.replace(" )", ")"),
+    ...frames.slice(0, most).map((l) => `      ${l.trim()}`),
+    ...(frames.length > most ? [`      ... ${frames.length - most} more frames in results.json`] : []),
+  ];
+}
+
 /** The terminal summary: a header per arch from the guest's own facts, then a line per test. */
 export function summaryTable(r: Results): string {
   const out: string[] = [];
@@ -98,6 +109,7 @@ export function summaryTable(r: Results): string {
     const measured = measureRows([run]);
     if (measured.length) out.push(...textTable(MEASURE_HEAD, measured).map((l) => `  ${l}`));
     for (const f of findings(run)) out.push(`  ${f.what}: ${f.text}`);
+    for (const s of run.splats) out.push(...decodedFrames(s));
     const time = timeLine(run.timings);
     if (time) out.push(`  ${time}`);
     const n = (v: string) => run.tests.filter((t) => t.verdict === v).length;

@@ -11,6 +11,7 @@ import type { Guest } from "../guest/guest.ts";
 import { unpackGuestPackages } from "../guest/image.ts";
 import type { Accel } from "../guest/qemu.ts";
 import { type History, judgeAndRecord } from "../history/history.ts";
+import { decodeTrace } from "../kernel/decode.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import { applySeries } from "../kernel/series.ts";
 import { isPackagedKernel, type KernelTree, resolveTree } from "../kernel/tree.ts";
@@ -357,7 +358,20 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const cut = guest && killedFromOutside(guest);
     if (cut) run.interrupted ??= cut;
     if (guest) await guest.stop();
+    await decodeSplats(spec.arch, build, run);
     run.status = archStatus(run);
+  }
+}
+
+/**
+ * Each splat's trace decoded against this kernel (kernel/decode.ts), once the guest is gone: a failure to
+ * decode is noted on the splat and changes no verdict.
+ */
+async function decodeSplats(arch: Arch, build: KernelBuild, run: ArchRun): Promise<void> {
+  for (const s of run.splats.filter((x) => /Call [Tt]race:|Backtrace:/.test(x.excerpt))) {
+    const d = await decodeTrace(arch, build, s.excerpt).catch((e: Error) => ({ error: e.message }));
+    if ("decoded" in d) s.decoded = d.decoded;
+    else s.decodeError = d.error;
   }
 }
 

@@ -32,6 +32,13 @@ describe.each(["x86_64", "arm64"])("verdicts from real kernel faults (LKDTM), %s
       expect(splat?.location).toMatch(/^drivers\/misc\/lkdtm\/bugs\.c:\d+$/);
       expect(splat?.during).toBe("command provoke-warning");
       expect(splat?.excerpt).toMatch(/Call [Tt]race:/);
+      // Decoded by the tree's own decode_stacktrace.sh against this kernel: file:line, paths from the tree.
+      expect(splat?.decoded, splat?.decodeError).toMatch(
+        /lkdtm_do_action \(drivers\/misc\/lkdtm\/core\.c:\d+/,
+      );
+      expect(r.stdout).toMatch(
+        /decoded \(warning [0-9a-f]{12}\):\n(\s+.*\n)*\s+.*\(drivers\/misc\/lkdtm\/core\.c:\d+/,
+      );
       expect(readFileSync(join(dir, "console.log"), "utf8")).toContain("lkdtm_WARNING");
       // CI test reporters read junit.xml: the WARNING alone must turn them red.
       const junit = readFileSync(join(dir, "junit.xml"), "utf8");

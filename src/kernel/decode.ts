@@ -1,0 +1,54 @@
+/**
+ * A splat's trace decoded by the tree's own `scripts/decode_stacktrace.sh` against the run's vmlinux (khil's
+ * kernels carry DWARF, which BTF needs): each frame's file:line, inlined frames expanded, paths relative to
+ * the tree. As NIPA does for every splat; kunit.py only prints the command. Cached per kernel (by vmlinux and
+ * excerpt), and bounded: a decode that fails or takes too long is noted, never in the way of a verdict.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import type { Arch } from "../arch/arch.ts";
+import { crossPrefix } from "../arch/toolchain.ts";
+import type { KernelBuild } from "./kbuild.ts";
+
+/** Enough for addr2line over a long trace on a busy host (8 s measured on one); more is a stuck tool. */
+const DECODE_TIMEOUT_MS = 60_000;
+
+/** kbuild's out-of-tree object directory shows in DWARF paths as `obj/../`: the tree's own path is what is left. */
+export function treeRelative(decoded: string): string {
+  return decoded.replace(/(?:\/[^\s()]*)?\bobj\/\.\.\//g, "");
+}
+
+/** The decoded excerpt, or why there is none. */
+export async function decodeTrace(
+  arch: Arch,
+  build: Pick<KernelBuild, "srcDir" | "vmlinux">,
+  excerpt: string,
+): Promise<{ decoded: string } | { error: string }> {
+  const script = join(build.srcDir, "scripts", "decode_stacktrace.sh");
+  if (!existsSync(script)) return { error: `the tree has no scripts/decode_stacktrace.sh` };
+  if (!existsSync(build.vmlinux)) return { error: `no vmlinux at ${build.vmlinux}` };
+  const key = createHash("sha256")
+    .update(`${build.vmlinux}\n${statSync(build.vmlinux).mtimeMs}\n${excerpt}`)
+    .digest("hex")
+    .slice(0, 24);
+  const cacheDir = join(build.vmlinux, "..", ".khil-decoded");
+  const cached = join(cacheDir, `${key}.txt`);
+  if (existsSync(cached)) return { decoded: readFileSync(cached, "utf8") };
+  const r = await execa("bash", [script, build.vmlinux, build.srcDir], {
+    input: excerpt,
+    reject: false,
+    timeout: DECODE_TIMEOUT_MS,
+    env: { CROSS_COMPILE: crossPrefix(arch) },
+  });
+  if (r.timedOut) return { error: `decode_stacktrace.sh took over ${DECODE_TIMEOUT_MS / 1000} s` };
+  if (r.exitCode !== 0)
+    return { error: `decode_stacktrace.sh exited ${r.exitCode}: ${r.stderr.trim().split("\n").pop() ?? ""}` };
+  const decoded = treeRelative(r.stdout);
+  // A trace it could not resolve comes back as it went in: that is no decoding.
+  if (!/\([^()]+\.[chS]:\d+/.test(decoded)) return { error: "no frame resolved to a file and line" };
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileSync(cached, decoded);
+  return { decoded };
+}
