@@ -17,6 +17,7 @@ import { runFault } from "../report/fault.ts";
 import { readRunDir } from "../report/merge.ts";
 import { type ArchRun, testName } from "../report/results.ts";
 import type { StepRecord } from "./judge.ts";
+import { regressionReport } from "./regression-report.ts";
 import { bisectStep, type StepOptions } from "./step.ts";
 
 export interface PatchStep {
@@ -70,7 +71,7 @@ export function patchTable(r: EachPatchReport): string {
 
 export async function eachPatch(
   tree: KernelTree,
-  o: Omit<StepOptions, "tree">,
+  o: Omit<StepOptions, "tree"> & { command: string[] },
 ): Promise<{ report: EachPatchReport; runDir: string }> {
   const series = tree.series;
   if (!series) throw new KhilError("--each-patch needs --series");
@@ -95,5 +96,26 @@ export async function eachPatch(
       writeFileSync(join(runDir, "each-patch.json"), `${JSON.stringify(report, null, 2)}\n`);
     }
   });
+  const bad = report.firstBad;
+  const text =
+    bad &&
+    regressionReport({
+      // The patches as the steps of a bisect that found the first bad one: its parent is the patch before.
+      report: {
+        tree: work,
+        arch: o.arch.name,
+        good: series.baseCommit,
+        bad: series.patches.at(-1)?.commit ?? bad.commit,
+        firstBad: { commit: bad.commit, subject: bad.subject },
+        steps: report.patches.map((p) => p.step),
+        ...(bad.index > 1 ? { parent: report.patches[bad.index - 2]?.step } : {}),
+        stepCount: report.patches.length,
+        skips: report.patches.filter((p) => p.step.verdict === "skip").length,
+      },
+      suite: o.suite.name,
+      command: o.command,
+      splats: report.patches[bad.index - 1]?.run?.splats ?? [],
+    });
+  if (text) writeFileSync(join(runDir, "report.txt"), text);
   return { report, runDir };
 }

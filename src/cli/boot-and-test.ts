@@ -84,10 +84,11 @@ export function registerBootAndTest(program: Command): void {
             fragments: fragmentsOf(o),
             type: o.eachPatch === true ? "test" : o.eachPatch,
             machine: { ...machineSpec(o), history: historyOf(o, "each-patch") },
+            command: ["npx", "khil", ...process.argv.slice(2)],
           });
           process.stdout.write(`${arch.name}: ${report.series} onto ${report.base}\n${patchTable(report)}\n`);
           process.stdout.write(
-            `results: ${runDir} (each-patch.json names the run directory of each patch)\n`,
+            `results: ${runDir} (each-patch.json names the run directory of each patch${report.firstBad ? "; report.txt reports the first bad one for the list" : ""})\n`,
           );
           clean &&= report.patches.every((p) => p.step.verdict === "good");
         }

@@ -44,6 +44,13 @@ describe("a series with a regression in its second patch", () => {
       ) as EachPatchReport;
       expect(report.patches.map((p) => p.step.verdict)).toEqual(["good", "bad", "bad"]);
       expect(report.firstBad?.index).toBe(2);
+      // The report for the list names the patch and the one before it, and what to paste to reproduce.
+      const txt = readFileSync(join(runDirOf(r.stdout), "report.txt"), "utf8");
+      expect(txt.split("\n")[0]).toMatch(
+        /^Subject: \[REGRESSION\] x86_64: timer fails since "\[PATCH bpf-next v1 2\/3\] bpf: Run only array timers' callbacks"$/,
+      );
+      expect(txt).toMatch(/--- timer at the parent [0-9a-f]{12}: pass/);
+      expect(txt).toMatch(/npx khil boot-and-test --arch x86_64 --series \S+ --each-patch/);
     },
     2 * HOUR,
   );
