@@ -133,4 +133,19 @@ describe("merged reports", () => {
     expect(table[3]).toMatch(/^status\s+PASSED\s+FAILED$/);
     expect(toMarkdown(merged)).toContain("| timer_mim | PASS | FAIL |");
   });
+
+  it("a matrix of many tests shows those that differ between cells and counts the rest", () => {
+    const many = (fail: boolean) =>
+      Object.fromEntries(
+        Array.from({ length: 40 }, (_, i) => [`t${i}`, i === 7 && fail ? "fail" : i === 3 ? "skip" : "pass"]),
+      ) as Record<string, "pass" | "fail" | "skip">;
+    const big = mergeResults(
+      [results("a", run("x86_64-6.12", many(false))), results("b", run("arm64-6.12", many(true)))],
+      "m",
+    );
+    const table = matrixTable(big).split("\n");
+    expect(table[1]).toMatch(/^t7\s+PASS\s+FAIL$/);
+    expect(table[2]).toMatch(/^status/);
+    expect(table).toContain("and 39 tests the same in every cell: 38 PASS, 1 SKIP");
+  });
 });

@@ -196,7 +196,11 @@ describe("--each-patch's table", () => {
         guest: {},
         problems: [],
         splats: [],
-        tests: [{ test: "timer", verdict }],
+        tests: [
+          { test: "timer", verdict },
+          { test: "timer_mim", verdict: "pass" },
+          { test: "timer_crash", verdict: "pass" },
+        ],
         timings: {},
       }) as unknown as ArchRun;
     const step = (commit: string, verdict: StepVerdict) =>
@@ -220,6 +224,7 @@ describe("--each-patch's table", () => {
       "patch  commit        build  boot  timer  verdict  fault",
       "1/2    aaaaaaaaaaaa  ok     ok    PASS   good     -",
       "2/2    bbbbbbbbbbbb  ok     ok    FAIL   bad      test",
+      "the same after every patch: 2 PASS (timer_mim, timer_crash)",
       "first bad: patch 2/2 [PATCH 2/2] b (failed: timer)",
     ]);
   });

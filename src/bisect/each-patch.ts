@@ -44,23 +44,38 @@ function stageMark(run: ArchRun | undefined, stage: "build" | "boot"): string {
   return run.guest ? "ok" : "-";
 }
 
-/** The table patch × (build, boot, each test) with the step's verdict, as the report prints it. */
+/**
+ * The table patch × (build, boot, the tests whose verdict changed along the series) with the step's
+ * verdict, as the report prints it: a test with the same verdict after every patch is summed up below it,
+ * so that the default suite's 24 results do not make the table several screens wide.
+ */
 export function patchTable(r: EachPatchReport): string {
-  const tests = [...new Set(r.patches.flatMap((p) => p.run?.tests.map(testName) ?? []))];
+  const all = [...new Set(r.patches.flatMap((p) => p.run?.tests.map(testName) ?? []))];
+  const mark = (p: PatchStep, t: string) => {
+    const rec = p.run?.tests.find((x) => testName(x) === t);
+    return rec ? rec.verdict.toUpperCase() : "-";
+  };
+  const tests = all.filter((t) => new Set(r.patches.map((p) => mark(p, t))).size > 1);
+  const steady = all.filter((t) => !tests.includes(t));
   const head = ["patch", "commit", "build", "boot", ...tests, "verdict", "fault"];
   const rows = r.patches.map((p) => [
     `${p.index}/${r.patches.length}`,
     p.step.commit.slice(0, 12),
     stageMark(p.run, "build"),
     stageMark(p.run, "boot"),
-    ...tests.map((t) => {
-      const rec = p.run?.tests.find((x) => testName(x) === t);
-      return rec ? rec.verdict.toUpperCase() : "-";
-    }),
+    ...tests.map((t) => mark(p, t)),
     p.step.verdict,
     (p.run && runFault(p.run)) ?? "-",
   ]);
   const out = textTable(head, rows);
+  const first = r.patches[0];
+  if (steady.length && first) {
+    const by = new Map<string, string[]>();
+    for (const t of steady) by.set(mark(first, t), [...(by.get(mark(first, t)) ?? []), t]);
+    out.push(
+      `the same after every patch: ${[...by].map(([v, ts]) => `${ts.length} ${v} (${ts.join(", ")})`).join("; ")}`,
+    );
+  }
   out.push(
     r.firstBad
       ? `first bad: patch ${r.firstBad.index}/${r.patches.length} ${r.firstBad.subject} (${r.firstBad.reason})`

@@ -143,9 +143,18 @@ function columns(r: Results): {
   return { names, tests, cell };
 }
 
-/** One table for a whole matrix: a row per test, a column per cell, and each cell's status. */
+/** Past this many tests, rows that read the same in every cell are summed up instead of shown. */
+const MATRIX_ROWS = 30;
+
+/**
+ * One table for a whole matrix: a row per test, a column per cell, and each cell's status. A matrix of many
+ * tests (a whole selftests suite) shows the rows that differ between cells, and counts the rest.
+ */
 export function matrixTable(r: Results): string {
-  const { names, tests, cell } = columns(r);
+  const { names, tests: every, cell } = columns(r);
+  const same = (t: string) => new Set(r.runs.map((run) => cell(run, t))).size === 1;
+  const tests = every.length > MATRIX_ROWS ? every.filter((t) => !same(t)) : every;
+  const hidden = every.filter((t) => !tests.includes(t));
   const first = Math.max(6, ...tests.map((t) => t.length));
   const widths = names.map((n) => Math.max(n.length, 7));
   const row = (head: string, vals: string[]) =>
@@ -168,6 +177,14 @@ export function matrixTable(r: Results): string {
       r.runs.map((run) => runFault(run) ?? "-"),
     ),
   );
+  if (hidden.length) {
+    const by = new Map<string, number>();
+    for (const t of hidden)
+      by.set(cell(r.runs[0] as ArchRun, t), (by.get(cell(r.runs[0] as ArchRun, t)) ?? 0) + 1);
+    lines.push(
+      `and ${hidden.length} tests the same in every cell: ${[...by].map(([v, n]) => `${n} ${v}`).join(", ")}`,
+    );
+  }
   const measured = measureRows(r.runs);
   if (measured.length) lines.push("", ...textTable(MEASURE_HEAD, measured));
   for (const run of r.runs)
