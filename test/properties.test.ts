@@ -23,7 +23,7 @@ const FIXTURES = join(import.meta.dirname, "fixtures");
 const all = (dir: string) =>
   readdirSync(join(FIXTURES, dir)).map((f) => readFileSync(join(FIXTURES, dir, f), "latin1"));
 
-/** Generated inputs per reader (a LAVA log a third of it: each is a whole job's YAML): README names these. */
+/** Generated inputs per reader (a LAVA log a third of it: each is a whole job's YAML): docs/verdicts.md names these. */
 const RUNS = 300;
 /** Fewer for the mbox reader: each input costs a few git processes. */
 const MAIL_RUNS = 100;

@@ -196,7 +196,7 @@ export function matrixTable(r: Results): string {
   for (const [kind, items] of historyNotes(r))
     for (const [where, text] of items) lines.push(`${where}: ${kind}: ${text}`);
   if (r.runs.some((run) => run.tests.some((t) => t.history?.quarantined)))
-    lines.push("FLAKE: failed the way it has flaked here before, quarantined: not counted (README: history)");
+    lines.push("FLAKE: failed the way it has flaked here before, quarantined: not counted (docs/history.md)");
   return lines.join("\n");
 }
 
