@@ -1,8 +1,10 @@
-import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bisectHtml } from "../src/bisect/html.ts";
+import { runsDir } from "../src/host/paths.ts";
 import { parseMeasures } from "../src/parse/measures.ts";
 import type { Results } from "../src/report/results.ts";
 import { writeReports } from "../src/report/write.ts";
@@ -48,6 +50,52 @@ describe("report.html in a real browser (Debian's chromium)", () => {
     expect(page.canvases.length).toBeGreaterThan(0);
     expect(page.canvases.every((n) => n > 1000)).toBe(true);
     expect(page.errors).toEqual([]);
+  });
+
+  it("a bisect's page: the culprit first, the steps as a timeline with the culprit marked", async () => {
+    const step = (commit: string, verdict: "good" | "bad" | "skip") => ({
+      commit: commit.repeat(40),
+      subject: `commit ${commit}`,
+      verdict,
+      reason: verdict,
+      seconds: 60,
+      runDir: "/nonexistent/step",
+      tests: [],
+      timings: {},
+      raw: { make: 1, boot: 1, tests: 1, ratio: 1 },
+    });
+    const dir = mkdtempSync(join(tmpdir(), "khil-html-"));
+    const file = join(dir, "report.html");
+    writeFileSync(
+      file,
+      bisectHtml(
+        {
+          tree: "/tmp/t",
+          arch: "x86_64",
+          good: "a".repeat(40),
+          bad: "d".repeat(40),
+          firstBad: { commit: "c".repeat(40), subject: "commit c" },
+          steps: [step("a", "good"), step("d", "bad"), step("b", "skip"), step("c", "bad")],
+          stepCount: 4,
+          skips: 1,
+        },
+        dir,
+      ),
+    );
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(`file://${file}`);
+    expect(await page.textContent("#verdict")).toBe("FOUND");
+    expect(await page.$$eval("#timeline span", (s) => s.map((x) => x.className))).toEqual([
+      "good",
+      "bad",
+      "skip",
+      "bad culprit",
+    ]);
+    await page.screenshot({ path: join(runsDir(), "screenshots", "bisect.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
   });
 
   it("a matrix of several cells has a column each, a merged run directory's links still work", async () => {

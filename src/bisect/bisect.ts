@@ -11,6 +11,7 @@ import { requireTools } from "../host/tools.ts";
 import { currentHead, git, isGitTree, subject } from "../kernel/git.ts";
 import { readRunDir } from "../report/merge.ts";
 import type { SplatRecord } from "../report/results.ts";
+import { bisectHtml } from "./html.ts";
 import type { StepRecord } from "./judge.ts";
 import { regressionReport } from "./regression-report.ts";
 import { bisectStep, type StepOptions } from "./step.ts";
@@ -213,6 +214,7 @@ export async function bisect(o: BisectOptions): Promise<BisectReport> {
         command: o.command,
         splats: culpritSplats(report),
       });
+    writeFileSync(join(runDir, "report.html"), bisectHtml(report, runDir));
     if (text) {
       writeFileSync(join(runDir, "report.txt"), text);
       process.stdout.write(`report for the list: ${join(runDir, "report.txt")}\n`);

@@ -16,6 +16,7 @@ import type { KernelTree } from "../kernel/tree.ts";
 import { runFault } from "../report/fault.ts";
 import { readRunDir } from "../report/merge.ts";
 import { type ArchRun, testName } from "../report/results.ts";
+import { eachPatchHtml } from "./html.ts";
 import type { StepRecord } from "./judge.ts";
 import { regressionReport } from "./regression-report.ts";
 import { bisectStep, type StepOptions } from "./step.ts";
@@ -132,5 +133,6 @@ export async function eachPatch(
       splats: report.patches[bad.index - 1]?.run?.splats ?? [],
     });
   if (text) writeFileSync(join(runDir, "report.txt"), text);
+  writeFileSync(join(runDir, "report.html"), eachPatchHtml(report, runDir));
   return { report, runDir };
 }

@@ -14,7 +14,7 @@ export interface HtmlAssets {
   uplotCss: string;
 }
 
-const esc = (s: string) =>
+export const esc = (s: string) =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 const STATUS_CLASS: Record<string, string> = {
@@ -137,7 +137,7 @@ function timingSection(r: Results): string {
   return `<section id="timings"><h2>Where the time went</h2>${bars.join("")}</section>`;
 }
 
-const STYLE = `
+export const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 .verdict{font-size:2em;font-weight:700;padding:.3em .6em;display:inline-block;border-radius:.2em}
 .ok{background:#d4f4d4}.bad{background:#f8d0d0}.err{background:#f4e0a8}.warn{background:#fbe9c6}.skip{background:#e4e4e4}
@@ -149,7 +149,21 @@ code.fp{background:#eef;padding:0 .3em}
 .bar{flex:1;display:flex;height:1.4em;background:#f2f2f2}.stage{overflow:hidden;white-space:nowrap;font-size:11px;padding-left:2px;border-right:1px solid #fff}
 .st-build{background:#9ec5fe}.st-selftests{background:#a3cfbb}.st-boot{background:#ffda6a}.st-facts{background:#ddd}.st-push{background:#c5b3e6}.st-run{background:#f1aeb5}
 .plot{display:inline-block;margin:.5em 1em .5em 0}
+table.steps{border-collapse:collapse}table.steps td,table.steps th{border:1px solid #ccc;padding:.2em .6em;text-align:left}
+.timeline{display:flex;gap:2px;margin:1em 0}.timeline span{flex:1;height:1.6em;text-align:center;font-size:11px;line-height:1.6em}
+.good{background:#d4f4d4}.culprit{outline:3px solid #c00}
 `;
+
+/** A page of khil's look: a title, the verdict first, then the body (no script). */
+export function htmlPage(title: string, verdict: { word: string; cls: string }, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>khil: ${esc(title)}: ${esc(verdict.word)}</title>
+<style>${STYLE}</style></head><body>
+<h1>khil ${esc(title)} <span class="verdict ${verdict.cls}" id="verdict">${esc(verdict.word)}</span></h1>
+${body}
+</body></html>
+`;
+}
 
 /** The plots' code: one quantile plot per run, bpf_timer beside the user-space baseline, log-scaled. */
 const PLOTS = `
