@@ -32,7 +32,7 @@ export function medianInterval(m: Pick<Measure, "n" | "p25" | "p50" | "p75">): {
 }
 
 /** The bound in force for an accelerator; one the suite does not name gets the loosest, and says so. */
-function limitFor(b: Bound, accel: string): { limit: number; under: string } | undefined {
+export function limitFor(b: Bound, accel: string): { limit: number; under: string } | undefined {
   const own = b.median[accel];
   if (own !== undefined) return { limit: own, under: accel };
   const loosest = Object.entries(b.median).sort((x, y) => y[1] - x[1])[0];

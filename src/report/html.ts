@@ -97,28 +97,50 @@ function findingsSection(r: Results): string {
   return items.length ? `<section id="findings"><h2>What was found</h2>${items.join("")}</section>` : "";
 }
 
-/** Each run's measures as quantile points (what the probe reports), for the plots. */
+type Measured = NonNullable<ArchRun["measures"]>[number];
+
+/** Quantile -> value in microseconds: the distribution as the probe summarised it. */
+function quantiles(m: Measured, floor?: number) {
+  const q = [0, ...(m.p25 === undefined ? [] : [25]), 50, ...(m.p75 === undefined ? [] : [75]), 99, 100];
+  const v = [
+    m.min,
+    ...(m.p25 === undefined ? [] : [m.p25]),
+    m.p50,
+    ...(m.p75 === undefined ? [] : [m.p75]),
+    m.p99,
+    m.max,
+  ];
+  return { name: m.name, q, v: v.map((x) => (floor === undefined ? x : Math.max(x, floor)) / 1000) };
+}
+
+/**
+ * Each run's measures for the plots: the latencies on a log scale (bpf_timer's beside the user-space
+ * baseline), and each measure the suite bounds on its own linear plot with the bound in force drawn on it.
+ */
 function plotData(r: Results) {
-  return r.runs
-    .filter((run) => (run.measures ?? []).some((m) => m.unit === "ns"))
-    .map((run) => ({
-      title: where(run),
-      series: (run.measures ?? [])
-        .filter((m) => m.unit === "ns" && m.p50 >= 0)
+  return r.runs.flatMap((run) => {
+    const ns = (run.measures ?? []).filter((m) => m.unit === "ns");
+    const latencies = ns.filter((m) => m.min >= 0 && !m.limit);
+    return [
+      ...(latencies.length
+        ? [
+            {
+              title: `${where(run)}: latency by quantile (us)`,
+              log: true,
+              series: latencies.map((m) => quantiles(m, 1)),
+            },
+          ]
+        : []),
+      ...ns
+        .filter((m) => m.limit)
         .map((m) => ({
-          name: m.name,
-          // Quantile -> value in microseconds: the distribution as the probe summarised it.
-          q: [0, ...(m.p25 === undefined ? [] : [25]), 50, ...(m.p75 === undefined ? [] : [75]), 99, 100],
-          v: [
-            m.min,
-            ...(m.p25 === undefined ? [] : [m.p25]),
-            m.p50,
-            ...(m.p75 === undefined ? [] : [m.p75]),
-            m.p99,
-            m.max,
-          ].map((x) => Math.max(x, 0) / 1000),
+          title: `${where(run)}: ${m.name} by quantile (us); bound on its median ${(m.limit?.value ?? 0) / 1000} us under ${m.limit?.under}`,
+          log: false,
+          series: [quantiles(m)],
+          bound: (m.limit?.value ?? 0) / 1000,
         })),
-    }));
+    ];
+  });
 }
 
 const STAGES = ["build", "selftests", "boot", "facts", "push", "run"];
@@ -175,14 +197,20 @@ for (const p of data) {
   div.className = "plot";
   host.appendChild(div);
   const xs = p.series[0].q;
+  const lines = p.series.map((s, i) => ({ label: s.name, stroke: colors[i % colors.length], width: 2, points: { show: true } }));
+  const values = p.series.map((s) => s.v);
+  if (p.bound !== undefined) {
+    lines.push({ label: "bound on the median", stroke: "#c92a2a", dash: [6, 4], width: 2, points: { show: false } });
+    values.push(xs.map(() => p.bound));
+  }
   const opts = {
-    title: p.title + ": latency by quantile (us)",
-    width: 520, height: 300,
-    scales: { x: { time: false }, y: { distr: 3 } },
+    title: p.title,
+    width: 620, height: 300,
+    scales: { x: { time: false }, y: p.log ? { distr: 3 } : {} },
     axes: [{ label: "quantile (%)" }, { label: "us" }],
-    series: [{ label: "quantile" }, ...p.series.map((s, i) => ({ label: s.name, stroke: colors[i % colors.length], width: 2, points: { show: true } }))],
+    series: [{ label: "quantile" }, ...lines],
   };
-  new uPlot(opts, [xs, ...p.series.map((s) => s.v)], div);
+  new uPlot(opts, [xs, ...values], div);
 }
 `;
 

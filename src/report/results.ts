@@ -115,8 +115,11 @@ export interface ArchRun {
   harness?: string[];
   splats: SplatRecord[];
   tests: TestRecord[];
-  /** What the tests measured (`# khil-measure:` lines), with the command that printed each. */
-  measures?: (Measure & { command: string })[];
+  /**
+   * What the tests measured (`# khil-measure:` lines), with the command that printed each and, where the
+   * suite bounds its median, the limit in force (report/bounds.ts).
+   */
+  measures?: (Measure & { command: string; limit?: { value: number; under: string } })[];
   timings: Record<string, number>;
 }
 

@@ -10,7 +10,7 @@ import { type Measure, parseMeasures } from "../parse/measures.ts";
 import type { Splat } from "../parse/splats.ts";
 import { deathCause, diedWhileRunning, exitCodeProblems, withJsonSummary } from "../parse/test-progs.ts";
 import type { ParsedTest } from "../parse/types.ts";
-import { applyBounds, type Bound } from "../report/bounds.ts";
+import { applyBounds, type Bound, limitFor } from "../report/bounds.ts";
 import type { ArchRun, TestRecord } from "../report/results.ts";
 import { type Command, commandArgv, inGuestDir, type SuiteRunContext } from "./context.ts";
 import { STUCK_GRACE_MS } from "./kernel-log.ts";
@@ -65,7 +65,19 @@ export function recordParsed(
   if (unsure.length)
     run.harness = [...(run.harness ?? []), ...unsure.map((t) => `${t.test} tested nothing: ${t.reason}`)];
   if (measures.length)
-    run.measures = [...(run.measures ?? []), ...measures.map((m) => ({ ...m, command: base.command }))];
+    run.measures = [
+      ...(run.measures ?? []),
+      ...measures.map((m) => {
+        // The bound judged on it, kept beside it for the reports' plots.
+        const b = bounds.find((x) => x.measure === m.name);
+        const at = b && limitFor(b, base.accel);
+        return {
+          ...m,
+          command: base.command,
+          ...(at ? { limit: { value: at.limit, under: at.under } } : {}),
+        };
+      }),
+    ];
   for (const t of tests) {
     const rec: TestRecord = { ...base, test: t.test, verdict: t.verdict };
     if (t.subtest) rec.subtest = t.subtest;
