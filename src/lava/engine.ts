@@ -19,7 +19,7 @@ import type { ParsedRun } from "../parse/types.ts";
 import type { ArchRun } from "../report/results.ts";
 import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
 import type { CellSpec, CellTester, Prepared } from "../run/cell.ts";
-import { stage } from "../run/cell.ts";
+import { decodeSplats, stage } from "../run/cell.ts";
 import { liveResult, recordParsed, stopped } from "../run/commands.ts";
 import { type Activity, KernelWatch, STUCK_GRACE_MS } from "../run/kernel-log.ts";
 import { rerunSkips } from "../run/rerun.ts";
@@ -65,6 +65,8 @@ async function testOnLab(api: LavaApi, lab: Lab, spec: CellSpec, run: ArchRun, p
     await stage(spec, run, "run", () => follow(api, id, spec, run, p, job, watch));
   } finally {
     watch.finish();
+    // The kernel the lab booted was built here: its vmlinux decodes the lab's splats as a local run's.
+    await decodeSplats(spec.arch, p.build, run);
     run.status = archStatus(run);
   }
 }

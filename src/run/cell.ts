@@ -367,7 +367,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
  * Each splat's trace decoded against this kernel (kernel/decode.ts), once the guest is gone: a failure to
  * decode is noted on the splat and changes no verdict.
  */
-async function decodeSplats(arch: Arch, build: KernelBuild, run: ArchRun): Promise<void> {
+export async function decodeSplats(arch: Arch, build: KernelBuild, run: ArchRun): Promise<void> {
   for (const s of run.splats.filter((x) => /Call [Tt]race:|Backtrace:/.test(x.excerpt))) {
     const d = await decodeTrace(arch, build, s.excerpt).catch((e: Error) => ({ error: e.message }));
     if ("decoded" in d) s.decoded = d.decoded;
