@@ -374,7 +374,7 @@ export async function decodeSplats(arch: Arch, build: KernelBuild, run: ArchRun)
   const until = Date.now() + DECODE_BUDGET_MS;
   for (const s of run.splats.filter((x) => /Call [Tt]race:|Backtrace:/.test(x.excerpt))) {
     if (Date.now() > until) {
-      s.decodeError = `not decoded: the run's ${DECODE_BUDGET_MS / 1000} s for decoding was spent on the splats before it`;
+      s.decodeError = `the run's ${DECODE_BUDGET_MS / 1000} s for decoding was spent on the splats before it`;
       continue;
     }
     const d = await decodeTrace(arch, build, s.excerpt).catch((e: Error) => ({ error: e.message }));
