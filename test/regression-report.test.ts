@@ -95,8 +95,8 @@ describe("report.txt after a bisect", () => {
     expect(text).toContain(
       '  first bad commit: a1b2c3d4e5f6 ("bpf: only run timer callbacks of\n  array maps")',
     );
-    expect(text).toContain("  its parent:       0f1e2d3c4b5a (good: selected tests passed)");
-    expect(text).toContain("  bisected between: 111111111111 (good) and 222222222222 (bad)");
+    expect(text).toContain("  its parent: 0f1e2d3c4b5a (good: selected tests passed)");
+    expect(text).toContain("  bisected between 111111111111 (good) and 222222222222 (bad)");
     expect(text).toContain(
       "--- timer/timer_hash at a1b2c3d4e5f6: fail\n  test_timer:FAIL:hash_timer unexpected hash_timer: actual 0 != expected\n  +  1\n",
     );
@@ -115,6 +115,47 @@ describe("report.txt after a bisect", () => {
     );
   });
 
+  it("keeps every line of the body within 72 columns whatever it is given, and the subject short", () => {
+    const long = "x".repeat(150);
+    const failing = Array.from({ length: 5 }, (_, i) => ({
+      name: `${long}${i}`,
+      verdict: "fail",
+      log: long,
+    }));
+    const wide = regressionReport({
+      report: {
+        ...report,
+        tree: `/very/long/${long}`,
+        firstBad: { commit: BAD, subject: long },
+        steps: [step(BAD, "bad", failing, long)],
+        parent: step(PARENT, "good", [], long),
+      },
+      suite: long,
+      command: ["npx", "khil", "bisect", "--tree", `/very/long/${long}`],
+      splats: [],
+    });
+    const [subject, ...body] = (wide ?? "").split("\n");
+    expect(subject).toMatch(/ and 3 more fail since /);
+    // The command to reproduce stays pasteable: a word longer than a line is the one thing not cut.
+    const command = body.findIndex((l) => l.startsWith("  npx khil"));
+    for (const l of body.filter((_, i) => i < command || i > command + 1))
+      expect(l.length, l).toBeLessThanOrEqual(72);
+  });
+
+  it("for --each-patch: names the patch by its subject and Message-ID, and claims no bisect's ends", () => {
+    const series = regressionReport({
+      report,
+      suite: "bpf-timer",
+      command: ["npx", "khil", "boot-and-test", "--series", "s.mbox", "--each-patch"],
+      splats: [],
+      patch: { index: 2, total: 3, messageId: "<20261204.2-bpf@example.org>" },
+    });
+    expect(series).toContain('  first bad patch: 2/3 "bpf: only run timer callbacks of array maps"');
+    expect(series).toContain("    Message-ID: <20261204.2-bpf@example.org>");
+    expect(series).toContain("--- timer/timer_hash at the patch before it: pass");
+    expect(series).not.toMatch(/bisected between|#regzbot/);
+  });
+
   it("is not written when the bisect named no culprit", () => {
     expect(
       regressionReport({ report: { ...report, firstBad: undefined }, suite: "s", command: [], splats: [] }),
@@ -124,5 +165,6 @@ describe("report.txt after a bisect", () => {
   it("folds prose and continues long commands so that they paste back as one", () => {
     expect(fold("a ".repeat(100)).every((l) => l.length <= 72)).toBe(true);
     expect(shellLines(["echo", "it's"])).toEqual(["  echo 'it'\\''s'"]);
+    expect(shellLines(["echo", "=ls", "~root", "a=b"])).toEqual(["  echo '=ls' '~root' a=b"]);
   });
 });

@@ -116,7 +116,7 @@ export async function eachPatch(
   const text =
     bad &&
     regressionReport({
-      // The patches as the steps of a bisect that found the first bad one: its parent is the patch before.
+      // The patches as the steps that found the first bad one: its parent is the patch before (none for the first).
       report: {
         tree: work,
         arch: o.arch.name,
@@ -131,6 +131,13 @@ export async function eachPatch(
       suite: o.suite.name,
       command: o.command,
       splats: report.patches[bad.index - 1]?.run?.splats ?? [],
+      patch: {
+        index: bad.index,
+        total: series.patches.length,
+        ...(series.patches[bad.index - 1]?.messageId
+          ? { messageId: series.patches[bad.index - 1]?.messageId }
+          : {}),
+      },
     });
   if (text) writeFileSync(join(runDir, "report.txt"), text);
   writeFileSync(join(runDir, "report.html"), eachPatchHtml(report, runDir));

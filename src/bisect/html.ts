@@ -25,7 +25,8 @@ function steps(
   const rows = list
     .map(({ label, step }) => {
       const dir = step.reused?.runDir ?? step.runDir;
-      const link = `<a href="${esc(`${relative(from, dir)}/report.html`)}">${esc(step.commit.slice(0, 12))}</a>`;
+      const href = `${relative(from, dir)}/report.html`.split("/").map(encodeURIComponent).join("/");
+      const link = `<a href="${esc(href)}">${esc(step.commit.slice(0, 12))}</a>`;
       return `<tr class="${step.commit === culprit ? "culprit" : ""}"><td>${esc(label)}</td><td>${link}</td><td class="${CLASS[step.verdict] ?? ""}">${esc(step.verdict)}</td><td>${step.seconds.toFixed(0)} s</td><td>${esc(step.subject)}</td><td>${esc(step.reason)}</td></tr>`;
     })
     .join("");

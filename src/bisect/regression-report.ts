@@ -9,12 +9,17 @@ import type { BisectReport } from "./bisect.ts";
 
 const WIDTH = 72;
 
-/** Prose folded at word boundaries to 72 columns, each line after `indent`. */
+/** Prose folded at word boundaries to 72 columns, each line after `indent`; a longer word is split. */
 export function fold(text: string, indent = ""): string[] {
+  const room = WIDTH - indent.length;
+  const words = text
+    .split(/\s+/)
+    .filter(Boolean)
+    .flatMap((w) => (w.length <= room ? [w] : (w.match(new RegExp(`.{1,${room}}`, "g")) ?? [w])));
   const out: string[] = [];
   let line = "";
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line && indent.length + line.length + 1 + word.length > WIDTH) {
+  for (const word of words) {
+    if (line && line.length + 1 + word.length > room) {
       out.push(indent + line);
       line = word;
     } else line = line ? `${line} ${word}` : word;
@@ -38,10 +43,14 @@ function verbatim(text: string, indent = "  ", lines = 40): string[] {
 
 /** A shell word that pastes back as itself. */
 export function shellWord(w: string): string {
-  return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+  // `=` or `~` leading a word is expanded by some shells (zsh's =cmd, ~user): quoted there too.
+  return /^[\w@%+:,./-][\w@%+=:,./-]*$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
-/** A command as lines that paste back as one: backslash-continued within 72 columns where words allow. */
+/**
+ * A command as lines that paste back as one: backslash-continued within 72 columns where words allow (a
+ * word longer than a line stays whole: the command must paste back as the same words).
+ */
 export function shellLines(words: readonly string[], indent = "  "): string[] {
   const out: string[] = [];
   let line = "";
@@ -62,6 +71,11 @@ export interface ReportInput {
   command: string[];
   /** The kernel's reports at the first bad commit (its step's results.json). */
   splats: SplatRecord[];
+  /**
+   * For `--each-patch`: the first bad one is a patch of a series, known on the list by its subject and
+   * Message-ID (its commit exists only in khil's work tree); the patches before it are not a bisect's ends.
+   */
+  patch?: { index: number; total: number; messageId?: string };
 }
 
 /** The report's text, or undefined when the bisect named no first bad commit. */
@@ -72,40 +86,62 @@ export function regressionReport(i: ReportInput): string | undefined {
   const short = (c: string) => c.slice(0, 12);
   const bad = r.steps.find((s) => s.commit === first.commit);
   const failing = (bad?.tests ?? []).filter((t) => t.verdict !== "pass");
-  const what = failing.length ? failing.map((t) => t.name).join(", ") : "the selected tests";
+  // The same bug once, however many runs (--repeat) reported it.
+  const splats = [...new Map(i.splats.map((s) => [s.fingerprint ?? s.title, s])).values()];
+  const named = failing.length
+    ? failing.map((t) => t.name)
+    : [...new Set(splats.map((s) => `a kernel ${s.kind}`))];
+  const what = named.length
+    ? `${named.slice(0, 2).join(", ")}${named.length > 2 ? ` and ${named.length - 2} more` : ""}`
+    : "the selected tests";
+  const one = named.length === 1;
+  const p = i.patch;
+  const where = p ? `patch ${p.index}/${p.total} of the series` : "this commit";
   const lines: string[] = [
-    `Subject: [REGRESSION] ${r.arch}: ${what} fail${failing.length === 1 ? "s" : ""} since "${first.subject}"`,
+    `Subject: [REGRESSION] ${r.arch}: ${what} ${failing.length ? (one ? "fails" : "fail") : "since"}${failing.length ? " since" : ""} "${first.subject}"`,
     "",
     "Hello,",
     "",
     ...fold(
-      `khil, a kernel test harness that boots the kernel under QEMU and runs its selftests, found that ${what} ${failing.length === 1 ? "fails" : "fail"} on ${r.arch} since this commit (suite ${i.suite}):`,
+      `khil, a kernel test harness that boots the kernel under QEMU and runs its selftests, found ${failing.length ? `that ${what} ${one ? "fails" : "fail"}` : what} on ${r.arch} since ${where} (suite ${i.suite}):`,
     ),
     "",
-    ...fold(`first bad commit: ${short(first.commit)} ("${first.subject}")`, "  "),
-    ...(r.parent
-      ? [`  its parent:       ${short(r.parent.commit)} (${r.parent.verdict}: ${r.parent.reason})`]
-      : []),
-    `  bisected between: ${short(r.good)} (good) and ${short(r.bad)} (bad)`,
-    `  in ${r.stepCount} steps, ${r.skips} skipped; tree ${r.tree}`,
+    ...(p
+      ? [
+          ...fold(`first bad patch: ${p.index}/${p.total} "${first.subject}"`, "  "),
+          ...(p.messageId ? fold(`Message-ID: <${p.messageId.replace(/^<|>$/g, "")}>`, "    ") : []),
+          ...fold(
+            r.parent
+              ? `the patch before it: ${r.parent.verdict} (${r.parent.reason})`
+              : "it is the series' first patch: the base it applies to was not tested",
+            "  ",
+          ),
+        ]
+      : [
+          ...fold(`first bad commit: ${short(first.commit)} ("${first.subject}")`, "  "),
+          ...(r.parent
+            ? fold(`its parent: ${short(r.parent.commit)} (${r.parent.verdict}: ${r.parent.reason})`, "  ")
+            : []),
+          ...fold(`bisected between ${short(r.good)} (good) and ${short(r.bad)} (bad)`, "  "),
+          ...fold(`in ${r.stepCount} steps, ${r.skips} skipped; tree ${r.tree}`, "  "),
+        ]),
     "",
   ];
-  if (bad) lines.push(...fold(`At ${short(first.commit)}: ${bad.reason}`), "");
+  const at = p ? `patch ${p.index}` : short(first.commit);
+  const before = p ? "the patch before it" : `the parent ${r.parent ? short(r.parent.commit) : "?"}`;
+  if (bad) lines.push(...fold(`At ${at}: ${bad.reason}`), "");
   for (const t of failing) {
-    lines.push(`--- ${t.name} at ${short(first.commit)}: ${t.verdict}`);
+    lines.push(...fold(`--- ${t.name} at ${at}: ${t.verdict}`));
     if (t.log) lines.push(...verbatim(t.log));
-    const before = r.parent?.tests.find((p) => p.name === t.name);
-    lines.push(
-      `--- ${t.name} at the parent ${r.parent ? short(r.parent.commit) : "?"}: ${before?.verdict ?? "no result"}`,
-      "",
-    );
+    const then = r.parent?.tests.find((x) => x.name === t.name);
+    lines.push(...fold(`--- ${t.name} at ${before}: ${then?.verdict ?? "no result"}`), "");
   }
-  for (const s of i.splats) {
+  for (const s of splats) {
     lines.push(
       ...fold(
-        `The kernel reported, during ${s.during}${s.fingerprint ? ` (fingerprint ${s.fingerprint})` : ""}:`,
+        `The kernel reported, during ${s.during}${s.fingerprint ? ` (fingerprint ${s.fingerprint})` : ""}${s.decoded ? ", decoded by scripts/decode_stacktrace.sh" : ""}:`,
       ),
-      ...verbatim(s.excerpt, "  ", 60),
+      ...verbatim(s.decoded ?? s.excerpt, "  ", 60),
       "",
     );
   }
@@ -115,14 +151,16 @@ export function regressionReport(i: ReportInput): string | undefined {
     ...shellLines(i.command),
     "",
     ...fold(
-      "Please fill in who reported it and where, then keep the regzbot line so that the regression tracker follows it:",
+      p
+        ? "Please fill in who reported it and where:"
+        : "Please fill in who reported it and where, then keep the regzbot line so that the regression tracker follows it:",
     ),
     "",
     "Reported-by: NAME <EMAIL>",
     "Closes: URL-OF-THE-REPORT",
     "",
-    `#regzbot introduced: ${short(first.commit)}`,
-    "",
+    // regzbot tracks commits that exist upstream: a patch on the list is not one yet.
+    ...(p ? [] : [`#regzbot introduced: ${short(first.commit)}`, ""]),
   );
   return lines.join("\n");
 }

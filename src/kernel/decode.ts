@@ -17,7 +17,7 @@ const DECODE_TIMEOUT_MS = 60_000;
 
 /** kbuild's out-of-tree object directory shows in DWARF paths as `obj/../`: the tree's own path is what is left. */
 export function treeRelative(decoded: string): string {
-  return decoded.replace(/(?:\/[^\s()]*)?\bobj\/\.\.\//g, "");
+  return decoded.replace(/(?<=^|[\s(])(?:\/[^\s()]*\/)?obj\/\.\.\//gm, "");
 }
 
 /** The decoded excerpt, or why there is none. */
@@ -36,19 +36,27 @@ export async function decodeTrace(
   const cacheDir = join(build.vmlinux, "..", ".khil-decoded");
   const cached = join(cacheDir, `${key}.txt`);
   if (existsSync(cached)) return { decoded: readFileSync(cached, "utf8") };
-  const r = await execa("bash", [script, build.vmlinux, build.srcDir], {
+  // coreutils' timeout signals the script's whole process group: the addr2line and nm it runs in subshells
+  // too (execa's own timeout ends bash alone, then waits for them).
+  const s = DECODE_TIMEOUT_MS / 1000;
+  const r = await execa("timeout", ["-k", "5", String(s), "bash", script, build.vmlinux, build.srcDir], {
     input: excerpt,
     reject: false,
-    timeout: DECODE_TIMEOUT_MS,
     env: { CROSS_COMPILE: crossPrefix(arch) },
   });
-  if (r.timedOut) return { error: `decode_stacktrace.sh took over ${DECODE_TIMEOUT_MS / 1000} s` };
+  if (r.exitCode === 124 || r.exitCode === 137) return { error: `decode_stacktrace.sh took over ${s} s` };
   if (r.exitCode !== 0)
-    return { error: `decode_stacktrace.sh exited ${r.exitCode}: ${r.stderr.trim().split("\n").pop() ?? ""}` };
+    return {
+      error: `decode_stacktrace.sh ${r.exitCode === undefined ? `did not run: ${r.shortMessage}` : `exited ${r.exitCode}: ${r.stderr.trim().split("\n").pop() ?? ""}`}`,
+    };
   const decoded = treeRelative(r.stdout);
   // A trace it could not resolve comes back as it went in: that is no decoding.
   if (!/\([^()]+\.[chS]:\d+/.test(decoded)) return { error: "no frame resolved to a file and line" };
-  mkdirSync(cacheDir, { recursive: true });
-  writeFileSync(cached, decoded);
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    writeFileSync(cached, decoded);
+  } catch {
+    // A cache that cannot be written (read-only, full) only costs decoding it again next time.
+  }
   return { decoded };
 }

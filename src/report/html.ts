@@ -44,7 +44,9 @@ function cellMark(t: TestRecord | undefined, run: ArchRun, href: string | undefi
   const word = t.history?.quarantined ? "FLAKE" : t.verdict.toUpperCase();
   const cls = t.history?.quarantined ? "warn" : (STATUS_CLASS[t.verdict] ?? "");
   const title = [t.reason, t.history?.text].filter(Boolean).join(" | ");
-  const body = href ? `<a href="${esc(href)}">${word}</a>` : word;
+  const body = href
+    ? `<a href="${esc(href.split("/").map(encodeURIComponent).join("/"))}">${word}</a>`
+    : word;
   return `<td class="${cls}" title="${esc(title)}">${body}</td>`;
 }
 

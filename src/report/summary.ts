@@ -152,7 +152,11 @@ const MATRIX_ROWS = 30;
  */
 export function matrixTable(r: Results): string {
   const { names, tests: every, cell } = columns(r);
-  const same = (t: string) => new Set(r.runs.map((run) => cell(run, t))).size === 1;
+  // Only a row that passed or skipped the same way everywhere is summed up: a failure keeps its row.
+  const same = (t: string) => {
+    const marks = new Set(r.runs.map((run) => cell(run, t)));
+    return marks.size === 1 && ["PASS", "SKIP"].includes([...marks][0] ?? "");
+  };
   const tests = every.length > MATRIX_ROWS ? every.filter((t) => !same(t)) : every;
   const hidden = every.filter((t) => !tests.includes(t));
   const first = Math.max(6, ...tests.map((t) => t.length));

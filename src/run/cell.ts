@@ -425,6 +425,6 @@ export async function bootAndTest(
   process.stdout.write(`${summaryTable(results)}\n`);
   const rates = passRates(results);
   if (rates) process.stdout.write(`${rates}\n`);
-  process.stdout.write(`results: ${runDir} (results.json, junit.xml, console.log, logs)\n`);
+  process.stdout.write(`results: ${runDir} (results.json, junit.xml, report.html, console.log, logs)\n`);
   return results;
 }
