@@ -85,7 +85,11 @@ const MARK: Record<string, string> = {
 /** The frames of a decoded splat that name a file and line, as the terminal shows them under the finding. */
 function decodedFrames(s: ArchRun["splats"][number], most = 12): string[] {
   if (!s.decoded) return s.decodeError ? [`    (trace not decoded: ${s.decodeError})`] : [];
-  const frames = s.decoded.split("\n").filter((l) => /\([^()]+\.[chS]:\d+/.test(l));
+  // The call chain: the unreliable entries (`? `, stale addresses an unwinder found beside it) are left to
+  // results.json, where there is a chain to show.
+  const located = s.decoded.split("\n").filter((l) => /\([^()]+\.[chS]:\d+/.test(l));
+  const chain = located.filter((l) => !/^\s*\? /.test(l));
+  const frames = chain.length ? chain : located;
   return [
     `    decoded (${s.kind} ${s.fingerprint ?? ""}):`.replace(" )", ")"),
     ...frames.slice(0, most).map((l) => `      ${l.trim()}`),
