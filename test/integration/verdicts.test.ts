@@ -34,7 +34,7 @@ describe.each(["x86_64", "arm64"])("verdicts from real kernel faults (LKDTM), %s
       expect(splat?.excerpt).toMatch(/Call [Tt]race:/);
       // A reliable trace (ORC on x86_64, frame records on arm64): the call chain's frames are not marked `? `
       // (ORC still lists, marked, stale return addresses it found on the stack beside the chain).
-      expect(splat?.excerpt).toMatch(/^(\[[\s\d.]+\])?\s+lkdtm_do_action\+0x/m);
+      expect(splat?.excerpt).toMatch(/^(\[[\s\d.]+\])?\s+direct_entry\+0x/m);
       // Decoded by the tree's own decode_stacktrace.sh against this kernel: file:line, paths from the tree.
       expect(splat?.decoded, splat?.decodeError).toMatch(
         /lkdtm_do_action \(drivers\/misc\/lkdtm\/core\.c:\d+/,
