@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { BisectReport } from "../src/bisect/bisect.ts";
 import type { StepRecord } from "../src/bisect/judge.ts";
@@ -166,5 +168,42 @@ describe("report.txt after a bisect", () => {
     expect(fold("a ".repeat(100)).every((l) => l.length <= 72)).toBe(true);
     expect(shellLines(["echo", "it's"])).toEqual(["  echo 'it'\\''s'"]);
     expect(shellLines(["echo", "=ls", "~root", "a=b"])).toEqual(["  echo '=ls' '~root' a=b"]);
+  });
+
+  it("from a real bisect (the slow tier's 16 commits, one breaking hash and LRU timers' callbacks)", () => {
+    const real = JSON.parse(
+      readFileSync(
+        join(import.meta.dirname, "fixtures/bisect/x86_64-timer-callbacks-array-only.json"),
+        "utf8",
+      ),
+    ) as BisectReport;
+    const txt =
+      regressionReport({
+        report: real,
+        suite: "bpf-timer",
+        command: [
+          "npx",
+          "khil",
+          "bisect",
+          "--tree",
+          real.tree,
+          "--good",
+          "HEAD~16",
+          "--bad",
+          "HEAD",
+          "--arch",
+          "x86_64",
+        ],
+        splats: [],
+      }) ?? "";
+    const [subject, ...body] = txt.split("\n");
+    expect(subject).toBe(
+      'Subject: [REGRESSION] x86_64: timer, timer_mim and 3 more fail since "bpf: only run timer callbacks of array maps"',
+    );
+    // The failing lines of test_progs' output, not the passing ones around them.
+    expect(txt).toContain("  timer_mim:FAIL:ok unexpected ok: actual 0 != expected 3");
+    expect(txt).toContain(`#regzbot introduced: ${real.firstBad?.commit.slice(0, 12)}`);
+    const command = body.findIndex((l) => l.startsWith("  npx khil"));
+    expect(body.filter((l, k) => l.length > 72 && (k < command || k > command + 4))).toEqual([]);
   });
 });

@@ -41,6 +41,27 @@ function verbatim(text: string, indent = "  ", lines = 40): string[] {
   return all.length > lines ? [`${indent}[... ${all.length - lines} lines before]`, ...out] : out;
 }
 
+/**
+ * What of a test's log tells how it failed: its failing lines (test_progs' `:FAIL:`, KTAP's `not ok`, an
+ * error) with two lines around each; the whole log where none says so.
+ */
+export function failureLines(log: string): string {
+  const lines = log.split("\n");
+  const hit = lines.flatMap((l, i) => (/:FAIL:|\bnot ok\b|\bFAIL\b|\berror\b/i.test(l) ? [i] : []));
+  if (!hit.length) return log;
+  const keep = new Set(
+    hit.flatMap((i) => [i - 2, i - 1, i, i + 1, i + 2]).filter((i) => i >= 0 && i < lines.length),
+  );
+  const out: string[] = [];
+  let last = -1;
+  for (const i of [...keep].sort((a, b) => a - b)) {
+    if (last >= 0 && i > last + 1) out.push("[...]");
+    out.push(lines[i] ?? "");
+    last = i;
+  }
+  return out.join("\n");
+}
+
 /** A shell word that pastes back as itself. */
 export function shellWord(w: string): string {
   // `=` or `~` leading a word is expanded by some shells (zsh's =cmd, ~user): quoted there too.
@@ -132,7 +153,7 @@ export function regressionReport(i: ReportInput): string | undefined {
   if (bad) lines.push(...fold(`At ${at}: ${bad.reason}`), "");
   for (const t of failing) {
     lines.push(...fold(`--- ${t.name} at ${at}: ${t.verdict}`));
-    if (t.log) lines.push(...verbatim(t.log));
+    if (t.log) lines.push(...verbatim(failureLines(t.log)));
     const then = r.parent?.tests.find((x) => x.name === t.name);
     lines.push(...fold(`--- ${t.name} at ${before}: ${then?.verdict ?? "no result"}`), "");
   }
