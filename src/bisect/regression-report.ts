@@ -130,7 +130,8 @@ export function regressionReport(i: ReportInput): string | undefined {
     ...(p
       ? [
           ...fold(`first bad patch: ${p.index}/${p.total} "${first.subject}"`, "  "),
-          ...(p.messageId ? fold(`Message-ID: <${p.messageId.replace(/^<|>$/g, "")}>`, "    ") : []),
+          // Whole, however long: it is what finds the patch in the list's archive.
+          ...(p.messageId ? [`    Message-ID: <${p.messageId.replace(/^<|>$/g, "")}>`] : []),
           ...fold(
             r.parent
               ? `the patch before it: ${r.parent.verdict} (${r.parent.reason})`
