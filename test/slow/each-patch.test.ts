@@ -50,7 +50,7 @@ describe("a series with a regression in its second patch", () => {
         /^Subject: \[REGRESSION\] x86_64: timer fails since "\[PATCH bpf-next v1 2\/3\] bpf: Run only array timers' callbacks"$/,
       );
       expect(txt).toMatch(/--- timer at the patch before it: pass/);
-      expect(txt).toMatch(/npx khil boot-and-test --arch x86_64 --series \S+ --each-patch/);
+      expect(txt).toMatch(/npx khil boot-and-test --arch x86_64 --series[\s\\]+\S+[\s\\]+--each-patch/);
     },
     2 * HOUR,
   );
