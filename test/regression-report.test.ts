@@ -25,6 +25,21 @@ const step = (
   raw: { make: 1, boot: 1, tests: 1, ratio: 1 },
 });
 
+/** The slow tier's bisect command (test/slow/bisect.test.ts) on a tree. */
+const bisectCommand = (tree: string) => [
+  "npx",
+  "khil",
+  "bisect",
+  "--tree",
+  tree,
+  "--good",
+  "HEAD~16",
+  "--bad",
+  "HEAD",
+  "--arch",
+  "x86_64",
+];
+
 /** The shape of the slow tier's bisect (test/slow/bisect.test.ts): a timer test broken by commit 11 of 16. */
 const report: BisectReport = {
   tree: "/tmp/bisect-test",
@@ -56,21 +71,7 @@ describe("report.txt after a bisect", () => {
     regressionReport({
       report,
       suite: "bpf-timer",
-      command: [
-        "npx",
-        "khil",
-        "bisect",
-        "--tree",
-        "/tmp/bisect-test",
-        "--good",
-        "HEAD~16",
-        "--bad",
-        "HEAD",
-        "--arch",
-        "x86_64",
-        "--test",
-        "timer*",
-      ],
+      command: [...bisectCommand("/tmp/bisect-test"), "--test", "timer*"],
       splats: [
         {
           kind: "warning",
@@ -181,19 +182,7 @@ describe("report.txt after a bisect", () => {
       regressionReport({
         report: real,
         suite: "bpf-timer",
-        command: [
-          "npx",
-          "khil",
-          "bisect",
-          "--tree",
-          real.tree,
-          "--good",
-          "HEAD~16",
-          "--bad",
-          "HEAD",
-          "--arch",
-          "x86_64",
-        ],
+        command: bisectCommand(real.tree),
         splats: [],
       }) ?? "";
     const [subject, ...body] = txt.split("\n");
