@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
@@ -105,7 +105,7 @@ describe("report.html in a real browser (Debian's chromium)", () => {
     await page.close();
   });
 
-  it("a matrix of several cells has a column each, a merged run directory's links still work", async () => {
+  it("a matrix of several cells has a column each", async () => {
     const a = fixture("x86_64-boot-panic.json");
     const b = fixture("arm64-lkdtm-warning.json");
     const merged: Results = {
@@ -115,10 +115,7 @@ describe("report.html in a real browser (Debian's chromium)", () => {
         { ...b.runs[0], cell: "arm64-6.12-default" },
       ] as Results["runs"],
     };
-    const html = written(merged);
-    const dir = join(html, "..");
-    copyFileSync(html, join(dir, "copy.html"));
-    const page = await openReport(browser, html, "matrix-two-cells");
+    const page = await openReport(browser, written(merged), "matrix-two-cells");
     expect(page.columns).toEqual(["x86_64-6.12-default", "arm64-6.12-default"]);
     expect(page.verdict).toBe("FAILED");
     expect(page.errors).toEqual([]);

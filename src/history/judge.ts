@@ -129,8 +129,7 @@ export function judgeTest(
   quarantine = true,
 ): TestHistory | undefined {
   if (!failed(now.verdict) && now.verdict !== "flaky") return undefined;
-  const past = judged(history);
-  const s = standing(past);
+  const s = standing(history);
   const { passesSince } = s;
   const base = `known flaky here: ${s.recentBad} of its last ${s.recent} results did not pass (last flake: ${where(s.flakes.at(-1))})`;
   if (s.flakes.length > 0 && !failed(now.verdict)) return { state: "known-flaky", text: base };

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import type { Arch } from "../arch/arch.ts";
 import { crossPrefix } from "../arch/toolchain.ts";
+import { RESOLVED_FRAME } from "../parse/splats.ts";
 import type { KernelBuild } from "./kbuild.ts";
 
 /** Enough for addr2line over a long trace on a busy host (8 s measured on one); more is a stuck tool. */
@@ -51,7 +52,7 @@ export async function decodeTrace(
     };
   const decoded = treeRelative(r.stdout);
   // A trace it could not resolve comes back as it went in: that is no decoding.
-  if (!/\([^()]+\.[chS]:\d+/.test(decoded)) return { error: "no frame resolved to a file and line" };
+  if (!RESOLVED_FRAME.test(decoded)) return { error: "no frame resolved to a file and line" };
   try {
     mkdirSync(cacheDir, { recursive: true });
     writeFileSync(cached, decoded);

@@ -72,6 +72,12 @@ export interface Splat {
   excerpt: string;
 }
 
+/** The line a kernel's stack trace starts with (x86's `Call Trace:`, arm64's `Call trace:`). */
+export const TRACE_START = /^(Call [Tt]race|Backtrace):/;
+
+/** A frame decode_stacktrace.sh resolved: `func (file.c:123)`. */
+export const RESOLVED_FRAME = /\([^()]+\.[chS]:\d+/;
+
 /** Strips the `[   12.345678] ` timestamp printk adds. */
 function bare(line: string): string {
   return line.replace(/^\[\s*\d+\.\d+\]\s?/, "").replace(/\r$/, "");

@@ -5,6 +5,7 @@
  * offsets, line numbers), and the top frames of the trace by function name.
  */
 import { createHash } from "node:crypto";
+import { TRACE_START } from "../parse/splats.ts";
 import type { SplatRecord } from "./results.ts";
 
 /** How many frames from the top of the trace name the bug: deeper ones are the path that led there. */
@@ -31,7 +32,7 @@ export function stableTitle(title: string): string {
  */
 export function topFrames(excerpt: string, n = TOP_FRAMES): string[] {
   const lines = excerpt.split("\n").map((l) => l.replace(PREFIX, ""));
-  const start = lines.findIndex((l) => /^(Call [Tt]race|Backtrace):/.test(l.trim()));
+  const start = lines.findIndex((l) => TRACE_START.test(l.trim()));
   if (start < 0) return [];
   const frames: { fn: string; unreliable: boolean }[] = [];
   for (const l of lines.slice(start + 1)) {

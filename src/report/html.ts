@@ -7,6 +7,7 @@
  */
 import { faults, findings, runFault } from "./fault.ts";
 import { type ArchRun, type Results, type TestRecord, testName } from "./results.ts";
+import { allPassed } from "./verdict.ts";
 
 /** What the page inlines: uPlot's script and style, read by the caller (this module reads no files). */
 export interface HtmlAssets {
@@ -33,8 +34,7 @@ const where = (run: ArchRun) => run.cell ?? run.arch;
 
 function verdictOf(r: Results): { word: string; cls: string } {
   if (!r.runs.length) return { word: "NO RUNS", cls: "err" };
-  if (r.runs.every((x) => x.status === "passed" || x.status === "skipped"))
-    return { word: "PASSED", cls: "ok" };
+  if (allPassed(r)) return { word: "PASSED", cls: "ok" };
   if (r.runs.some((x) => x.status === "failed")) return { word: "FAILED", cls: "bad" };
   return { word: "ERROR", cls: "err" };
 }

@@ -1,6 +1,7 @@
 import { textTable } from "../common/table.ts";
 import { type GuestFacts, jitMode } from "../guest/facts.ts";
 import { againstBaseline } from "../parse/measures.ts";
+import { RESOLVED_FRAME } from "../parse/splats.ts";
 import { FAULT_MEANING, findings, runFault } from "./fault.ts";
 import { type ArchRun, type Results, testName } from "./results.ts";
 import { seriesLines } from "./series.ts";
@@ -87,7 +88,7 @@ function decodedFrames(s: ArchRun["splats"][number], most = 12): string[] {
   if (!s.decoded) return s.decodeError ? [`    (trace not decoded: ${s.decodeError})`] : [];
   // The call chain: the unreliable entries (`? `, stale addresses an unwinder found beside it) are left to
   // results.json, where there is a chain to show.
-  const located = s.decoded.split("\n").filter((l) => /\([^()]+\.[chS]:\d+/.test(l));
+  const located = s.decoded.split("\n").filter((l) => RESOLVED_FRAME.test(l));
   const chain = located.filter((l) => !/^\s*\? /.test(l));
   const frames = chain.length ? chain : located;
   return [

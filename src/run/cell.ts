@@ -15,6 +15,7 @@ import { decodeTrace } from "../kernel/decode.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import { applySeries } from "../kernel/series.ts";
 import { isPackagedKernel, type KernelTree, resolveTree } from "../kernel/tree.ts";
+import { TRACE_START } from "../parse/splats.ts";
 import type { ArchRun, Results } from "../report/results.ts";
 import { passRates, summaryTable } from "../report/summary.ts";
 import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
@@ -372,7 +373,7 @@ const DECODE_BUDGET_MS = 90_000;
 export async function decodeSplats(arch: Arch, build: KernelBuild, run: ArchRun): Promise<void> {
   // A run that splats many times (a flood of warnings) is not held up by decoding them all.
   const until = Date.now() + DECODE_BUDGET_MS;
-  for (const s of run.splats.filter((x) => /Call [Tt]race:|Backtrace:/.test(x.excerpt))) {
+  for (const s of run.splats.filter((x) => x.excerpt.split("\n").some((l) => TRACE_START.test(l.trim())))) {
     if (Date.now() > until) {
       s.decodeError = `the run's ${DECODE_BUDGET_MS / 1000} s for decoding was spent on the splats before it`;
       continue;
