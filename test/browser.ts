@@ -53,16 +53,19 @@ export async function openReport(browser: Browser, file: string, shot: string) {
   const columns = await page.$$eval("#grid thead th", (ths) => ths.slice(1).map((t) => t.textContent ?? ""));
   const fingerprints = await page.$$eval(".splat code.fp", (cs) => cs.map((c) => c.textContent ?? ""));
   // A canvas uPlot drew on has pixels that are not all transparent.
-  const canvases = await page.$$eval("#plots canvas", (cs) =>
-    cs.map((el) => {
-      // The page's own canvas (no DOM types here: this runs in the browser).
-      const c = el as unknown as Canvas;
-      const { data } = c.getContext("2d")?.getImageData(0, 0, c.width, c.height) ?? { data: [] };
-      let drawn = 0;
-      for (let i = 3; i < data.length; i += 4) if ((data[i] ?? 0) > 0) drawn++;
-      return drawn;
-    }),
-  );
+  const drawn = (section: string) =>
+    page.$$eval(`${section} canvas`, (cs) =>
+      cs.map((el) => {
+        // The page's own canvas (no DOM types here: this runs in the browser).
+        const c = el as unknown as Canvas;
+        const { data } = c.getContext("2d")?.getImageData(0, 0, c.width, c.height) ?? { data: [] };
+        let n = 0;
+        for (let i = 3; i < data.length; i += 4) if ((data[i] ?? 0) > 0) n++;
+        return n;
+      }),
+    );
+  const canvases = await drawn("#plots");
+  const trends = await drawn("#trends");
   await page.close();
-  return { verdict, columns, fingerprints, canvases, errors, requests, png };
+  return { verdict, columns, fingerprints, canvases, trends, errors, requests, png };
 }

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bisectHtml } from "../src/bisect/html.ts";
+import { HistoryDb } from "../src/history/db.ts";
+import { judgeRun, recordRun } from "../src/history/history.ts";
 import { runsDir } from "../src/host/paths.ts";
 import { parseMeasures } from "../src/parse/measures.ts";
 import type { Results } from "../src/report/results.ts";
@@ -56,6 +58,39 @@ describe("report.html in a real browser (Debian's chromium)", () => {
     // The latencies (bpf_timer's and the baseline's) on one plot, the bounded measure on its own.
     expect(page.canvases).toHaveLength(2);
     expect(page.canvases.every((n) => n > 1000)).toBe(true);
+    expect(page.errors).toEqual([]);
+  });
+
+  it("draws the trends of a cell's measures from its history, this run's medians as the last points", async () => {
+    const probe = readFileSync(
+      join(import.meta.dirname, "fixtures/ktap/x86_64-6.12-timer-probe.log"),
+      "utf8",
+    );
+    const measured = parseMeasures(probe).measures.map((m) => ({ ...m, command: "timer_probe" }));
+    const base = fixture("x86_64-flaky-then-panic.json").runs[0];
+    if (!base) throw new Error("fixture without a run");
+    const db = new HistoryDb(join(mkdtempSync(join(tmpdir(), "khil-trend-")), "history.sqlite"));
+    // Five earlier runs of the cell, each a little slower than the one before, recorded as runs record them.
+    const runOf = (i: number) => ({
+      ...structuredClone(base),
+      id: `trend-${i}`,
+      startedAt: `2026-12-0${i + 1}T00:00:00Z`,
+      measures: measured.map((m) => ({ ...m, p50: m.p50 * (1 + i / 10) })),
+    });
+    for (let i = 0; i < 5; i++) recordRun(db, runOf(i), "boot-and-test");
+    const now = runOf(5);
+    judgeRun(db, now);
+    db.close();
+    expect(now.history?.trends?.map((t) => t.past.length)).toEqual(now.history?.trends?.map(() => 5));
+    const page = await openReport(
+      browser,
+      written({ ...fixture("x86_64-flaky-then-panic.json"), runs: [now] }),
+      "trends",
+    );
+    // A plot per unit the cell measured: the probe's nanoseconds, and the boot's seconds to SSH.
+    expect(page.trends).toHaveLength(new Set(now.history?.trends?.map((t) => t.unit)).size);
+    expect(page.trends.length).toBeGreaterThan(0);
+    expect(page.trends.every((n) => n > 1000)).toBe(true);
     expect(page.errors).toEqual([]);
   });
 

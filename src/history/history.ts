@@ -68,15 +68,19 @@ export function judgeRun(db: HistoryDb, run: ArchRun, quarantine = true): void {
   const pastTests = db.pastTests(cell);
   const pastMeasures = db.pastMeasures(cell);
   const said = run.tests.map((t) => judgeTest(t, pastTests.get(testName(t)) ?? [], quarantine));
-  const moved = measuresOf(run)
+  const measures = measuresOf(run);
+  const moved = measures
     .map((m) => judgeMeasure(m, pastMeasures.get(m.name) ?? []))
     .filter((s): s is string => Boolean(s));
+  const trends = measures
+    .map((m) => ({ name: m.name, unit: m.unit, past: pastMeasures.get(m.name) ?? [] }))
+    .filter((t) => t.past.length);
   run.tests.forEach((t, i) => {
     const s = said[i];
     if (s) t.history = s;
     else delete t.history;
   });
-  run.history = { cell, measures: moved };
+  run.history = { cell, measures: moved, ...(trends.length ? { trends } : {}) };
   run.status = archStatus(run);
 }
 

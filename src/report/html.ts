@@ -115,11 +115,33 @@ function quantiles(m: Measured, floor?: number) {
   return { name: m.name, q, v: v.map((x) => (floor === undefined ? x : Math.max(x, floor)) / 1000) };
 }
 
+/** One plot's data: x values, a line per series (null where it has no point), and a bound drawn across. */
+interface Plot {
+  title: string;
+  log: boolean;
+  x: string;
+  y: string;
+  xs: number[];
+  series: { name: string; v: (number | null)[] }[];
+  bound?: number;
+  /** x counts runs: ticks on whole numbers only. */
+  whole?: boolean;
+}
+
+const byQuantile = (title: string, log: boolean, qs: ReturnType<typeof quantiles>[]) => ({
+  title,
+  log,
+  x: "quantile (%)",
+  y: "us",
+  xs: qs[0]?.q ?? [],
+  series: qs.map(({ name, v }) => ({ name, v })),
+});
+
 /**
  * Each run's measures for the plots: the latencies on a log scale (bpf_timer's beside the user-space
  * baseline), and each measure the suite bounds on its own linear plot with the bound in force drawn on it.
  */
-function plotData(r: Results) {
+function plotData(r: Results): Plot[] {
   return r.runs.flatMap((run) => {
     const ns = (run.measures ?? []).filter((m) => m.unit === "ns");
     // bpf_timer's lateness and the user-space baseline's side by side, whether or not a bound is on either.
@@ -127,22 +149,59 @@ function plotData(r: Results) {
     return [
       ...(latencies.length
         ? [
-            {
-              title: `${where(run)}: latency by quantile (us)`,
-              log: true,
-              series: latencies.map((m) => quantiles(m, 1)),
-            },
+            byQuantile(
+              `${where(run)}: latency by quantile (us)`,
+              true,
+              latencies.map((m) => quantiles(m, 1)),
+            ),
           ]
         : []),
       ...ns
         .filter((m) => m.limit)
         .map((m) => ({
-          title: `${where(run)}: ${m.name} by quantile (us); bound on its median ${(m.limit?.value ?? 0) / 1000} us under ${m.limit?.under}`,
-          log: false,
-          series: [quantiles(m)],
+          ...byQuantile(
+            `${where(run)}: ${m.name} by quantile (us); bound on its median ${(m.limit?.value ?? 0) / 1000} us under ${m.limit?.under}`,
+            false,
+            [quantiles(m)],
+          ),
           bound: (m.limit?.value ?? 0) / 1000,
         })),
     ];
+  });
+}
+
+/** A unit's values as plotted: nanoseconds in microseconds, as the latency plots show them. */
+const SCALE: Record<string, { unit: string; by: number }> = { ns: { unit: "us", by: 1000 } };
+
+/**
+ * Where history exists, each run's measures over the cell's past runs and this one (the last point), a plot
+ * per unit: a median creeping up shows here long before it breaks a bound or moves past the history's spread.
+ */
+function trendData(r: Results): Plot[] {
+  return r.runs.flatMap((run) => {
+    const trends = run.history?.trends ?? [];
+    const now = new Map<string, number>([
+      ...(run.measures ?? []).map((m) => [m.name, m.p50] as const),
+      ...(run.guest ? [["boot_to_ssh", run.guest.bootSeconds] as const] : []),
+    ]);
+    return [...new Set(trends.map((t) => t.unit))].map((unit) => {
+      const of = trends.filter((t) => t.unit === unit);
+      const n = Math.max(...of.map((t) => t.past.length)) + 1;
+      const scale = SCALE[unit] ?? { unit, by: 1 };
+      return {
+        title: `${where(run)}: medians over the cell's last ${n - 1} run${n === 2 ? "" : "s"} and this one (${scale.unit})`,
+        log: false,
+        x: "run (this one last)",
+        whole: true,
+        y: scale.unit,
+        xs: Array.from({ length: n }, (_, i) => i - n + 1),
+        series: of.map((t) => {
+          // A measure new to some past runs starts where it was first recorded (null before, no line).
+          const v = [...Array(n - 1 - t.past.length).fill(null), ...t.past, now.get(t.name) ?? null];
+          return { name: t.name, v: v.map((x) => (x === null ? null : x / scale.by)) };
+        }),
+      };
+    });
   });
 }
 
@@ -190,32 +249,44 @@ ${body}
 `;
 }
 
-/** The plots' code: one quantile plot per run, bpf_timer beside the user-space baseline, log-scaled. */
+/**
+ * The plots' code: each section's plots (latency by quantile, trends over the history) drawn from the data
+ * embedded under its own id.
+ */
 const PLOTS = `
-const data = JSON.parse(document.getElementById("plot-data").textContent);
-const host = document.getElementById("plots");
-const colors = ["#d6336c", "#1c7ed6", "#2b8a3e", "#e67700"];
-for (const p of data) {
-  const div = document.createElement("div");
-  div.className = "plot";
-  host.appendChild(div);
-  const xs = p.series[0].q;
-  const lines = p.series.map((s, i) => ({ label: s.name, stroke: colors[i % colors.length], width: 2, points: { show: true } }));
-  const values = p.series.map((s) => s.v);
-  if (p.bound !== undefined) {
-    lines.push({ label: "bound on the median", stroke: "#c92a2a", dash: [6, 4], width: 2, points: { show: false } });
-    values.push(xs.map(() => p.bound));
+const colors = ["#d6336c", "#1c7ed6", "#2b8a3e", "#e67700", "#7048e8", "#495057"];
+for (const id of ["plots", "trends"]) {
+  const src = document.getElementById(id + "-data");
+  if (!src) continue;
+  const host = document.getElementById(id);
+  for (const p of JSON.parse(src.textContent)) {
+    const div = document.createElement("div");
+    div.className = "plot";
+    host.appendChild(div);
+    const lines = p.series.map((s, i) => ({ label: s.name, stroke: colors[i % colors.length], width: 2, points: { show: true } }));
+    const values = p.series.map((s) => s.v);
+    if (p.bound !== undefined) {
+      lines.push({ label: "bound on the median", stroke: "#c92a2a", dash: [6, 4], width: 2, points: { show: false } });
+      values.push(p.xs.map(() => p.bound));
+    }
+    const opts = {
+      title: p.title,
+      width: 620, height: 300,
+      scales: { x: { time: false }, y: p.log ? { distr: 3 } : {} },
+      axes: [p.whole ? { label: p.x, incrs: [1, 2, 5, 10, 20, 50] } : { label: p.x }, { label: p.y }],
+      series: [{ label: p.x }, ...lines],
+    };
+    new uPlot(opts, [p.xs, ...values], div);
   }
-  const opts = {
-    title: p.title,
-    width: 620, height: 300,
-    scales: { x: { time: false }, y: p.log ? { distr: 3 } : {} },
-    axes: [{ label: "quantile (%)" }, { label: "us" }],
-    series: [{ label: "quantile" }, ...lines],
-  };
-  new uPlot(opts, [xs, ...values], div);
 }
 `;
+
+/** A section of plots with its data beside it, or nothing when it has none. */
+function plotSection(id: string, heading: string, plots: Plot[]): string {
+  if (!plots.length) return "";
+  const data = JSON.stringify(plots).replace(/</g, "\\u003c");
+  return `<section><h2>${esc(heading)}</h2><div id="${id}"></div><script type="application/json" id="${id}-data">${data}</script></section>`;
+}
 
 export function toHtml(
   r: Results,
@@ -224,6 +295,7 @@ export function toHtml(
 ): string {
   const v = verdictOf(r);
   const plots = plotData(r);
+  const trends = trendData(r);
   const guests = r.runs
     .filter((run) => run.guest)
     .map((run) => {
@@ -244,10 +316,10 @@ export function toHtml(
 ${errors.length ? `<ul>${errors.join("")}</ul>` : ""}
 <section id="results"><h2>Results</h2>${grid(r, logHref)}${guests.length ? `<ul>${guests.join("")}</ul>` : ""}</section>
 ${findingsSection(r)}
-${plots.length ? `<section><h2>Latency</h2><div id="plots"></div></section>` : ""}
+${plotSection("plots", "Latency", plots)}
+${plotSection("trends", "Trends in this cell", trends)}
 ${timingSection(r)}
-<script type="application/json" id="plot-data">${JSON.stringify(plots).replace(/</g, "\\u003c")}</script>
-${plots.length ? `<script>${assets.uplotJs.replace(/<\/script/gi, "<\\/script")}</script><script>${PLOTS}</script>` : ""}
+${plots.length || trends.length ? `<script>${assets.uplotJs.replace(/<\/script/gi, "<\\/script")}</script><script>${PLOTS}</script>` : ""}
 </body></html>
 `;
 }

@@ -66,6 +66,13 @@ export interface SplatRecord {
   decodeError?: string;
 }
 
+/** A measure's medians in the runs of a cell before this one, oldest first. */
+export interface MeasureTrend {
+  name: string;
+  unit: string;
+  past: number[];
+}
+
 export interface ArchRun {
   /** Unique to this run wherever its results go (merged reports, databases): a random UUID. */
   id?: string;
@@ -83,8 +90,11 @@ export interface ArchRun {
   commit?: string;
   /** The user's own config on top of the suite's (`--config`, `--debug`): their fragments' names. */
   variant?: string;
-  /** The history's view of this run: the cell it is compared within, and measures that moved (warnings). */
-  history?: { cell: string; measures: string[] };
+  /**
+   * The history's view of this run: the cell it is compared within, measures that moved (warnings), and each
+   * measure's medians in the cell's past runs, oldest first (report.html's trends).
+   */
+  history?: { cell: string; measures: string[]; trends?: MeasureTrend[] };
   series?: SeriesRecord;
   /**
    * "passed" only when every selected test passed (or some were skipped by the suite's deny list, with the
