@@ -81,6 +81,13 @@ describe("GitHub workflow", () => {
     expect(readFileSync(join(projectRoot, ".github/workflows/khil-matrix.yml"), "utf8")).toBe(text);
   });
 
+  it("khil's own test workflow (.ci/run, screenshots attached) passes the schema too", () => {
+    const own = readFileSync(join(projectRoot, ".github/workflows/test.yml"), "utf8");
+    expect(validateWorkflow(own).errors).toEqual([]);
+    expect(own).toMatch(/run: \.ci\/run\n/);
+    expect(own).toMatch(/path: runs\/screenshots\//);
+  });
+
   it("a broken workflow does not pass the schema", () => {
     expect(validateWorkflow(text.replace("runs-on:", "runs_on:")).errors.length).toBeGreaterThan(0);
   });

@@ -5,8 +5,18 @@
  * excerpt), and bounded: a decode that fails or takes too long is noted, never in the way of a verdict.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { execa } from "execa";
 import type { Arch } from "../arch/arch.ts";
 import { crossPrefix } from "../arch/toolchain.ts";
@@ -21,17 +31,28 @@ export function treeRelative(decoded: string): string {
   return decoded.replace(/(?<=^|[\s(])(?:\/[^\s()]*\/)?obj\/\.\.\//gm, "");
 }
 
-/** The decoded excerpt, or why there is none. */
+/**
+ * The decoded excerpt, or why there is none. `modules` are the .ko files the guest was given (bpf_testmod):
+ * a frame tagged `[bpf_testmod]` resolves against them; the kernel's own modules the script finds beside
+ * vmlinux.
+ */
 export async function decodeTrace(
   arch: Arch,
   build: Pick<KernelBuild, "srcDir" | "vmlinux">,
   excerpt: string,
+  modules: readonly string[] = [],
 ): Promise<{ decoded: string } | { error: string }> {
   const script = join(build.srcDir, "scripts", "decode_stacktrace.sh");
   if (!existsSync(script)) return { error: `the tree has no scripts/decode_stacktrace.sh` };
   if (!existsSync(build.vmlinux)) return { error: `no vmlinux at ${build.vmlinux}` };
   const key = createHash("sha256")
     .update(`${build.vmlinux}\n${statSync(build.vmlinux).mtimeMs}\n${excerpt}`)
+    .update(
+      modules
+        .filter((m) => existsSync(m))
+        .map((m) => `${m} ${statSync(m).mtimeMs}\n`)
+        .join(""),
+    )
     .digest("hex")
     .slice(0, 24);
   const cacheDir = join(build.vmlinux, "..", ".khil-decoded");
@@ -40,11 +61,17 @@ export async function decodeTrace(
   // coreutils' timeout signals the script's whole process group: the addr2line and nm it runs in subshells
   // too (execa's own timeout ends bash alone, then waits for them).
   const s = DECODE_TIMEOUT_MS / 1000;
-  const r = await execa("timeout", ["-k", "5", String(s), "bash", script, build.vmlinux, build.srcDir], {
+  // The script takes one directory to search for modules: the guest's, gathered under their own names.
+  const modDir = modules.length ? mkdtempSync(join(tmpdir(), "khil-modules-")) : undefined;
+  for (const m of modules)
+    if (modDir && existsSync(m) && !existsSync(join(modDir, basename(m))))
+      symlinkSync(m, join(modDir, basename(m)));
+  const args = [script, build.vmlinux, build.srcDir, ...(modDir ? [modDir] : [])];
+  const r = await execa("timeout", ["-k", "5", String(s), "bash", ...args], {
     input: excerpt,
     reject: false,
     env: { CROSS_COMPILE: crossPrefix(arch) },
-  });
+  }).finally(() => modDir && rmSync(modDir, { recursive: true, force: true }));
   if (r.exitCode === 124 || r.exitCode === 137) return { error: `decode_stacktrace.sh took over ${s} s` };
   if (r.exitCode !== 0)
     return {

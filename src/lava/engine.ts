@@ -66,7 +66,7 @@ async function testOnLab(api: LavaApi, lab: Lab, spec: CellSpec, run: ArchRun, p
   } finally {
     watch.finish();
     // The kernel the lab booted was built here: its vmlinux decodes the lab's splats as a local run's.
-    await decodeSplats(spec.arch, p.build, run);
+    await decodeSplats(spec.arch, p, run);
     run.status = archStatus(run);
   }
 }

@@ -359,7 +359,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const cut = guest && killedFromOutside(guest);
     if (cut) run.interrupted ??= cut;
     if (guest) await guest.stop();
-    await decodeSplats(spec.arch, build, run);
+    await decodeSplats(spec.arch, p, run);
     run.status = archStatus(run);
   }
 }
@@ -370,7 +370,11 @@ const DECODE_BUDGET_MS = 90_000;
  * Each splat's trace decoded against this kernel (kernel/decode.ts), once the guest is gone: a failure to
  * decode is noted on the splat and changes no verdict.
  */
-export async function decodeSplats(arch: Arch, build: KernelBuild, run: ArchRun): Promise<void> {
+export async function decodeSplats(arch: Arch, p: Prepared, run: ArchRun): Promise<void> {
+  // The modules the guest was given (bpf_testmod): frames in them are decoded too.
+  const modules = p.pushes.flatMap((x) =>
+    x.files.filter((f) => f.endsWith(".ko")).map((f) => join(x.dir, f)),
+  );
   // A run that splats many times (a flood of warnings) is not held up by decoding them all.
   const until = Date.now() + DECODE_BUDGET_MS;
   for (const s of run.splats.filter((x) => x.excerpt.split("\n").some((l) => TRACE_START.test(l.trim())))) {
@@ -378,7 +382,9 @@ export async function decodeSplats(arch: Arch, build: KernelBuild, run: ArchRun)
       s.decodeError = `the run's ${DECODE_BUDGET_MS / 1000} s for decoding was spent on the splats before it`;
       continue;
     }
-    const d = await decodeTrace(arch, build, s.excerpt).catch((e: Error) => ({ error: e.message }));
+    const d = await decodeTrace(arch, p.build, s.excerpt, modules).catch((e: Error) => ({
+      error: e.message,
+    }));
     if ("decoded" in d) s.decoded = d.decoded;
     else s.decodeError = d.error;
   }
