@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -33,6 +33,13 @@ const histories = mkdtempSync(join(tmpdir(), "khil-test-history-"));
 let historyCount = 0;
 
 /**
+ * The test process's own snapshots of ready guests (--repeat saves and restores them): another khil's on
+ * this machine are not its business, nor are its runs theirs. Gone when the tests are.
+ */
+const snapshots = mkdtempSync(join(tmpdir(), "khil-test-snapshots-"));
+process.on("exit", () => rmSync(snapshots, { recursive: true, force: true }));
+
+/**
  * Runs the real CLI as a user would, capturing everything; its own progress lines (`khil: ...`: which
  * stage, which arch, how far a build is) also go to the test log as they come, tagged with its pid. Each
  * call records into a database of its own unless the test gives `--history` or $KHIL_HISTORY.
@@ -46,6 +53,7 @@ export function khil(args: string[], opts: { timeoutMs?: number; env?: Record<st
     env: {
       FORCE_COLOR: "0",
       KHIL_HISTORY: join(histories, `${process.pid}-${++historyCount}.sqlite`),
+      KHIL_SNAPSHOTS: snapshots,
       ...opts.env,
     },
   });

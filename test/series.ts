@@ -6,6 +6,7 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
+import { resolveTree } from "../src/kernel/tree.ts";
 
 export interface Edit {
   file: string;
@@ -35,6 +36,22 @@ export const TIMER_EDITS: Edit[] = [
     subject: "selftests/bpf: Say why the timer test wants pid filtering",
   },
 ];
+
+/** A patch as a developer might send it by mistake: a WARN in the callback every bpf_timer's hrtimer runs. */
+export const PLANTED_WARN = {
+  file: "kernel/bpf/helpers.c",
+  from: "\tBTF_TYPE_EMIT(struct bpf_timer);\n\tcallback_fn = rcu_dereference_check(",
+  to: "\tBTF_TYPE_EMIT(struct bpf_timer);\n\tWARN_ON_ONCE(1);\n\tcallback_fn = rcu_dereference_check(",
+  subject: "bpf: Warn when a bpf_timer fires",
+};
+
+/** PLANTED_WARN as a one-patch mbox against the packaged 6.12 tree, written in `dir`. */
+export async function plantedWarnMbox(dir: string): Promise<string> {
+  const [mail] = await formatPatches((await resolveTree({})).path, dir, [PLANTED_WARN], { version: 1 });
+  const mbox = join(dir, "warn.mbox");
+  writeFileSync(mbox, mail ?? "");
+  return mbox;
+}
 
 const ID = {
   GIT_AUTHOR_NAME: "A Developer",

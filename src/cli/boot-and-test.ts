@@ -49,6 +49,10 @@ export function registerBootAndTest(program: Command): void {
       positiveInt,
       1,
     )
+    .option(
+      "--no-snapshot",
+      "with --repeat: boot every repetition cold instead of restoring the first one's ready guest",
+    )
     .addOption(
       new Option(
         "--each-patch [type]",
@@ -112,6 +116,11 @@ export function registerBootAndTest(program: Command): void {
           machine,
           runDir: repeat > 1 ? join(runDir, `repeat-${String(i + 1).padStart(2, "0")}`) : runDir,
           extra,
+          // The first repetition boots (its boot is under test) and saves its ready guest; the others
+          // restore it, each a fresh copy, so that one repetition's damage cannot reach the next.
+          ...(repeat > 1 && o.snapshot
+            ? { snapshot: i === 0 ? ("save" as const) : ("restore" as const) }
+            : {}),
         })),
       ).flat();
       const results = await bootAndTest(specs, runDir, engine.test);

@@ -1,7 +1,7 @@
 /** boot, exec and shell: a guest of the kernel built from the options, for a person or a script. */
 import type { Command } from "commander";
 import { KhilError } from "../common/errors.ts";
-import { bootGuest, buildFor, type GuestRequest } from "../guest/boot.ts";
+import { bootGuest, buildFor, type GuestRequest, saveSnapshot } from "../guest/boot.ts";
 import type { Guest } from "../guest/guest.ts";
 import type { Accel } from "../guest/qemu.ts";
 import { shellQuote } from "../guest/ssh.ts";
@@ -53,9 +53,33 @@ async function boot(o: Opts, kind: string, files: readonly Push[] = []) {
   return guest;
 }
 
+/**
+ * A ready guest with `files` pushed, for exec and shell: restored from the snapshot of this very guest
+ * (kernel, image, machine, files) when there is one, else booted, pushed and saved for the next time.
+ * `--no-snapshot` boots every time.
+ */
+async function readyGuest(o: Opts, kind: string, files: readonly Push[]): Promise<Guest> {
+  if (!o.snapshot) {
+    const guest = await boot(o, kind, files);
+    await pushInto(guest, files);
+    return guest;
+  }
+  const req = await guestRequest(o, kind);
+  const programs = files.flatMap((x) => programsAmong(x.dir, x.files));
+  const snap = { restore: true, pushes: files };
+  const { guest, readiness, identity } = await bootGuest(req, await buildFor(req), programs, undefined, snap);
+  if (!readiness.restored) {
+    await pushInto(guest, files);
+    if (identity) await saveSnapshot(guest, identity);
+  }
+  return guest;
+}
+
 async function pushInto(guest: Guest, files: readonly Push[]): Promise<void> {
   for (const x of files) await guest.ssh.push(x.dir, x.files, x.dest, 60_000);
 }
+
+const NO_SNAPSHOT = "boot cold every time: neither restore a snapshot of this guest nor save one";
 
 export function registerGuest(program: Command): void {
   guestOptions(program.command("boot").description("boot the guest and keep it until Ctrl-C")).action(
@@ -84,12 +108,12 @@ export function registerGuest(program: Command): void {
       program.command("exec").description("boot, run one command over SSH, exit with its exit code"),
     ),
   )
+    .option("--no-snapshot", NO_SNAPSHOT)
     .argument("<command...>", "command and arguments, after --")
     .action(async (command: string[], o) => {
       const files = hostPushes(o);
-      const guest = await boot(o, "exec", files);
+      const guest = await readyGuest(o, "exec", files);
       try {
-        await pushInto(guest, files);
         // Pushed files are where the command starts, as a suite's commands find theirs.
         const r = await guest.ssh.exec(files.length ? inGuestDir(command) : shellQuote(command), {
           stdout: process.stdout,
@@ -105,14 +129,15 @@ export function registerGuest(program: Command): void {
     guestOptions(
       program.command("shell").description("boot and open an interactive shell; the guest stops with it"),
     ),
-  ).action(async (o) => {
-    const files = hostPushes(o);
-    const guest = await boot(o, "shell", files);
-    try {
-      await pushInto(guest, files);
-      process.exitCode = await guest.ssh.shell();
-    } finally {
-      await guest.stop();
-    }
-  });
+  )
+    .option("--no-snapshot", NO_SNAPSHOT)
+    .action(async (o) => {
+      const files = hostPushes(o);
+      const guest = await readyGuest(o, "shell", files);
+      try {
+        process.exitCode = await guest.ssh.shell();
+      } finally {
+        await guest.stop();
+      }
+    });
 }

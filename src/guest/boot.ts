@@ -1,13 +1,24 @@
+import { rmSync } from "node:fs";
 import type { Arch } from "../arch/arch.ts";
 import { qemuTool } from "../arch/toolchain.ts";
 import { log } from "../common/log.ts";
 import { requireTools } from "../host/tools.ts";
 import { buildKernel, type KernelBuild } from "../kernel/kbuild.ts";
 import type { KernelTree } from "../kernel/tree.ts";
+import type { Push } from "../run/push.ts";
 import { type AccelChoice, chooseAccel } from "./accel.ts";
-import { Guest } from "./guest.ts";
+import { type BootOptions, Guest, guestPlan } from "./guest.ts";
 import { buildImage, type GuestImage } from "./image.ts";
-import type { Accel } from "./qemu.ts";
+import { type Accel, qemuArgs } from "./qemu.ts";
+import {
+  commitSnapshot,
+  fileHash,
+  findSnapshot,
+  pushedIdentity,
+  qemuVersion,
+  type SnapshotIdentity,
+  snapshotTarget,
+} from "./snapshot.ts";
 import { guestKey } from "./ssh-key.ts";
 
 export interface GuestRequest {
@@ -36,19 +47,56 @@ export async function buildFor(r: GuestRequest): Promise<KernelBuild> {
   });
 }
 
-/** Image, accelerator and boot for a kernel already built: the stages after `build`. */
+/** How a guest came to be ready: booted, or restored from a snapshot (and from which). */
+export interface Readiness {
+  restored?: { snapshot: string; savedAt: string; seconds: number };
+  /** Why a guest that could have been restored was booted instead. */
+  coldBecause?: string;
+}
+
+/**
+ * Snapshot use for one guest: `restore` a saved one of the same identity if there is one (its files
+ * already pushed), else boot; `save` one once ready. `pushes` are part of what makes the guest that guest.
+ */
+export interface SnapshotUse {
+  restore: boolean;
+  pushes: readonly Push[];
+}
+
+/** What makes this guest this guest (snapshot.ts): each part by name, for saying which one differs. */
+async function identityOf(o: BootOptions, pushes: readonly Push[]): Promise<SnapshotIdentity> {
+  const plan = await guestPlan(o);
+  const q = o.arch.qemu;
+  return {
+    kernel: fileHash(o.kernel),
+    image: fileHash(o.initrd),
+    qemu: await qemuVersion(q.binary),
+    accel: o.accel,
+    machine: qemuArgs(o.arch, { ...plan, cmdline: [], kernel: "", initrd: undefined }).join(" "),
+    "command line": plan.cmdline.join(" "),
+    pushed: pushedIdentity(pushes),
+  };
+}
+
+/** Image, accelerator and boot (or restore) for a kernel already built: the stages after `build`. */
 export async function bootGuest(
   r: GuestRequest,
   build: KernelBuild,
   hostPrograms: string[] = [],
   onConsoleLine?: (line: string) => void,
-): Promise<{ guest: Guest; image: GuestImage; accel: AccelChoice }> {
+  snapshot?: SnapshotUse,
+): Promise<{
+  guest: Guest;
+  image: GuestImage;
+  accel: AccelChoice;
+  readiness: Readiness;
+  identity?: SnapshotIdentity;
+}> {
   await requireTools([qemuTool(r.arch), "readelf", "cpio", "dpkg-deb", "apt-get"]);
   const key = guestKey();
   const image = await buildImage(r.arch, key.publicKey, hostPrograms);
   const accel = await chooseAccel(r.arch, build.bootImage, r.accel);
-  log(`booting ${r.arch.name} ${build.release} with ${accel.accel} (${accel.reason})`);
-  const guest = await Guest.boot({
+  const o: BootOptions = {
     arch: r.arch,
     kernel: build.bootImage,
     initrd: image.path,
@@ -60,7 +108,58 @@ export async function bootGuest(
     cpus: r.cpus,
     memoryMiB: r.memoryMiB,
     onConsoleLine,
-  });
+  };
+  const identity = snapshot && (await identityOf(o, snapshot.pushes));
+  const readiness: Readiness = {};
+  if (snapshot?.restore && identity) {
+    const found = findSnapshot(r.arch.name, identity);
+    if ("state" in found) {
+      try {
+        const guest = await Guest.boot({ ...o, restore: found.state, bootTimeoutMs: 30_000 });
+        await guest.syncRealtime();
+        readiness.restored = {
+          snapshot: found.meta.key,
+          savedAt: found.meta.savedAt,
+          seconds: guest.bootSeconds,
+        };
+        log(
+          `restored ${r.arch.name} ${build.release} from snapshot ${found.meta.key} (saved ${found.meta.savedAt}) in ${guest.bootSeconds.toFixed(2)} s`,
+        );
+        return { guest, image, accel, readiness, identity };
+      } catch (e) {
+        readiness.coldBecause = `restoring snapshot ${found.meta.key} failed: ${(e as Error).message.split("\n")[0]}`;
+      }
+    } else readiness.coldBecause = found.reason;
+    log(`booting cold: ${readiness.coldBecause}`);
+  }
+  log(`booting ${r.arch.name} ${build.release} with ${accel.accel} (${accel.reason})`);
+  const guest = await Guest.boot(o);
   log(`ready in ${guest.bootSeconds.toFixed(1)} s (${accel.accel})`);
-  return { guest, image, accel };
+  return { guest, image, accel, readiness, identity };
+}
+
+/**
+ * Saves the ready guest as a snapshot of `identity`; the guest goes on. A failure (a full disk, QEMU
+ * refusing) costs only the snapshot: it is said, and the run continues in the same guest.
+ */
+export async function saveSnapshot(guest: Guest, identity: SnapshotIdentity): Promise<string | undefined> {
+  const t = snapshotTarget(identity);
+  const started = Date.now();
+  try {
+    await guest.saveState(t.partial);
+    const meta = commitSnapshot(t, {
+      arch: guest.arch.name,
+      identity,
+      savedAt: new Date().toISOString(),
+      saveSeconds: (Date.now() - started) / 1000,
+    });
+    log(
+      `saved snapshot ${meta.key} (${(meta.bytes / 1024 ** 2).toFixed(0)} MiB) in ${meta.saveSeconds.toFixed(1)} s`,
+    );
+    return meta.key;
+  } catch (e) {
+    rmSync(t.partial, { force: true });
+    log(`snapshot not saved: ${(e as Error).message}`);
+    return undefined;
+  }
 }

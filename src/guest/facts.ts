@@ -74,6 +74,10 @@ export interface GuestFacts {
   hrtimerResolutionNs: number | null;
   cpus: number;
   bootSeconds: number;
+  /** The guest was restored from this snapshot (guest/snapshot.ts) rather than booted: bootSeconds is that. */
+  restored?: { snapshot: string; savedAt: string; seconds: number };
+  /** Why a guest that could have been restored was booted instead. */
+  coldBecause?: string;
 }
 
 /** The guest's facts, and where they show it is not the kernel khil built. */

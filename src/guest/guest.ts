@@ -1,13 +1,14 @@
-import { appendFileSync, createWriteStream, type WriteStream } from "node:fs";
+import { appendFileSync, createWriteStream, rmSync, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
-import { constants } from "node:os";
+import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ResultPromise } from "execa";
 import type { Arch } from "../arch/arch.ts";
 import { InfraError } from "../common/errors.ts";
 import { lineSplitter } from "../common/lines.ts";
 import { hostFacts } from "./host-facts.ts";
-import { type Accel, kernelCmdline, startQemu } from "./qemu.ts";
+import { type Accel, kernelCmdline, type QemuPlan, startQemu } from "./qemu.ts";
+import { Qmp } from "./qmp.ts";
 import { GuestSsh } from "./ssh.ts";
 
 export const READY_MARKER = "khil: guest ready:";
@@ -37,6 +38,20 @@ export interface BootOptions {
   cmdline?: string[];
   /** Sees every console line from the first byte on (boot included), for as long as the guest lives. */
   onConsoleLine?: (line: string) => void;
+  /** A snapshot's state file (snapshot.ts): the guest is restored from it, ready, instead of booting. */
+  restore?: string;
+}
+
+/** The QEMU plan of a guest, without what differs between two starts of the same guest (port, sockets). */
+export async function guestPlan(o: BootOptions): Promise<QemuPlan> {
+  return {
+    kernel: o.kernel,
+    initrd: o.initrd,
+    accel: o.accel,
+    memoryMiB: o.memoryMiB ?? 2048,
+    cpus: o.cpus ?? 2,
+    cmdline: kernelCmdline(o.arch, await hostFacts(o.arch), o.cmdline),
+  };
 }
 
 type LineListener = (line: string) => void;
@@ -92,28 +107,28 @@ export class Guest {
     });
   }
 
+  /** The guest's QMP socket: in the temporary directory, since a unix socket's path is short (108 bytes). */
+  qmpPath = "";
+  private privateKey = "";
+
   static async boot(o: BootOptions): Promise<Guest> {
-    const host = await hostFacts(o.arch);
+    const plan = await guestPlan(o);
     for (let attempt = 0; ; attempt++) {
       const consoleStream = createWriteStream(join(o.runDir, "console.log"), { flags: "a" });
       const port = await freePort();
+      const qmp = join(tmpdir(), `khil-qmp-${process.pid}-${port}.sock`);
       const started = Date.now();
-      const proc = startQemu(o.arch, {
-        kernel: o.kernel,
-        initrd: o.initrd,
-        accel: o.accel,
-        sshPort: port,
-        memoryMiB: o.memoryMiB ?? 2048,
-        cpus: o.cpus ?? 2,
-        cmdline: kernelCmdline(o.arch, host, o.cmdline),
-      });
+      const proc = startQemu(o.arch, { ...plan, sshPort: port, qmp, incoming: o.restore });
       // Whoever checks that a run left no guest behind checks these, not every QEMU on the host.
       appendFileSync(join(o.runDir, "qemu.pids"), `${proc.pid}\n`);
       const g = new Guest(o.arch, o.accel, proc, consoleStream, o.runDir);
       g.port = port;
+      g.qmpPath = qmp;
+      g.privateKey = o.privateKey;
       if (o.onConsoleLine) g.onLine(o.onConsoleLine);
       try {
-        await g.waitForSsh(o.privateKey, o.bootTimeoutMs ?? 60_000);
+        // A restored guest printed its readiness before it was saved: SSH is tried from the start.
+        await g.waitForSsh(o.privateKey, o.bootTimeoutMs ?? 60_000, Boolean(o.restore));
         g.bootSeconds = (Date.now() - started) / 1000;
         g.markerSeconds = (g.markerAt - started) / 1000;
         return g;
@@ -162,9 +177,9 @@ export class Guest {
     clearTimeout(timer);
   }
 
-  private async waitForSsh(privateKey: string, timeoutMs: number): Promise<void> {
+  private async waitForSsh(privateKey: string, timeoutMs: number, readyAlready = false): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let ready = false;
+    let ready = readyAlready;
     const off = this.onLine((l) => {
       if (l.includes(READY_MARKER) && !ready) {
         ready = true;
@@ -203,6 +218,47 @@ export class Guest {
     }
   }
 
+  /**
+   * Saves the running guest's whole state to `file` (QEMU migration), then lets it go on. The SSH session
+   * is closed first, so that the saved guest holds no half-open connection, and opened again after.
+   */
+  async saveState(file: string, timeoutMs = 120_000): Promise<void> {
+    this.ssh?.close();
+    // The guest's side of the session ends before it is frozen.
+    await new Promise((r) => setTimeout(r, 100));
+    const q = await Qmp.open(this.qmpPath);
+    try {
+      await q.execute("stop");
+      // The default bandwidth cap (128 MiB/s) is for live migration over a network; a paused guest to a
+      // local file goes as fast as the disk takes it.
+      await q.execute("migrate-set-parameters", { "max-bandwidth": 64 * 1024 ** 3 });
+      await q.execute("migrate", { uri: `exec:cat > '${file.replace(/'/g, "'\\''")}'` });
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const m = await q.execute<{ status?: string; "error-desc"?: string }>("query-migrate");
+        if (m.status === "completed") break;
+        if (m.status === "failed" || m.status === "cancelled")
+          throw new Error(`saving the guest failed: ${m["error-desc"] ?? m.status}`);
+        if (Date.now() > deadline) throw new Error(`saving the guest took over ${timeoutMs / 1000} s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      await q.execute("cont").catch(() => {});
+      q.close();
+      this.ssh = await GuestSsh.connect(this.port, this.privateKey, 10_000);
+    }
+  }
+
+  /**
+   * Sets a restored guest's CLOCK_REALTIME to the host's: the saved guest's wall clock stopped when it was
+   * saved (CLOCK_MONOTONIC rightly continues from there: the guest did not run in between).
+   */
+  async syncRealtime(): Promise<void> {
+    const r = await this.ssh.capture(`date -u -s @${Math.round(Date.now() / 1000)} >/dev/null`);
+    if (r.code !== 0)
+      throw new Error(`setting the restored guest's clock failed (exit ${r.code}): ${r.err.trim()}`);
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     try {
@@ -212,6 +268,7 @@ export class Guest {
     }
     if (!this.exited) this.proc.kill("SIGKILL");
     await this.proc.catch(() => {});
+    if (this.qmpPath) rmSync(this.qmpPath, { force: true });
     await new Promise((r) => this.console.end(r));
   }
 }

@@ -14,6 +14,10 @@ export interface QemuPlan {
   memoryMiB: number;
   cpus: number;
   cmdline: string[];
+  /** The unix socket QEMU's machine protocol listens on (snapshot save and resume). */
+  qmp?: string;
+  /** A saved state (snapshot.ts) to start from instead of booting. */
+  incoming?: string;
 }
 
 /**
@@ -63,6 +67,9 @@ export function qemuArgs(arch: Arch, p: QemuPlan): string[] {
       `${q.nic},netdev=net0,romfile=`,
     );
   }
+  if (p.qmp) args.push("-qmp", `unix:${p.qmp},server=on,wait=off`);
+  // QEMU runs an exec: URI with /bin/sh: the path is quoted for it.
+  if (p.incoming) args.push("-incoming", `exec:cat '${p.incoming.replace(/'/g, "'\\''")}'`);
   return [...args, ...q.args];
 }
 

@@ -21,7 +21,11 @@ function header(run: ArchRun): string {
     return `${run.arch}: ${run.status}${run.error ? ` (${run.error.stage}: ${run.error.message.split("\n")[0]})` : ""}`;
   const jit = jitMode(g);
   const res = g.hrtimerResolutionNs === null ? "?" : `${g.hrtimerResolutionNs} ns`;
-  return `${run.arch}: ${g.kernelRelease} (config ${g.configHash}), ${g.accel}, ${g.cpus} CPUs, ${jit}, clocksource ${g.clocksource}, hrtimer resolution ${res}, boot ${g.bootSeconds.toFixed(1)} s${engineNote(run)}`;
+  // Never silently: a restored guest says so and from what; one that could not be restored says why.
+  const ready = g.restored
+    ? `restored from snapshot ${g.restored.snapshot} (saved ${g.restored.savedAt}) in ${g.restored.seconds.toFixed(2)} s`
+    : `boot ${g.bootSeconds.toFixed(1)} s${g.coldBecause ? ` (not restored: ${g.coldBecause})` : ""}`;
+  return `${run.arch}: ${g.kernelRelease} (config ${g.configHash}), ${g.accel}, ${g.cpus} CPUs, ${jit}, clocksource ${g.clocksource}, hrtimer resolution ${res}, ${ready}${engineNote(run)}`;
 }
 
 /** The stages one after the other, each waiting for the one before: a run's critical path. */

@@ -5,7 +5,7 @@ import { type Arch, loadArch } from "../arch/arch.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
 import { log } from "../common/log.ts";
-import { bootGuest, buildFor, type GuestRequest } from "../guest/boot.ts";
+import { bootGuest, buildFor, type GuestRequest, saveSnapshot } from "../guest/boot.ts";
 import { harnessFaults, jitAsked, readGuestFacts } from "../guest/facts.ts";
 import type { Guest } from "../guest/guest.ts";
 import { unpackGuestPackages } from "../guest/image.ts";
@@ -64,6 +64,11 @@ export interface CellSpec {
   cell?: string;
   /** Host files the user pushes along with the suite's (`--push`). */
   extra?: Push[];
+  /**
+   * A ready guest's snapshot (guest/snapshot.ts): `save` one after the push (a first run, whose boot is
+   * under test), or `restore` one instead of booting and pushing (a repetition of a run already made).
+   */
+  snapshot?: "save" | "restore";
 }
 
 /** One cell of a matrix as its axes name it: what `matrix` runs locally and `lava job` hands to a lab. */
@@ -295,22 +300,27 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
   let leaks: string | undefined;
   try {
     const elfs = pushes.flatMap((x) => programsAmong(x.dir, x.files));
-    const booted = await stage(spec, run, "boot", () => bootGuest(request(spec), build, elfs, watch.feed));
+    const snap = spec.snapshot && { restore: spec.snapshot === "restore", pushes };
+    const booted = await stage(spec, run, "boot", () =>
+      bootGuest(request(spec), build, elfs, watch.feed, snap),
+    );
     if (!booted) return;
     guest = booted.guest;
     const g = guest;
-    run.timings.bootToSsh = g.bootSeconds;
+    const restored = Boolean(booted.readiness.restored);
+    run.timings[restored ? "restoreToSsh" : "bootToSsh"] = g.bootSeconds;
     watch.stage("facts");
     const facts = await stage(spec, run, "facts", () => readGuestFacts(g, build, booted.accel));
     if (!facts) return;
-    run.guest = facts.facts;
+    run.guest = { ...facts.facts, ...booted.readiness };
     await watch.readBookkeeping(g);
     run.harness?.push(
       ...facts.problems,
       ...harnessFaults(facts.facts, spec.suite.minCpus, jitAsked(spec.machine.append)),
     );
     const files = pushes.reduce((n, x) => n + x.files.length, 0);
-    if (files) {
+    // A restored guest has the files already: they are part of what its snapshot is of.
+    if (files && !restored) {
       watch.stage("push");
       const pushed = await stage(spec, run, "push", async () => {
         for (const x of pushes)
@@ -321,6 +331,12 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       });
       if (!pushed) return;
       log(`${spec.arch.name}: pushed ${files} files in ${run.timings.push?.toFixed(1)} s`);
+    }
+    // Saved only from a guest nothing has gone wrong in yet: a repetition must not start from a damaged one.
+    if (spec.snapshot === "save" && booted.identity && !run.splats.length && !run.harness?.length) {
+      const t0 = Date.now();
+      await saveSnapshot(g, booted.identity);
+      run.timings.snapshot = (Date.now() - t0) / 1000;
     }
     const cli = spec.tests ? splitCliTests(spec.suite.commands, spec.tests) : undefined;
     const selected = cli ? { ...spec.suite, tests: cli.suite, arch: undefined } : spec.suite;

@@ -1,21 +1,12 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveTree } from "../../src/kernel/tree.ts";
 import type { Results } from "../../src/report/results.ts";
 import { launchChromium } from "../browser.ts";
 import { HOUR, khil, qemuLeftIn, resultsOf } from "../helpers.ts";
-import { formatPatches } from "../series.ts";
-
-/** A patch as a developer might send it by mistake: a WARN in the callback every bpf_timer's hrtimer runs. */
-const PLANTED_WARN = {
-  file: "kernel/bpf/helpers.c",
-  from: "\tBTF_TYPE_EMIT(struct bpf_timer);\n\tcallback_fn = rcu_dereference_check(",
-  to: "\tBTF_TYPE_EMIT(struct bpf_timer);\n\tWARN_ON_ONCE(1);\n\tcallback_fn = rcu_dereference_check(",
-  subject: "bpf: Warn when a bpf_timer fires",
-};
+import { plantedWarnMbox } from "../series.ts";
 
 const lkdtmFingerprint = (
   JSON.parse(
@@ -34,9 +25,7 @@ describe.each(["x86_64", "arm64"])("a WARN planted in bpf_timer_cb by a patch, %
     "is decoded to kernel/bpf/helpers.c:<line> in the terminal, results.json, JUnit and report.html, with one fingerprint for both runs",
     async () => {
       const dir = mkdtempSync(join(tmpdir(), "khil-warn-"));
-      const [mail] = await formatPatches((await resolveTree({})).path, dir, [PLANTED_WARN], { version: 1 });
-      const mbox = join(dir, "warn.mbox");
-      writeFileSync(mbox, mail ?? "");
+      const mbox = await plantedWarnMbox(dir);
       // Two runs of the same broken kernel: the second boots the kernel the first one built.
       const r = await khil([
         ...["boot-and-test", "--arch", arch, "--series", mbox, "--test", "timer", "--repeat", "2"],

@@ -1,0 +1,165 @@
+/**
+ * Snapshots of a ready guest: QEMU's state saved by migration to a file once SSH answers and the files are
+ * pushed, restored by starting the same QEMU with `-incoming`. Migration to a file rather than `savevm`:
+ * khil's guests have no disk (the image is an initramfs) and savevm needs a qcow2 drive to hold the state;
+ * a migration stream needs nothing the guest lacks, skips zero pages, and restores by reading one file.
+ *
+ * A snapshot is keyed by everything that makes it that guest: the kernel and image bytes, QEMU's version
+ * and its arguments (machine, CPUs, memory, accelerator, command line), and what was pushed. A guest asked
+ * for with any of these different is another guest: it boots cold, and the reason says which part differs.
+ */
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
+import { execa } from "execa";
+import { cacheDir } from "../host/paths.ts";
+import type { Push } from "../run/push.ts";
+
+/** What makes a ready guest that guest: each part by name, so a mismatch can say which one differs. */
+export type SnapshotIdentity = Record<string, string>;
+
+export interface SnapshotMeta {
+  key: string;
+  arch: string;
+  identity: SnapshotIdentity;
+  savedAt: string;
+  bytes: number;
+  saveSeconds: number;
+}
+
+/** The cache's snapshots kept under this many bytes, least recently used evicted first. */
+const DEFAULT_MAX_BYTES = 8 * 1024 ** 3;
+
+/** `$KHIL_SNAPSHOTS`, else `snapshots/` in khil's cache. */
+export function snapshotsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KHIL_SNAPSHOTS ? resolve(env.KHIL_SNAPSHOTS) : join(cacheDir(env), "snapshots");
+}
+
+const fileHashes = new Map<string, string>();
+
+/** A file's content hash, remembered per path, size and mtime (kernel images and initramfs are large). */
+export function fileHash(path: string): string {
+  const st = statSync(path);
+  const memo = `${path}\0${st.size}\0${st.mtimeMs}`;
+  const known = fileHashes.get(memo);
+  if (known) return known;
+  const h = createHash("sha256").update(readFileSync(path)).digest("hex").slice(0, 16);
+  fileHashes.set(memo, h);
+  return h;
+}
+
+const qemuVersions = new Map<string, string>();
+
+export async function qemuVersion(binary: string): Promise<string> {
+  const known = qemuVersions.get(binary);
+  if (known) return known;
+  const r = await execa(binary, ["--version"], { reject: false });
+  const v = r.stdout.split("\n")[0]?.trim() || `unknown (${binary} --version exited ${r.exitCode})`;
+  qemuVersions.set(binary, v);
+  return v;
+}
+
+/** What the guest was given over SSH: each pushed file by path, size and mtime, and where it went. */
+export function pushedIdentity(pushes: readonly Push[]): string {
+  const h = createHash("sha256");
+  for (const p of pushes)
+    for (const f of p.files) {
+      const st = statSync(join(p.dir, f));
+      h.update(`${p.dest}/${f} ${st.size} ${st.mtimeMs}\n`);
+    }
+  return h.digest("hex").slice(0, 16);
+}
+
+export function snapshotKey(identity: SnapshotIdentity): string {
+  const h = createHash("sha256");
+  for (const k of Object.keys(identity).sort()) h.update(`${k}=${identity[k]}\n`);
+  return h.digest("hex").slice(0, 24);
+}
+
+function metaOf(dir: string): SnapshotMeta | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as SnapshotMeta;
+  } catch {
+    return undefined;
+  }
+}
+
+export type Lookup = { state: string; meta: SnapshotMeta } | { reason: string };
+
+/**
+ * The snapshot of the guest `identity` names, or why there is none: none of this arch at all, or the
+ * nearest one (fewest parts differing) and the parts in which it differs.
+ */
+export function findSnapshot(arch: string, identity: SnapshotIdentity, root = snapshotsDir()): Lookup {
+  const key = snapshotKey(identity);
+  const dir = join(root, key);
+  const meta = metaOf(dir);
+  if (meta && existsSync(join(dir, "state"))) {
+    // Used now: the least recently used is evicted first.
+    const now = new Date();
+    utimesSync(dir, now, now);
+    return { state: join(dir, "state"), meta };
+  }
+  const others = (existsSync(root) ? readdirSync(root) : [])
+    .map((d) => metaOf(join(root, d)))
+    .filter((m): m is SnapshotMeta => m?.arch === arch);
+  if (!others.length) return { reason: `no snapshot of an ${arch} guest in ${root}` };
+  const differing = (m: SnapshotMeta) =>
+    Object.keys({ ...identity, ...m.identity }).filter((k) => identity[k] !== m.identity[k]);
+  const nearest = others.reduce((a, b) => (differing(b).length < differing(a).length ? b : a));
+  return {
+    reason: `no snapshot of this guest: the nearest (${nearest.key}, saved ${nearest.savedAt}) differs in ${differing(nearest).join(", ")}`,
+  };
+}
+
+/** A new snapshot's directory and the temporary file QEMU writes the state to, renamed when complete. */
+export function snapshotTarget(identity: SnapshotIdentity, root = snapshotsDir()) {
+  const key = snapshotKey(identity);
+  const dir = join(root, key);
+  mkdirSync(dir, { recursive: true });
+  return { key, dir, partial: join(dir, `state.${process.pid}.partial`), state: join(dir, "state") };
+}
+
+/** Marks a snapshot complete (state in place, meta written), then evicts the cache down to its size. */
+export function commitSnapshot(
+  t: ReturnType<typeof snapshotTarget>,
+  meta: Omit<SnapshotMeta, "key" | "bytes">,
+  maxBytes = Number(process.env.KHIL_SNAPSHOT_MAX_BYTES ?? DEFAULT_MAX_BYTES),
+): SnapshotMeta {
+  renameSync(t.partial, t.state);
+  const full: SnapshotMeta = { ...meta, key: t.key, bytes: statSync(t.state).size };
+  writeFileSync(join(t.dir, "meta.json"), `${JSON.stringify(full, null, 2)}\n`);
+  evict(join(t.dir, ".."), maxBytes, t.key);
+  return full;
+}
+
+/** Removes the least recently used snapshots until the rest fit in `maxBytes` (never `keep`). */
+export function evict(root: string, maxBytes: number, keep?: string): string[] {
+  const all = readdirSync(root)
+    .map((key) => {
+      const dir = join(root, key);
+      const state = join(dir, "state");
+      return { key, dir, bytes: existsSync(state) ? statSync(state).size : 0, used: statSync(dir).mtimeMs };
+    })
+    .sort((a, b) => a.used - b.used);
+  let total = all.reduce((n, s) => n + s.bytes, 0);
+  const gone: string[] = [];
+  for (const s of all) {
+    if (total <= maxBytes) break;
+    if (s.key === keep) continue;
+    rmSync(s.dir, { recursive: true, force: true });
+    total -= s.bytes;
+    gone.push(s.key);
+  }
+  return gone;
+}
