@@ -25,6 +25,7 @@ import { buildSelftests } from "../selftests/build.ts";
 import { bisectStepRow } from "./bisect-step.ts";
 import { historyRow } from "./history.ts";
 import { rawBootOnce, rawColdBuild, TEST_COMMAND } from "./raw.ts";
+import { snapshotRows } from "./snapshot.ts";
 import { type BenchRow, benchTable, row, seconds, stats } from "./stats.ts";
 
 /**
@@ -146,6 +147,14 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
     .map(([n, s]) => `${n} ${Number(s).toFixed(1)} s`)
     .join(", ")}`;
   rows.push(wholeRow);
+  const booting = {
+    arch,
+    kernel: build.bootImage,
+    initrd: image.path,
+    accel: accel.accel,
+    privateKey: key.privateKey,
+  };
+  rows.push(...(await snapshotRows(booting, o, { coldBoot: bootRow.khil.median, oneRun: whole })));
   const warmRun = results?.runs[0];
   if (warmRun) rows.push(await historyRow(warmRun, o.runDir, o.runs));
   if (!o.quick) rows.push(await coldFirstRun(arch, rows, o.runDir));

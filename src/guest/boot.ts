@@ -5,7 +5,6 @@ import { log } from "../common/log.ts";
 import { requireTools } from "../host/tools.ts";
 import { buildKernel, type KernelBuild } from "../kernel/kbuild.ts";
 import type { KernelTree } from "../kernel/tree.ts";
-import type { Push } from "../run/push.ts";
 import { type AccelChoice, chooseAccel } from "./accel.ts";
 import { type BootOptions, Guest, guestPlan } from "./guest.ts";
 import { buildImage, type GuestImage } from "./image.ts";
@@ -14,6 +13,7 @@ import {
   commitSnapshot,
   fileHash,
   findSnapshot,
+  type PushedFiles,
   pushedIdentity,
   qemuVersion,
   type SnapshotIdentity,
@@ -60,11 +60,11 @@ export interface Readiness {
  */
 export interface SnapshotUse {
   restore: boolean;
-  pushes: readonly Push[];
+  pushes: readonly PushedFiles[];
 }
 
 /** What makes this guest this guest (snapshot.ts): each part by name, for saying which one differs. */
-async function identityOf(o: BootOptions, pushes: readonly Push[]): Promise<SnapshotIdentity> {
+async function identityOf(o: BootOptions, pushes: readonly PushedFiles[]): Promise<SnapshotIdentity> {
   const plan = await guestPlan(o);
   const q = o.arch.qemu;
   return {

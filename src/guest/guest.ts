@@ -127,6 +127,7 @@ export class Guest {
       g.privateKey = o.privateKey;
       if (o.onConsoleLine) g.onLine(o.onConsoleLine);
       try {
+        if (o.restore) await g.resumeIncoming(o.bootTimeoutMs ?? 60_000);
         // A restored guest printed its readiness before it was saved: SSH is tried from the start.
         await g.waitForSsh(o.privateKey, o.bootTimeoutMs ?? 60_000, Boolean(o.restore));
         g.bootSeconds = (Date.now() - started) / 1000;
@@ -246,6 +247,32 @@ export class Guest {
       await q.execute("cont").catch(() => {});
       q.close();
       this.ssh = await GuestSsh.connect(this.port, this.privateKey, 10_000);
+    }
+  }
+
+  /**
+   * Waits for QEMU to have loaded the incoming state, then runs the guest: the state records the saved
+   * guest's run state, and it was saved stopped (saveState), so QEMU leaves it paused however it was started.
+   */
+  private async resumeIncoming(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const q = await Qmp.open(this.qmpPath);
+    try {
+      for (;;) {
+        if (this.exited)
+          throw new InfraError(`loading the snapshot failed (qemu ${this.exitInfo})`, "boot");
+        const { status } = await q.execute<{ status: string }>("query-status");
+        if (status === "running") return;
+        if (status !== "inmigrate") {
+          await q.execute("cont");
+          return;
+        }
+        if (Date.now() > deadline)
+          throw new InfraError(`loading the snapshot took over ${Math.round(timeoutMs / 1000)} s`, "boot");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      q.close();
     }
   }
 

@@ -23,7 +23,6 @@ import {
 import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { cacheDir } from "../host/paths.ts";
-import type { Push } from "../run/push.ts";
 
 /** What makes a ready guest that guest: each part by name, so a mismatch can say which one differs. */
 export type SnapshotIdentity = Record<string, string>;
@@ -69,8 +68,15 @@ export async function qemuVersion(binary: string): Promise<string> {
   return v;
 }
 
+/** Files pushed into a guest: `files` below `dir` on the host, put below `dest` in the guest. */
+export interface PushedFiles {
+  dir: string;
+  files: readonly string[];
+  dest: string;
+}
+
 /** What the guest was given over SSH: each pushed file by path, size and mtime, and where it went. */
-export function pushedIdentity(pushes: readonly Push[]): string {
+export function pushedIdentity(pushes: readonly PushedFiles[]): string {
   const h = createHash("sha256");
   for (const p of pushes)
     for (const f of p.files) {
