@@ -259,8 +259,7 @@ export class Guest {
     const q = await Qmp.open(this.qmpPath);
     try {
       for (;;) {
-        if (this.exited)
-          throw new InfraError(`loading the snapshot failed (qemu ${this.exitInfo})`, "boot");
+        if (this.exited) throw new InfraError(`loading the snapshot failed (qemu ${this.exitInfo})`, "boot");
         const { status } = await q.execute<{ status: string }>("query-status");
         if (status === "running") return;
         if (status !== "inmigrate") {
