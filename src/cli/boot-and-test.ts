@@ -117,8 +117,9 @@ export function registerBootAndTest(program: Command): void {
           runDir: repeat > 1 ? join(runDir, `repeat-${String(i + 1).padStart(2, "0")}`) : runDir,
           extra,
           // The first repetition boots (its boot is under test) and saves its ready guest; the others
-          // restore it, each a fresh copy, so that one repetition's damage cannot reach the next.
-          ...(repeat > 1 && o.snapshot
+          // restore it, each a fresh copy, so that one repetition's damage cannot reach the next. A run
+          // with --retries saves one too: each retry runs in a fresh copy (rerun.ts).
+          ...((repeat > 1 || machine.retries > 0) && o.snapshot
             ? { snapshot: i === 0 ? ("save" as const) : ("restore" as const) }
             : {}),
         })),

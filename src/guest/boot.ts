@@ -78,6 +78,27 @@ async function identityOf(o: BootOptions, pushes: readonly PushedFiles[]): Promi
   };
 }
 
+/** A guest restored from the snapshot of `identity`, or why it could not be (then nothing is left running). */
+export type Restored = { guest: Guest; restored: NonNullable<Readiness["restored"]> } | { reason: string };
+
+async function restoreGuest(o: BootOptions, identity: SnapshotIdentity, release: string): Promise<Restored> {
+  const found = findSnapshot(o.arch.name, identity);
+  if (!("state" in found)) return { reason: found.reason };
+  let guest: Guest | undefined;
+  try {
+    guest = await Guest.boot({ ...o, restore: found.state, bootTimeoutMs: 30_000 });
+    await guest.syncRealtime();
+    log(
+      `restored ${o.arch.name} ${release} from snapshot ${found.meta.key} (saved ${found.meta.savedAt}) in ${guest.bootSeconds.toFixed(2)} s`,
+    );
+    const restored = { snapshot: found.meta.key, savedAt: found.meta.savedAt, seconds: guest.bootSeconds };
+    return { guest, restored };
+  } catch (e) {
+    await guest?.stop();
+    return { reason: `restoring snapshot ${found.meta.key} failed: ${(e as Error).message.split("\n")[0]}` };
+  }
+}
+
 /** Image, accelerator and boot (or restore) for a kernel already built: the stages after `build`. */
 export async function bootGuest(
   r: GuestRequest,
@@ -91,6 +112,7 @@ export async function bootGuest(
   accel: AccelChoice;
   readiness: Readiness;
   identity?: SnapshotIdentity;
+  restoreAgain?: () => Promise<Restored>;
 }> {
   await requireTools([qemuTool(r.arch), "readelf", "cpio", "dpkg-deb", "apt-get"]);
   const key = guestKey();
@@ -110,32 +132,22 @@ export async function bootGuest(
     onConsoleLine,
   };
   const identity = snapshot && (await identityOf(o, snapshot.pushes));
+  // A fresh copy of the saved guest, for a test run again where its first attempt cannot reach (rerun.ts).
+  const restoreAgain = identity && (() => restoreGuest(o, identity, build.release));
   const readiness: Readiness = {};
   if (snapshot?.restore && identity) {
-    const found = findSnapshot(r.arch.name, identity);
-    if ("state" in found) {
-      try {
-        const guest = await Guest.boot({ ...o, restore: found.state, bootTimeoutMs: 30_000 });
-        await guest.syncRealtime();
-        readiness.restored = {
-          snapshot: found.meta.key,
-          savedAt: found.meta.savedAt,
-          seconds: guest.bootSeconds,
-        };
-        log(
-          `restored ${r.arch.name} ${build.release} from snapshot ${found.meta.key} (saved ${found.meta.savedAt}) in ${guest.bootSeconds.toFixed(2)} s`,
-        );
-        return { guest, image, accel, readiness, identity };
-      } catch (e) {
-        readiness.coldBecause = `restoring snapshot ${found.meta.key} failed: ${(e as Error).message.split("\n")[0]}`;
-      }
-    } else readiness.coldBecause = found.reason;
+    const restored = await restoreGuest(o, identity, build.release);
+    if ("guest" in restored) {
+      readiness.restored = restored.restored;
+      return { guest: restored.guest, image, accel, readiness, identity, restoreAgain };
+    }
+    readiness.coldBecause = restored.reason;
     log(`booting cold: ${readiness.coldBecause}`);
   }
   log(`booting ${r.arch.name} ${build.release} with ${accel.accel} (${accel.reason})`);
   const guest = await Guest.boot(o);
   log(`ready in ${guest.bootSeconds.toFixed(1)} s (${accel.accel})`);
-  return { guest, image, accel, readiness, identity };
+  return { guest, image, accel, readiness, identity, restoreAgain };
 }
 
 /**

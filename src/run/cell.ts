@@ -333,11 +333,15 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       log(`${spec.arch.name}: pushed ${files} files in ${run.timings.push?.toFixed(1)} s`);
     }
     // Saved only from a guest nothing has gone wrong in yet: a repetition must not start from a damaged one.
+    let saved = false;
     if (spec.snapshot === "save" && booted.identity && !run.splats.length && !run.harness?.length) {
       const t0 = Date.now();
-      await saveSnapshot(g, booted.identity);
+      saved = (await saveSnapshot(g, booted.identity)) !== undefined;
       run.timings.snapshot = (Date.now() - t0) / 1000;
     }
+    // A test run again (a retry, an inconclusive skip) runs in a fresh copy of the guest as it was before
+    // any test, where there is one: what its first attempt did to this guest cannot fail it again.
+    const freshGuest = saved || restored ? booted.restoreAgain : undefined;
     const cli = spec.tests ? splitCliTests(spec.suite.commands, spec.tests) : undefined;
     const selected = cli ? { ...spec.suite, tests: cli.suite, arch: undefined } : spec.suite;
     const suite = spec.deny ? selected : { ...selected, deny: [] };
@@ -350,7 +354,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
     const interruption = () =>
       spec.machine.runDeadline?.expired ? spec.machine.runDeadline.message : killedFromOutside(g);
     const c = {
-      ...{ arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch, cli },
+      ...{ arch: spec.arch, suite, selection, guest: g, build, accel: booted.accel, watch, cli, freshGuest },
       interruption,
     };
     await stage(spec, run, "run", async () => {

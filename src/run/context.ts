@@ -1,5 +1,6 @@
 import type { Arch } from "../arch/arch.ts";
 import type { AccelChoice } from "../guest/accel.ts";
+import type { Restored } from "../guest/boot.ts";
 import type { Guest } from "../guest/guest.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
@@ -43,6 +44,11 @@ export interface SuiteRunContext {
   watch: KernelWatch;
   /** The user's `--test` patterns, split between the commands; absent: the suite's own selection. */
   cli?: CliSelection;
+  /**
+   * A fresh copy of the guest as it was saved before any test (guest/boot.ts), for a test run again; absent
+   * where the run saved no snapshot: a rerun then runs in `guest`.
+   */
+  freshGuest?: () => Promise<Restored>;
   /** What stopped the run from outside the kernel so far (khil's deadline, QEMU killed), if anything. */
   interruption?: () => string | undefined;
 }

@@ -26,11 +26,19 @@ async function runAlone(
         ? ["-t", `${cmd.kselftest}:${test}`]
         : [],
   );
+  const fresh = await c.freshGuest?.();
+  if (fresh && "reason" in fresh)
+    log(`${c.arch.name}: ${test} runs again in the same guest: ${fresh.reason}`);
+  const guest = fresh && "guest" in fresh ? fresh.guest : c.guest;
+  const where = guest === c.guest ? "" : " in a fresh guest restored from the snapshot";
   const activity = c.watch.begin(`${test} (${why})`);
-  const r = await c.guest.ssh
+  const r = await guest.ssh
     .capture(`${activity.marker}${inGuestDir(argv)} 2>&1`, cmd.timeout * 1000, activity.signal)
-    .finally(() => activity.end());
-  appendFileSync(logFile, `\n# khil: ${test} ${why}:\n${r.out}`);
+    .finally(async () => {
+      activity.end();
+      if (guest !== c.guest) await guest.stop();
+    });
+  appendFileSync(logFile, `\n# khil: ${test} ${why}${where}:\n${r.out}`);
   return parseOutput(cmd.parser, cmd.name, r.code, r.out).tests.filter((t) => t.test === test);
 }
 

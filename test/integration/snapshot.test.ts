@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, truncateSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -74,6 +74,44 @@ describe("snapshots of a ready guest (x86_64)", () => {
       expect(damaged.exitCode, damaged.all).toBe(0);
       expect(damaged.stderr).toMatch(/booting cold: restoring snapshot [0-9a-f]{24} failed: /);
       expect(clocksOf(damaged.stdout).uptime).toBeLessThan(60);
+    },
+    HOUR,
+  );
+  it(
+    "--retries: a test failed by what an earlier test did to its guest passes in a fresh restored copy, and fails again in the damaged guest with --no-snapshot",
+    async () => {
+      const suite = [
+        "boot-and-test",
+        "--arch",
+        "x86_64",
+        "--suite",
+        "test/fixtures/suites/poisoned-tmp.yaml",
+      ];
+      const fresh = await khil([...suite, "--retries", "1"]);
+      expect(fresh.exitCode, fresh.all).toBe(0);
+      const { dir, results } = resultsOf(fresh.stdout);
+      // Every QEMU the run started, the fresh copy's included, is gone.
+      expect(qemuLeftIn(dir)).toEqual([]);
+      expect(readFileSync(join(dir, "qemu.pids"), "utf8").trim().split("\n")).toHaveLength(2);
+      const run = results.runs[0];
+      expect(run?.tests.find((t) => t.test === "fills-tmp")?.verdict).toBe("pass");
+      expect(run?.tests.find((t) => t.test === "writes-tmp")).toMatchObject({
+        verdict: "flaky",
+        reason: "failed, then passed on attempt 2",
+      });
+      expect(fresh.stderr).toMatch(/restored x86_64 \S+ from snapshot [0-9a-f]{24}/);
+      expect(readFileSync(join(dir, "test-x86_64-writes-tmp.log"), "utf8")).toMatch(
+        /# khil: writes-tmp failed, attempt 2 in a fresh guest restored from the snapshot:\nwrote$/m,
+      );
+      // The same run in one guest: the damage stays, and the retry fails as the first attempt did.
+      const same = await khil([...suite, "--retries", "1", "--no-snapshot"]);
+      expect(same.exitCode, same.all).toBe(1);
+      expect(
+        resultsOf(same.stdout).results.runs[0]?.tests.find((t) => t.test === "writes-tmp"),
+      ).toMatchObject({
+        verdict: "fail",
+        reason: "failed on all 2 attempts",
+      });
     },
     HOUR,
   );

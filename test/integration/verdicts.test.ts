@@ -89,7 +89,11 @@ describe("the kernel is watched for the guest's whole life, x86_64", () => {
   it(
     "a panic right after a flaky test's passing retry fails the run with the panic",
     async () => {
-      const { r, run, dir, qemuLeft } = await runSuite("flaky-then-panic", "x86_64", ["--retries", "1"]);
+      const { r, run, dir, qemuLeft } = await runSuite("flaky-then-panic", "x86_64", [
+        "--retries",
+        "1",
+        "--no-snapshot",
+      ]);
       expect(r.exitCode, r.all).toBe(1);
       expect(run?.status).toBe("failed");
       expect(run?.tests[0]).toMatchObject({ test: "wobbly", verdict: "flaky" });
@@ -203,7 +207,7 @@ describe("verdicts from lockups, hangs and deadlines, x86_64", () => {
   it(
     "--retries reports a test that fails once and then passes as flaky, apart from failed",
     async () => {
-      const { r, run, dir } = await runSuite("flaky", "x86_64", ["--retries", "2"]);
+      const { r, run, dir } = await runSuite("flaky", "x86_64", ["--retries", "2", "--no-snapshot"]);
       expect(r.exitCode, r.all).toBe(0);
       expect(run?.status).toBe("passed");
       expect(run?.tests[0]).toMatchObject({
