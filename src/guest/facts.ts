@@ -80,6 +80,14 @@ export interface GuestFacts {
   coldBecause?: string;
 }
 
+/**
+ * The measure a guest's time to SSH is recorded as: a restore is not a boot, so it is a measure of its own and
+ * the boot's history (and its trend in the report) stays the boot's.
+ */
+export function readyMeasure(g: Pick<GuestFacts, "restored">): "boot_to_ssh" | "restore_to_ssh" {
+  return g.restored ? "restore_to_ssh" : "boot_to_ssh";
+}
+
 /** The guest's facts, and where they show it is not the kernel khil built. */
 export async function readGuestFacts(
   guest: Guest,

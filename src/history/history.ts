@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { log } from "../common/log.ts";
+import { readyMeasure } from "../guest/facts.ts";
 import { findings, runFault } from "../report/fault.ts";
 import { splatFingerprint } from "../report/fingerprint.ts";
 import { type ArchRun, testName } from "../report/results.ts";
@@ -148,7 +149,6 @@ function measuresOf(run: ArchRun): RecordedRun["measures"] {
     max: m.max,
   }));
   const boot = run.guest?.bootSeconds;
-  // A restore is not a boot: its time is a measure of its own, so that the boot's history stays the boot's.
-  const name = run.guest?.restored ? "restore_to_ssh" : "boot_to_ssh";
-  return boot === undefined ? own : [...own, { name, unit: "s", n: 1, p50: boot, p99: boot, max: boot }];
+  if (run.guest === undefined || boot === undefined) return own;
+  return [...own, { name: readyMeasure(run.guest), unit: "s", n: 1, p50: boot, p99: boot, max: boot }];
 }

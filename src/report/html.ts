@@ -5,6 +5,7 @@
  * HTML so that everything but the plots reads without JavaScript; the plots draw from the data embedded
  * beside them.
  */
+import { readyMeasure } from "../guest/facts.ts";
 import { faults, findings, runFault } from "./fault.ts";
 import { type ArchRun, type Results, type TestRecord, testName } from "./results.ts";
 import { allPassed } from "./verdict.ts";
@@ -182,7 +183,7 @@ function trendData(r: Results): Plot[] {
     const trends = run.history?.trends ?? [];
     const now = new Map<string, number>([
       ...(run.measures ?? []).map((m) => [m.name, m.p50] as const),
-      ...(run.guest ? [["boot_to_ssh", run.guest.bootSeconds] as const] : []),
+      ...(run.guest ? [[readyMeasure(run.guest), run.guest.bootSeconds] as const] : []),
     ]);
     return [...new Set(trends.map((t) => t.unit))].map((unit) => {
       const of = trends.filter((t) => t.unit === unit);
