@@ -1,10 +1,11 @@
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadArch } from "../src/arch/arch.ts";
 import { patchTable } from "../src/bisect/each-patch.ts";
 import type { StepRecord, StepVerdict } from "../src/bisect/judge.ts";
-import { parseReadelf } from "../src/guest/elf.ts";
+import { elfDeps, elfSection } from "../src/common/elf.ts";
 import {
   countCpus,
   type GuestFacts,
@@ -15,7 +16,6 @@ import {
 } from "../src/guest/facts.ts";
 import { kernelCmdline, qemuArgs } from "../src/guest/qemu.ts";
 import { shellQuote } from "../src/guest/ssh.ts";
-import { elfSection } from "../src/kernel/elf-section.ts";
 import { ccacheCounts, firstError, isObjectLine } from "../src/kernel/make-output.ts";
 import { missingTimerApi } from "../src/kernel/tree.ts";
 import type { ArchRun } from "../src/report/results.ts";
@@ -155,13 +155,21 @@ describe("selftests plan", () => {
 });
 
 describe("small readers", () => {
-  it("reads ELF dependencies from readelf", () => {
-    const text =
-      "      [Requesting program interpreter: /lib/ld-linux-aarch64.so.1]\n 0x0000000000000001 (NEEDED)             Shared library: [libelf.so.1]\n 0x0000000000000001 (NEEDED)             Shared library: [libc.so.6]\n";
-    expect(parseReadelf(text)).toEqual({
-      needed: ["libelf.so.1", "libc.so.6"],
-      interpreter: "/lib/ld-linux-aarch64.so.1",
-    });
+  it("reads a program's interpreter and libraries from its ELF headers as readelf does, on either arch", () => {
+    const files = [
+      "/usr/bin/ls",
+      "/usr/lib/x86_64-linux-gnu/libc.so.6",
+      "/usr/aarch64-linux-gnu/lib/libc.so.6",
+      "/usr/aarch64-linux-gnu/lib/libm.so.6",
+    ];
+    expect(elfDeps("/usr/bin/ldd")).toEqual({ needed: [] }); // a script
+    for (const f of files) {
+      const text = execFileSync("readelf", ["-dlW", f], { encoding: "utf8" }).toString();
+      const needed = [...text.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
+      const interpreter = /\[Requesting program interpreter: ([^\]]+)\]/.exec(text)?.[1];
+      expect(elfDeps(f), f).toEqual(interpreter ? { needed, interpreter } : { needed });
+    }
+    expect(elfDeps("/usr/bin/ls").needed.length).toBeGreaterThan(0);
   });
 
   it("finds the first compiler error in a build log", () => {

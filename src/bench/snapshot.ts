@@ -33,7 +33,7 @@ export async function snapshotRows(
     execa("node", [join(projectRoot, "bin/khil.js"), ...args], { reject: false, all: true, env });
 
   log("bench: restore of a ready guest to SSH");
-  const booted = await Guest.boot({ ...b, runDir: o.runDir });
+  const booted = await Guest.boot({ ...b, runDir: o.runDir, savable: true });
   const t = snapshotTarget({ bench: "restore to SSH", kernel: b.kernel, initrd: b.initrd }, snapshots);
   const saving = await seconds(() => booted.saveState(t.partial));
   await booted.stop();
@@ -45,7 +45,7 @@ export async function snapshotRows(
   });
   const restores: number[] = [];
   for (let i = 0; i < o.runs; i++) {
-    const g = await Guest.boot({ ...b, runDir: o.runDir, restore: t.state });
+    const g = await Guest.boot({ ...b, runDir: o.runDir, restore: t.final });
     restores.push(g.bootSeconds);
     await g.stop();
   }

@@ -16,6 +16,7 @@ import {
   type PushedFiles,
   pushedIdentity,
   qemuVersion,
+  SNAPSHOT_FORMAT,
   type SnapshotIdentity,
   snapshotTarget,
 } from "./snapshot.ts";
@@ -68,6 +69,7 @@ async function identityOf(o: BootOptions, pushes: readonly PushedFiles[]): Promi
   const plan = await guestPlan(o);
   const q = o.arch.qemu;
   return {
+    format: SNAPSHOT_FORMAT,
     kernel: fileHash(o.kernel),
     image: fileHash(o.initrd),
     qemu: await qemuVersion(q.binary),
@@ -83,10 +85,10 @@ export type Restored = { guest: Guest; restored: NonNullable<Readiness["restored
 
 async function restoreGuest(o: BootOptions, identity: SnapshotIdentity, release: string): Promise<Restored> {
   const found = findSnapshot(o.arch.name, identity);
-  if (!("state" in found)) return { reason: found.reason };
+  if ("reason" in found) return { reason: found.reason };
   let guest: Guest | undefined;
   try {
-    guest = await Guest.boot({ ...o, restore: found.state, bootTimeoutMs: 30_000 });
+    guest = await Guest.boot({ ...o, restore: found.files, bootTimeoutMs: 30_000 });
     await guest.syncRealtime();
     log(
       `restored ${o.arch.name} ${release} from snapshot ${found.meta.key} (saved ${found.meta.savedAt}) in ${guest.bootSeconds.toFixed(2)} s`,
@@ -114,7 +116,7 @@ export async function bootGuest(
   identity?: SnapshotIdentity;
   restoreAgain?: () => Promise<Restored>;
 }> {
-  await requireTools([qemuTool(r.arch), "readelf", "cpio", "dpkg-deb", "apt-get"]);
+  await requireTools([qemuTool(r.arch), "cpio", "dpkg-deb", "apt-get"]);
   const key = guestKey();
   const image = await buildImage(r.arch, key.publicKey, hostPrograms);
   const accel = await chooseAccel(r.arch, build.bootImage, r.accel);
@@ -145,7 +147,7 @@ export async function bootGuest(
     log(`booting cold: ${readiness.coldBecause}`);
   }
   log(`booting ${r.arch.name} ${build.release} with ${accel.accel} (${accel.reason})`);
-  const guest = await Guest.boot(o);
+  const guest = await Guest.boot({ ...o, savable: Boolean(snapshot) });
   log(`ready in ${guest.bootSeconds.toFixed(1)} s (${accel.accel})`);
   return { guest, image, accel, readiness, identity, restoreAgain };
 }
@@ -170,7 +172,7 @@ export async function saveSnapshot(guest: Guest, identity: SnapshotIdentity): Pr
     );
     return meta.key;
   } catch (e) {
-    rmSync(t.partial, { force: true });
+    for (const f of Object.values(t.partial)) rmSync(f, { force: true });
     log(`snapshot not saved: ${(e as Error).message}`);
     return undefined;
   }

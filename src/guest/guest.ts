@@ -1,15 +1,23 @@
-import { appendFileSync, createWriteStream, rmSync, type WriteStream } from "node:fs";
+import {
+  appendFileSync,
+  createWriteStream,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statfsSync,
+  type WriteStream,
+} from "node:fs";
 import { createServer } from "node:net";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ResultPromise } from "execa";
+import { execa, type ResultPromise } from "execa";
 import type { Arch } from "../arch/arch.ts";
 import { InfraError } from "../common/errors.ts";
 import { lineSplitter } from "../common/lines.ts";
 import { hostFacts } from "./host-facts.ts";
 import { type Accel, kernelCmdline, type QemuPlan, startQemu } from "./qemu.ts";
 import { Qmp } from "./qmp.ts";
-import { GuestSsh } from "./ssh.ts";
+import { GuestSsh, shellQuote } from "./ssh.ts";
 
 export const READY_MARKER = "khil: guest ready:";
 
@@ -38,8 +46,31 @@ export interface BootOptions {
   cmdline?: string[];
   /** Sees every console line from the first byte on (boot included), for as long as the guest lives. */
   onConsoleLine?: (line: string) => void;
-  /** A snapshot's state file (snapshot.ts): the guest is restored from it, ready, instead of booting. */
-  restore?: string;
+  /** A snapshot's files (snapshot.ts): the guest is restored from them, ready, instead of booting. */
+  restore?: { state: string; ram: string };
+  /** Boot with the RAM in a file of the guest's own, so that saveState can copy it (snapshot.ts). */
+  savable?: boolean;
+}
+
+/** Where a savable guest's RAM lives while it runs: `$KHIL_RAM_DIR`, else /dev/shm (memory, like QEMU's own). */
+function ramDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KHIL_RAM_DIR ?? "/dev/shm";
+}
+
+/**
+ * Why a guest of `memoryMiB` cannot have its RAM in a file in `dir`, if it cannot: a tmpfs without room for
+ * all of it would end QEMU with SIGBUS once the guest touched enough, which must never pass for the kernel's
+ * fault.
+ */
+function ramFileRefused(dir: string, memoryMiB: number): string | undefined {
+  try {
+    const fs = statfsSync(dir);
+    const free = Math.floor((fs.bavail * fs.bsize) / 1024 ** 2);
+    if (free < memoryMiB) return `${dir} has ${free} MiB free and the guest's RAM is ${memoryMiB} MiB`;
+  } catch (e) {
+    return `${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (set KHIL_RAM_DIR to a tmpfs)`;
+  }
+  return undefined;
 }
 
 /** The QEMU plan of a guest, without what differs between two starts of the same guest (port, sockets). */
@@ -117,17 +148,20 @@ export class Guest {
       const consoleStream = createWriteStream(join(o.runDir, "console.log"), { flags: "a" });
       const port = await freePort();
       const qmp = join(tmpdir(), `khil-qmp-${process.pid}-${port}.sock`);
+      const ram = Guest.ramFor(o, plan.memoryMiB, port);
       const started = Date.now();
-      const proc = startQemu(o.arch, { ...plan, sshPort: port, qmp, incoming: o.restore });
+      const proc = startQemu(o.arch, { ...plan, sshPort: port, qmp, incoming: Boolean(o.restore), ram });
       // Whoever checks that a run left no guest behind checks these, not every QEMU on the host.
       appendFileSync(join(o.runDir, "qemu.pids"), `${proc.pid}\n`);
       const g = new Guest(o.arch, o.accel, proc, consoleStream, o.runDir);
       g.port = port;
       g.qmpPath = qmp;
       g.privateKey = o.privateKey;
+      g.ramFile = ram?.shared ? ram.path : undefined;
       if (o.onConsoleLine) g.onLine(o.onConsoleLine);
       try {
-        if (o.restore) await g.resumeIncoming(o.bootTimeoutMs ?? 60_000);
+        if (o.restore) await g.resumeIncoming(o.restore.state, o.bootTimeoutMs ?? 60_000);
+        else if (g.ramFile) await g.unlinkRamFile();
         // A restored guest printed its readiness before it was saved: SSH is tried from the start.
         await g.waitForSsh(o.privateKey, o.bootTimeoutMs ?? 60_000, Boolean(o.restore));
         g.bootSeconds = (Date.now() - started) / 1000;
@@ -140,6 +174,54 @@ export class Guest {
         throw e;
       }
     }
+  }
+
+  /** A restore maps its snapshot's RAM; a savable boot gets a file of its own, where there is room for one. */
+  private static ramFor(o: BootOptions, memoryMiB: number, port: number): QemuPlan["ram"] {
+    if (o.restore) return { path: o.restore.ram, shared: false };
+    if (!o.savable) return undefined;
+    const dir = ramDir();
+    const refused = ramFileRefused(dir, memoryMiB);
+    if (refused) {
+      Guest.ramRefused = `its RAM could not be kept in a file: ${refused}`;
+      return undefined;
+    }
+    return { path: join(dir, `khil-ram-${process.pid}-${port}`), shared: true };
+  }
+
+  /** Why the last savable boot's RAM is not in a file (said by saveState). */
+  private static ramRefused = "it was not booted to be saved";
+
+  /**
+   * The running guest's RAM file, by name until QEMU has it open; then only through QEMU's descriptor
+   * (/proc/PID/fd), so that no khil end, not even SIGKILL, can leave a guest's RAM behind in /dev/shm.
+   */
+  private ramFile: string | undefined;
+
+  private async unlinkRamFile(): Promise<void> {
+    try {
+      const q = await Qmp.open(this.qmpPath);
+      // A QMP answer comes from the main loop, which runs only once the machine (and its RAM) exists.
+      await q.execute("query-status").finally(() => q.close());
+    } finally {
+      if (this.ramFile) rmSync(this.ramFile, { force: true });
+    }
+  }
+
+  /** The running guest's RAM file as QEMU holds it open (deleted from the file system by then). */
+  private ramDescriptor(): string {
+    const fds = `/proc/${this.proc.pid}/fd`;
+    for (const fd of readdirSync(fds)) {
+      const target = (() => {
+        try {
+          return readlinkSync(join(fds, fd));
+        } catch {
+          return "";
+        }
+      })();
+      if (target === `${this.ramFile} (deleted)` || target === this.ramFile) return join(fds, fd);
+    }
+    throw new Error(`QEMU (pid ${this.proc.pid}) no longer holds the guest's RAM file ${this.ramFile}`);
   }
 
   onLine(l: LineListener): () => void {
@@ -220,20 +302,24 @@ export class Guest {
   }
 
   /**
-   * Saves the running guest's whole state to `file` (QEMU migration), then lets it go on. The SSH session
-   * is closed first, so that the saved guest holds no half-open connection, and opened again after.
+   * Saves the running guest to a snapshot's files, then lets it go on: its device state by migration with
+   * x-ignore-shared (the RAM left out: a few hundred KiB), and its RAM as a sparse copy of the file it runs in,
+   * both while it is stopped so that they agree. The SSH session is closed first, so that the saved guest
+   * holds no half-open connection, and opened again after.
    */
-  async saveState(file: string, timeoutMs = 120_000): Promise<void> {
+  async saveState(to: { state: string; ram: string }, timeoutMs = 120_000): Promise<void> {
+    if (!this.ramFile) throw new Error(`the guest cannot be saved: ${Guest.ramRefused}`);
+    const ram = this.ramDescriptor();
     this.ssh?.close();
     // The guest's side of the session ends before it is frozen.
     await new Promise((r) => setTimeout(r, 100));
     const q = await Qmp.open(this.qmpPath);
     try {
       await q.execute("stop");
-      // The default bandwidth cap (128 MiB/s) is for live migration over a network; a paused guest to a
-      // local file goes as fast as the disk takes it.
-      await q.execute("migrate-set-parameters", { "max-bandwidth": 64 * 1024 ** 3 });
-      await q.execute("migrate", { uri: `exec:cat > '${file.replace(/'/g, "'\\''")}'` });
+      await q.execute("migrate-set-capabilities", {
+        capabilities: [{ capability: "x-ignore-shared", state: true }],
+      });
+      await q.execute("migrate", { uri: `exec:cat > ${shellQuote([to.state])}` });
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const m = await q.execute<{ status?: string; "error-desc"?: string }>("query-migrate");
@@ -243,6 +329,10 @@ export class Guest {
         if (Date.now() > deadline) throw new Error(`saving the guest took over ${timeoutMs / 1000} s`);
         await new Promise((r) => setTimeout(r, 20));
       }
+      // Pages the guest never touched (or zeroed) stay holes: a 2 GiB guest's RAM takes ~70 MiB on disk.
+      const cp = await execa("cp", ["--sparse=always", ram, to.ram], { reject: false, timeout: timeoutMs });
+      if (cp.exitCode !== 0)
+        throw new Error(`copying the guest's RAM failed: ${cp.stderr.trim() || cp.exitCode}`);
     } finally {
       await q.execute("cont").catch(() => {});
       q.close();
@@ -251,13 +341,18 @@ export class Guest {
   }
 
   /**
-   * Waits for QEMU to have loaded the incoming state, then runs the guest: the state records the saved
-   * guest's run state, and it was saved stopped (saveState), so QEMU leaves it paused however it was started.
+   * Loads a snapshot's device state into QEMU (its RAM is already mapped) and runs the guest: the state
+   * records the saved guest's run state, and it was saved stopped (saveState), so QEMU would leave it paused.
    */
-  private async resumeIncoming(timeoutMs: number): Promise<void> {
+  private async resumeIncoming(state: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const q = await Qmp.open(this.qmpPath);
     try {
+      // Both ends of a migration must agree that shared RAM is left out of the stream.
+      await q.execute("migrate-set-capabilities", {
+        capabilities: [{ capability: "x-ignore-shared", state: true }],
+      });
+      await q.execute("migrate-incoming", { uri: `exec:cat ${shellQuote([state])}` });
       for (;;) {
         if (this.exited) throw new InfraError(`loading the snapshot failed (qemu ${this.exitInfo})`, "boot");
         const { status } = await q.execute<{ status: string }>("query-status");
@@ -295,6 +390,7 @@ export class Guest {
     if (!this.exited) this.proc.kill("SIGKILL");
     await this.proc.catch(() => {});
     if (this.qmpPath) rmSync(this.qmpPath, { force: true });
+    if (this.ramFile) rmSync(this.ramFile, { force: true });
     await new Promise((r) => this.console.end(r));
   }
 }

@@ -16,13 +16,13 @@ import { gzipSync } from "node:zlib";
 import { execa } from "execa";
 import { z } from "zod";
 import type { Arch } from "../arch/arch.ts";
+import { elfDeps } from "../common/elf.ts";
 import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { parseYamlFile } from "../common/yaml.ts";
 import { withLock } from "../host/lock.ts";
 import { cacheDir, projectRoot } from "../host/paths.ts";
 import { hostPackageOf, Sysroot } from "./debian.ts";
-import { parseReadelf } from "./elf.ts";
 
 const RecipeSchema = z.strictObject({
   packages: z.array(z.string()),
@@ -57,11 +57,6 @@ function resolveIn(root: string, rel: string): string | undefined {
     cur = target.startsWith("/") ? target.slice(1) : join(dirname(cur), target);
   }
   return undefined;
-}
-
-async function readelf(path: string) {
-  const r = await execa("readelf", ["-dlW", path], { reject: false });
-  return parseReadelf(r.stdout);
 }
 
 function libDirs(a: Arch): string[] {
@@ -123,7 +118,7 @@ async function resolveLibraries(arch: Arch, sys: Sysroot, programs: string[], ex
     }
     if (seen.has(file)) continue;
     seen.add(file);
-    const deps = await readelf(file);
+    const deps = elfDeps(file);
     if (deps.interpreter && !interpreter) {
       const f =
         resolveIn(sys.root, deps.interpreter) ??

@@ -16,8 +16,19 @@ export interface QemuPlan {
   cmdline: string[];
   /** The unix socket QEMU's machine protocol listens on (snapshot save and resume). */
   qmp?: string;
-  /** A saved state (snapshot.ts) to start from instead of booting. */
-  incoming?: string;
+  /**
+   * The guest's RAM in a file rather than anonymous memory: `shared`, a file of the running guest's own that a
+   * snapshot copies; not shared, a snapshot's RAM mapped copy-on-write, so a restore reads only the pages the
+   * guest touches and several restores of one snapshot share it. The guest sees the same RAM either way.
+   */
+  ram?: { path: string; shared: boolean };
+  /** QEMU waits for its state over QMP (`migrate-incoming`) instead of booting: a snapshot's restore. */
+  incoming?: boolean;
+}
+
+/** A value in a QEMU option list, where a comma is written twice. */
+function optionValue(v: string): string {
+  return v.replace(/,/g, ",,");
 }
 
 /**
@@ -67,9 +78,17 @@ export function qemuArgs(arch: Arch, p: QemuPlan): string[] {
       `${q.nic},netdev=net0,romfile=`,
     );
   }
-  if (p.qmp) args.push("-qmp", `unix:${p.qmp},server=on,wait=off`);
-  // QEMU runs an exec: URI with /bin/sh: the path is quoted for it.
-  if (p.incoming) args.push("-incoming", `exec:cat '${p.incoming.replace(/'/g, "'\\''")}'`);
+  if (p.qmp) args.push("-qmp", `unix:${optionValue(p.qmp)},server=on,wait=off`);
+  if (p.ram) {
+    const backend = `memory-backend-file,id=khil-ram,size=${p.memoryMiB}M,mem-path=${optionValue(p.ram.path)}`;
+    args.push(
+      "-object",
+      `${backend},share=${p.ram.shared ? "on" : "off"}`,
+      "-machine",
+      "memory-backend=khil-ram",
+    );
+  }
+  if (p.incoming) args.push("-incoming", "defer");
   return [...args, ...q.args];
 }
 

@@ -1,4 +1,5 @@
-import { execa } from "execa";
+import { accessSync, constants, statSync } from "node:fs";
+import { join } from "node:path";
 import { KhilError } from "../common/errors.ts";
 
 /** Host commands khil runs, with the Debian package that provides each: a missing one is named with it. */
@@ -11,7 +12,6 @@ const PACKAGE_OF: Record<string, string> = {
   pahole: "dwarves",
   ccache: "ccache",
   cpio: "cpio",
-  readelf: "binutils",
   "dpkg-deb": "dpkg",
   "apt-get": "apt",
   "clang-19": "clang-19",
@@ -21,9 +21,18 @@ const PACKAGE_OF: Record<string, string> = {
   git: "git",
 };
 
-async function onPath(command: string): Promise<boolean> {
-  const r = await execa("sh", ["-c", 'command -v "$1"', "sh", command], { reject: false });
-  return r.exitCode === 0;
+/** As the shell finds a command: a path as given, else an executable file in a $PATH directory (no fork). */
+function onPath(command: string, path = process.env.PATH ?? ""): boolean {
+  const runnable = (f: string) => {
+    try {
+      accessSync(f, constants.X_OK);
+      return statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (command.includes("/")) return runnable(command);
+  return path.split(":").some((d) => runnable(join(d || ".", command)));
 }
 
 /** A command, or a command with the package that provides it where khil's own table cannot know it. */
@@ -34,8 +43,7 @@ export async function requireTools(tools: readonly Tool[]): Promise<void> {
   const missing: { command: string; pkg: string }[] = [];
   for (const t of tools) {
     const { command, pkg } = typeof t === "string" ? { command: t, pkg: PACKAGE_OF[t] ?? t } : t;
-    if (!missing.some((m) => m.command === command) && !(await onPath(command)))
-      missing.push({ command, pkg });
+    if (!missing.some((m) => m.command === command) && !onPath(command)) missing.push({ command, pkg });
   }
   if (missing.length === 0) return;
   const pkgs = [...new Set(missing.map((m) => m.pkg))];
