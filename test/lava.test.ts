@@ -171,7 +171,7 @@ describe("the commands of a bpf-timer job", () => {
   const suite = loadSuite("bpf-timer");
   const tp = suite.commands.find((c) => c.name === "test_progs");
   const toRun = ["timer", "timer_crash", "timer_lockup", "timer_mim"];
-  const steps = tp ? jobCommands(tp, suite, { denied: [], toRun, allow: toRun }) : [];
+  const steps = tp ? jobCommands(tp, suite, { denied: [], toRun, allow: toRun, deny: [] }) : [];
 
   it("runs test_progs, then its inconclusive skips again alone, as shell the guest can parse", async () => {
     expect(steps.map((s) => s.name)).toEqual(["test_progs", "test_progs-rerun"]);
@@ -184,7 +184,7 @@ describe("the commands of a bpf-timer job", () => {
 
   it("a command whose every test the deny list takes is not in the job, as it does not run locally", () => {
     const denied = toRun.map((test) => ({ test, reason: "r" }));
-    expect(tp && jobCommands(tp, suite, { denied, toRun: [], allow: [] })).toEqual([]);
+    expect(tp && jobCommands(tp, suite, { denied, toRun: [], allow: [], deny: [] })).toEqual([]);
   });
 
   it("a real job's rerun step (one CPU: timer_lockup skips each time) is read back attempt by attempt", () => {

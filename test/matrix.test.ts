@@ -40,8 +40,25 @@ describe("matrix", () => {
       kernel: ["/src/linux/"],
       suite: ["test/fixtures/suites/flaky.yaml"],
       variant: { debug: { config: ["debug.config"], append: [] } },
+      flavour: ["test_progs"],
     });
     expect(cells.map((c) => c.name)).toEqual(["arm64-linux-flaky-debug"]);
+  });
+
+  it("runs each cell once per test_progs flavour, named by it unless plain", () => {
+    const cells = expandMatrix({
+      arch: ["x86_64", "arm64"],
+      kernel: ["6.12"],
+      suite: ["bpf-timer"],
+      variant: { default: { config: [], append: [] } },
+      flavour: ["test_progs", "cpuv4"],
+    });
+    expect(cells.map((c) => [c.name, c.flavour])).toEqual([
+      ["x86_64-6.12-bpf-timer-default", undefined],
+      ["arm64-6.12-bpf-timer-default", undefined],
+      ["x86_64-6.12-bpf-timer-default-cpuv4", "cpuv4"],
+      ["arm64-6.12-bpf-timer-default-cpuv4", "cpuv4"],
+    ]);
   });
 
   it("crosses each kernel with each series of the series axis", () => {
@@ -51,6 +68,7 @@ describe("matrix", () => {
       suite: ["bpf-timer"],
       variant: { default: { config: [], append: [] } },
       series: { "timer-fix-v2": "patches/v2.mbox" },
+      flavour: ["test_progs"],
     });
     expect(cells.map((c) => [c.name, c.series?.path])).toEqual([
       ["x86_64-6.12-timer-fix-v2-bpf-timer-default", "patches/v2.mbox"],

@@ -16,6 +16,11 @@ const ArchSchema = z.strictObject({
   configFragment: z.string(),
   fragmentsSince: z.array(z.strictObject({ since: z.string(), fragments: z.array(z.string()) })).default([]),
   clangTarget: z.string(),
+  /**
+   * `uname -m` in the guest, which names the BPF selftests' per-arch files (DENYLIST.<m>, config.<m>); left
+   * out, the triplet's first part (aarch64 of aarch64-linux-gnu).
+   */
+  uname: z.string().optional(),
   /** Kernel parameters this architecture's guests need, after khil's own and before the user's. */
   cmdline: z.array(z.string()).default([]),
   /** What `khil bench` holds boot-to-SSH of khil's minimal kernel to, under TCG. */
@@ -54,6 +59,11 @@ export function loadArch(name: string): Arch {
   if (!names.includes(name)) throw new KhilError(`unknown arch '${name}': valid are ${names.join(", ")}`);
   const file = join(archDir, `${name}.yaml`);
   return parseYamlFile(file, readFileSync(file, "utf8"), ArchSchema);
+}
+
+/** `uname -m` of the arch's guests. */
+export function unameMachine(a: Pick<Arch, "uname" | "triplet">): string {
+  return a.uname ?? a.triplet.split("-")[0] ?? a.triplet;
 }
 
 /** `all` expands to every described architecture. */

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { archNames } from "../arch/arch.ts";
 import { runBench } from "../bench/bench.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { oneArch, positiveInt } from "./options.ts";
@@ -7,7 +8,7 @@ export function registerBench(program: Command): void {
   program
     .command("bench")
     .description("each khil stage next to the same work done by the raw tools; writes bench.json")
-    .option("--arch <arch>", "x86_64 or arm64", "x86_64")
+    .option("--arch <arch>", `one of ${archNames().join(", ")}`, "x86_64")
     .option("--quick", "leave out the cold build (two full kernel builds without ccache)")
     .option("--runs <n>", "samples of the repeated stages", positiveInt, 3)
     .action(async (o) => {

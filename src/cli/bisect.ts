@@ -1,6 +1,7 @@
 import { appendFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
+import { archNames } from "../arch/arch.ts";
 import { bisect, readSteps } from "../bisect/bisect.ts";
 import { BISECT_TYPES, type BisectType, EXIT } from "../bisect/judge.ts";
 import { bisectStep, type StepOptions } from "../bisect/step.ts";
@@ -27,7 +28,7 @@ import {
 
 function stepOptions(cmd: Command): Command {
   return configOptions(runOptions(machineOptions(cmd)))
-    .option("--arch <arch>", "x86_64 or arm64", "x86_64")
+    .option("--arch <arch>", `one of ${archNames().join(", ")}`, "x86_64")
     .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
     .option("--test <glob>", "judge only these tests (repeatable)", collect, [])
     .addOption(

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { type Command, Option } from "commander";
-import { resolveArchs } from "../arch/arch.ts";
+import { archNames, resolveArchs } from "../arch/arch.ts";
 import { eachPatch, patchTable } from "../bisect/each-patch.ts";
 import { BISECT_TYPES } from "../bisect/judge.ts";
 import { KhilError } from "../common/errors.ts";
@@ -8,8 +8,9 @@ import { createRunDir } from "../host/run-dir.ts";
 import { allPassed } from "../report/verdict.ts";
 import { bootAndTest, runDeadline } from "../run/cell.ts";
 import { splitCliTests } from "../run/selection.ts";
-import { loadSuite } from "../run/suite.ts";
+import { loadSuite, withFlavour } from "../run/suite.ts";
 import { checkTestSelection } from "../selftests/build.ts";
+import { DEFAULT_FLAVOUR, FLAVOURS, unknownFlavour } from "../selftests/tree-lists.ts";
 import { engineOf, engineOptions } from "./engine.ts";
 import {
   collect,
@@ -39,10 +40,18 @@ export function registerBootAndTest(program: Command): void {
       ),
     ),
   )
-    .option("--arch <arch>", "x86_64, arm64, a comma list, or all", "x86_64")
+    .option("--arch <arch>", `${archNames().join(", ")}, a comma list, or all`, "x86_64")
     .option("--suite <name|file>", "suite name in suites/ or a path to a suite file", "bpf-timer")
     .option("--test <glob>", "run these tests instead of the suite's selection (repeatable)", collect, [])
-    .option("--no-deny", "also run the tests the suite's deny list skips")
+    .option(
+      "--no-deny",
+      "also run the tests the suite's deny list (and the tree's, with fromTree.deny) skips",
+    )
+    .option(
+      "--flavour <name>",
+      `the test_progs flavour to build and run: ${FLAVOURS.join(", ")} (a tree without it skips, saying so)`,
+      DEFAULT_FLAVOUR,
+    )
     .option(
       "--repeat <n>",
       "run the same kernel N times, each in a fresh guest and recorded; the summary gives each test's pass rate",
@@ -61,7 +70,10 @@ export function registerBootAndTest(program: Command): void {
     )
     .action(async (o) => {
       const archs = resolveArchs(o.arch);
-      const suite = loadSuite(o.suite);
+      const bad = unknownFlavour(o.flavour);
+      if (bad) throw new KhilError(bad, 2);
+      const flavour = o.flavour === DEFAULT_FLAVOUR ? undefined : (o.flavour as string);
+      const suite = withFlavour(loadSuite(o.suite), flavour);
       const engine = engineOf(o);
       const extra = hostPushes(o);
       if (o.eachPatch && o.engine !== "local")
@@ -113,6 +125,7 @@ export function registerBootAndTest(program: Command): void {
           fragments: fragmentsOf(o),
           tests: o.test.length ? o.test : undefined,
           deny: o.deny,
+          ...(flavour ? { flavour } : {}),
           machine,
           runDir: repeat > 1 ? join(runDir, `repeat-${String(i + 1).padStart(2, "0")}`) : runDir,
           extra,

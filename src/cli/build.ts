@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { resolveArchs } from "../arch/arch.ts";
+import { archNames, resolveArchs } from "../arch/arch.ts";
 import { createRunDir } from "../host/run-dir.ts";
 import { buildKernel } from "../kernel/kbuild.ts";
 import { DEFAULT_DEADLINES, resolveDeadlines } from "../run/deadlines.ts";
@@ -7,7 +7,7 @@ import { fragmentsOf, positiveInt, treeOf, treeOptions } from "./options.ts";
 
 export function registerBuild(program: Command): void {
   treeOptions(program.command("build").description("configure and build the kernel"))
-    .option("--arch <arch>", "x86_64, arm64 or all", "x86_64")
+    .option("--arch <arch>", `${archNames().join(", ")} or all`, "x86_64")
     .option("--build-timeout <s>", `deadline for the build (default ${DEFAULT_DEADLINES.build})`, positiveInt)
     .option("--json", "print the paths as JSON")
     .action(async (o) => {

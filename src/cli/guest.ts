@@ -1,5 +1,6 @@
 /** boot, exec and shell: a guest of the kernel built from the options, for a person or a script. */
 import type { Command } from "commander";
+import { archNames } from "../arch/arch.ts";
 import { KhilError } from "../common/errors.ts";
 import { bootGuest, buildFor, type GuestRequest, saveSnapshot } from "../guest/boot.ts";
 import type { Guest } from "../guest/guest.ts";
@@ -23,7 +24,11 @@ import {
 } from "./options.ts";
 
 function guestOptions(cmd: Command): Command {
-  return machineOptions(treeOptions(cmd)).option("--arch <arch>", "x86_64 or arm64", "x86_64");
+  return machineOptions(treeOptions(cmd)).option(
+    "--arch <arch>",
+    `one of ${archNames().join(", ")}`,
+    "x86_64",
+  );
 }
 
 async function guestRequest(o: Opts, kind: string): Promise<GuestRequest> {

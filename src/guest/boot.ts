@@ -26,6 +26,8 @@ export interface GuestRequest {
   arch: Arch;
   tree: KernelTree;
   fragments: readonly string[];
+  /** Fragments whose options may fail to land (BuildOptions.advisory): the tree's selftests config. */
+  advisory?: readonly string[];
   jobs?: number;
   runDir: string;
   accel?: Accel;
@@ -42,6 +44,7 @@ export async function buildFor(r: GuestRequest): Promise<KernelBuild> {
     tree: r.tree,
     arch: r.arch,
     fragments: r.fragments,
+    advisory: r.advisory,
     jobs: r.jobs,
     runDir: r.runDir,
     timeoutMs: r.buildTimeoutMs,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { execa } from "execa";
 import type { Arch } from "../arch/arch.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
@@ -98,16 +98,29 @@ export interface Configured {
   configText: string;
   configHash: string;
   treeKey: string;
+  /** Options of advisory fragments that did not land, each with its fragment and the reason. */
+  unmet: string[];
 }
 
-/** The tree configured for `arch` with `fragments`, every request checked against the final .config. */
+/**
+ * The tree configured for `arch` with `fragments`, every request checked against the final .config. A
+ * request that did not land fails the build, unless the last fragment to make it is one of `advisory` (the
+ * tree's own selftests fragments, written for a full config and for bpf-next): those are said, with the
+ * reason, in `unmet`.
+ */
 export async function configure(
   tree: KernelTree,
   arch: Arch,
   fragments: string[],
   runDir: string,
+  advisory: readonly string[] = [],
 ): Promise<Configured> {
-  const requested = mergeRequests(fragments.map(readFragment));
+  const maps = fragments.map(readFragment);
+  const requested = mergeRequests(maps);
+  const setBy = new Map<string, string>();
+  maps.forEach((m, i) => {
+    for (const k of m.keys()) setBy.set(k, fragments[i] ?? "");
+  });
   const treeKey = shortHash(tree.path, 10);
   const stage = join(cacheDir(), "builds", `${arch.name}-${treeKey}-kconfig`);
   mkdirSync(stage, { recursive: true });
@@ -147,12 +160,14 @@ export async function configure(
   out.end();
   const final = parseConfig(configText);
   const mismatches = compareConfig(requested, final);
-  if (mismatches.length > 0) {
-    const db = loadKconfigDb(tree.path, arch.srcArch);
-    const lines = mismatches.map((m) => explainMismatch(m, db, final));
+  const db = mismatches.length > 0 ? loadKconfigDb(tree.path, arch.srcArch) : undefined;
+  const said = (m: (typeof mismatches)[number]) => (db ? explainMismatch(m, db, final) : m.symbol);
+  const soft = new Set(advisory.map((f) => resolve(f)));
+  const fatal = mismatches.filter((m) => !soft.has(resolve(setBy.get(m.symbol) ?? "")));
+  if (fatal.length > 0)
     throw new KhilError(
-      `${mismatches.length} requested option${mismatches.length > 1 ? "s" : ""} did not land (nothing was compiled):\n  ${lines.join("\n  ")}`,
+      `${fatal.length} requested option${fatal.length > 1 ? "s" : ""} did not land (nothing was compiled):\n  ${fatal.map(said).join("\n  ")}`,
     );
-  }
-  return { configText, configHash: shortHash(canonicalConfig(final)), treeKey };
+  const unmet = mismatches.map((m) => `${basename(setBy.get(m.symbol) ?? "")}: ${said(m)}`);
+  return { configText, configHash: shortHash(canonicalConfig(final)), treeKey, unmet };
 }

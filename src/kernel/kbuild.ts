@@ -41,6 +41,8 @@ export interface KernelBuild {
   ccache: CcacheCounts;
   /** Wall time of make itself; 0 when khil found nothing to build. */
   makeSeconds: number;
+  /** Options of the advisory fragments (the tree's selftests config) that did not land, with the reason. */
+  configUnmet: string[];
 }
 
 function requiredBuildTools(arch: Arch): Tool[] {
@@ -61,6 +63,11 @@ export interface BuildOptions {
   tree: KernelTree;
   arch: Arch;
   fragments: readonly string[];
+  /**
+   * Fragments merged after khil's own and before `fragments`, whose options may fail to land without failing
+   * the build (the tree's selftests config: selftests/tree-lists.ts); each that did not is in `configUnmet`.
+   */
+  advisory?: readonly string[];
   jobs?: number;
   runDir: string;
   timeoutMs: number;
@@ -70,11 +77,22 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
   const { tree, arch } = o;
   await requireTools(requiredBuildTools(arch));
   checkHeaders();
-  const fragments = fragmentPaths(arch, treeVersion(tree.path), o.fragments);
+  const advisory = o.advisory ?? [];
+  const fragments = fragmentPaths(arch, treeVersion(tree.path), [...advisory, ...o.fragments]);
   log(
     `configuring ${arch.name} kernel from ${tree.label} with ${fragments.map((f) => basename(f)).join(", ")}`,
   );
-  const { configText, configHash, treeKey } = await configure(tree, arch, fragments, o.runDir);
+  const { configText, configHash, treeKey, unmet } = await configure(
+    tree,
+    arch,
+    fragments,
+    o.runDir,
+    advisory,
+  );
+  if (unmet.length)
+    log(
+      `${arch.name}: ${unmet.length} option${unmet.length > 1 ? "s" : ""} of the tree's selftests config did not land (the build goes on; results.json's configUnmet says why), e.g. ${unmet[0]}`,
+    );
   const srcDir = join(cacheDir(), "builds", `${arch.name}-${treeKey}-${configHash}`);
   mkdirSync(srcDir, { recursive: true });
   const logFile = join(o.runDir, `build-${arch.name}.log`);
@@ -122,6 +140,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
       compiled,
       ccache,
       makeSeconds,
+      configUnmet: unmet,
     };
     writeFileSync(join(buildDir, "khil-build.json"), `${JSON.stringify(build, null, 2)}\n`);
     return build;

@@ -27,8 +27,8 @@ import { type Command, commandArgv, GUEST_DIR, inGuestDir } from "../run/context
 import { BOOKKEEPING } from "../run/kernel-log.ts";
 import { programsAmong } from "../run/push.ts";
 import { rerunWhy } from "../run/rerun.ts";
-import { allowList, type CheckedSelection, splitDenied } from "../run/selection.ts";
-import { type Selection, type Suite, selectTests } from "../run/suite.ts";
+import { allowList, type CheckedSelection, splitDenied, testProgsSelectionArgs } from "../run/selection.ts";
+import { type Selection, type Suite, selectTests, treeDenyFor } from "../run/suite.ts";
 import { declaredTests } from "../selftests/build.ts";
 import { type JobCommand, lavaJob } from "./job.ts";
 
@@ -62,7 +62,7 @@ export function jobCommands(cmd: Command, suite: Suite, plan: TestProgsPlan | un
   if (!plan) return [{ name: cmd.name, line: inGuestDir(commandArgv(cmd)) }];
   // As locally: a command whose every test is denied does not run.
   if (plan.toRun.length === 0) return [];
-  const argv = commandArgv(cmd, ["-a", plan.allow.join(",")]);
+  const argv = commandArgv(cmd, testProgsSelectionArgs(plan));
   const first = {
     name: cmd.name,
     // The output also goes to a file for the rerun step; pipefail keeps test_progs' own exit code.
@@ -109,8 +109,8 @@ function testProgsPlan(cmd: Command, spec: CellSpec, sel: Selection): TestProgsP
   const listed = declaredTests(spec.tree.path, spec.suite.build?.progTests ?? ["*"]).filter((t) =>
     matchesAny(t, testGlobs),
   );
-  const { denied, toRun } = splitDenied(sel, listed);
-  return { denied, toRun, allow: allowList(selection, toRun) };
+  const split = splitDenied(sel, listed, true);
+  return { ...split, allow: allowList(selection, split.toRun) };
 }
 
 export interface CellJob {
@@ -147,7 +147,13 @@ export async function jobFor(
   );
   const url = o.artifactsUrl.replace(/\/?$/, "/");
   const jit = jitAsked(machine.append).enable === "0" ? "off" : "on";
-  const selection = selectTests(suite, arch.name, build.release, jit);
+  const selection = selectTests(
+    suite,
+    arch.name,
+    build.release,
+    jit,
+    treeDenyFor(suite, spec.tree.path, arch),
+  );
   const plans = new Map(
     suite.commands
       .filter((c) => c.parser === "test_progs")

@@ -20,7 +20,7 @@ import type { ArchRun } from "../report/results.ts";
 import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
 import type { CellSpec, CellTester, Prepared } from "../run/cell.ts";
 import { decodeSplats, stage } from "../run/cell.ts";
-import { liveResult, recordParsed, stopped } from "../run/commands.ts";
+import { liveResult, recordDenied, recordParsed, stopped } from "../run/commands.ts";
 import { type Activity, KernelWatch, STUCK_GRACE_MS } from "../run/kernel-log.ts";
 import { rerunSkips } from "../run/rerun.ts";
 import { LavaApi, type LavaJobState } from "./api.ts";
@@ -236,8 +236,7 @@ async function judgeJob(
     const seg = con.segments.get(cmd.name);
     const rec = { ...base, command: cmd.name };
     const plan = job.plans.get(cmd.name);
-    for (const d of plan?.denied ?? [])
-      run.tests.push({ ...rec, test: d.test, verdict: "skip", reason: `denied: ${d.reason}` });
+    recordDenied(run, rec, plan?.denied ?? []);
     if (plan?.toRun.length === 0) continue;
     if (!seg) {
       notRun.push(cmd.name);

@@ -5,6 +5,7 @@ import { KhilError } from "../common/errors.ts";
 import { parseYamlFile } from "../common/yaml.ts";
 import { isPackagedKernel } from "../kernel/tree.ts";
 import type { CellAxes } from "../run/cell.ts";
+import { DEFAULT_FLAVOUR, unknownFlavour } from "../selftests/tree-lists.ts";
 
 /** A variant: Kconfig fragments, or fragments and kernel command-line parameters (a JIT mode's sysctls). */
 const VariantSchema = z.union([
@@ -19,6 +20,8 @@ const MatrixSchema = z.strictObject({
   variant: z.record(z.string(), VariantSchema).default({ default: { config: [], append: [] } }),
   /** Patch series applied onto each kernel (`--series`): a name for each, then an mbox, directory or range. */
   series: z.record(z.string(), z.string()).optional(),
+  /** test_progs flavours (selftests/tree-lists.ts): each cell once per flavour, named by it unless plain. */
+  flavour: z.array(z.string()).min(1).default([DEFAULT_FLAVOUR]),
 });
 export type Matrix = z.infer<typeof MatrixSchema>;
 
@@ -38,6 +41,10 @@ export function loadMatrix(file: string): Matrix {
   const bad = m.arch.filter((a) => !valid.includes(a));
   if (bad.length)
     throw new KhilError(`${file}: unknown arch ${bad.join(", ")}: valid are ${valid.join(", ")}`);
+  for (const f of m.flavour) {
+    const unknown = unknownFlavour(f);
+    if (unknown) throw new KhilError(`${file}: flavour: ${unknown}`);
+  }
   return m;
 }
 
@@ -58,22 +65,27 @@ export function expandMatrix(m: Matrix): Cell[] {
     for (const s of series)
       for (const [variant, { config: fragments, append }] of Object.entries(m.variant))
         for (const suite of m.suite)
-          for (const arch of m.arch)
-            cells.push({
-              name: [
+          for (const flavour of m.flavour)
+            for (const arch of m.arch) {
+              const plain = flavour === DEFAULT_FLAVOUR;
+              cells.push({
+                name: [
+                  arch,
+                  kernelLabel(kernel),
+                  ...(s ? [s.name] : []),
+                  lastComponent(suite).replace(/\.yaml$/, ""),
+                  variant,
+                  ...(plain ? [] : [flavour]),
+                ].join("-"),
                 arch,
-                kernelLabel(kernel),
-                ...(s ? [s.name] : []),
-                lastComponent(suite).replace(/\.yaml$/, ""),
+                kernel,
+                suite,
                 variant,
-              ].join("-"),
-              arch,
-              kernel,
-              suite,
-              variant,
-              fragments,
-              append,
-              ...(s ? { series: s } : {}),
-            });
+                fragments,
+                append,
+                ...(s ? { series: s } : {}),
+                ...(plain ? {} : { flavour }),
+              });
+            }
   return cells;
 }

@@ -116,6 +116,11 @@ export interface ArchRun {
   /** Where the guest ran when not on this machine: the LAVA job that booted and tested it. */
   engine?: { name: "lava"; job: string };
   guest?: GuestFacts;
+  /**
+   * Options of the tree's selftests config fragments (a suite's `fromTree.config`) that this tree could not
+   * give, each with its fragment and the reason: said, not failed, as BPF CI's own builds would lack them.
+   */
+  configUnmet?: string[];
   /** What the output or the kernel contradicts: each fails the run, and bisect calls the commit bad. */
   problems: string[];
   /**

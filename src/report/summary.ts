@@ -108,6 +108,13 @@ export function summaryTable(r: Results): string {
   for (const run of r.runs) {
     out.push(header(run));
     if (run.series) out.push(...seriesLines(run.series).map((l) => `  ${l}`));
+    const unmet = run.configUnmet ?? [];
+    if (unmet.length)
+      out.push(
+        `  config: ${unmet.length} option${unmet.length > 1 ? "s" : ""} of the tree's selftests config did not land (not fatal):`,
+        ...unmet.slice(0, 5).map((u) => `    ${u}`),
+        ...(unmet.length > 5 ? [`    ... ${unmet.length - 5} more in results.json (configUnmet)`] : []),
+      );
     const width = Math.max(10, ...run.tests.map((t) => testName(t).length));
     for (const t of run.tests) {
       const why = t.reason ? `  (${t.reason})` : "";

@@ -22,6 +22,7 @@ import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import { buildSelftests } from "../selftests/build.ts";
 import { buildKselftest } from "../selftests/kselftest.ts";
+import { treeConfigFragments, treeFlavours } from "../selftests/tree-lists.ts";
 import { runCommands } from "./commands.ts";
 import { GUEST_DIR } from "./context.ts";
 import { type Deadlines, RunDeadline, resolveDeadlines } from "./deadlines.ts";
@@ -29,7 +30,16 @@ import { KernelWatch } from "./kernel-log.ts";
 import { scanForLeaks, withLeakList } from "./kmemleak.ts";
 import { allFiles, type Push, programsAmong, resolvePush } from "./push.ts";
 import { splitCliTests } from "./selection.ts";
-import { fragmentPath, KSELFTEST_DIR, loadSuite, type Suite, selectTests, suiteFragments } from "./suite.ts";
+import {
+  fragmentPath,
+  KSELFTEST_DIR,
+  loadSuite,
+  type Suite,
+  selectTests,
+  suiteFragments,
+  treeDenyFor,
+  withFlavour,
+} from "./suite.ts";
 
 /** How the user asked every cell of a run to be built, booted and run (the CLI's options). */
 export interface MachineSpec {
@@ -58,6 +68,8 @@ export interface CellSpec {
   tests?: string[];
   /** false: run the tests the suite's deny list would skip. */
   deny: boolean;
+  /** A test_progs flavour other than the plain one (no_alu32, cpuv4): the suite is run through withFlavour. */
+  flavour?: string;
   machine: MachineSpec;
   runDir: string;
   /** A label for the cell in combined reports (matrix); the arch name otherwise. */
@@ -84,6 +96,8 @@ export interface CellAxes {
   append: string[];
   /** The `--series` of this cell, by its name on the series axis. */
   series?: { name: string; path: string };
+  /** The cell's test_progs flavour, where it is not the plain test_progs. */
+  flavour?: string;
 }
 
 /** The spec of a matrix cell: its tree (with its series applied), arch, suite and variant. */
@@ -95,9 +109,10 @@ export async function cellSpec(cell: CellAxes, machine: MachineSpec, runDir: str
     machine: { ...machine, append: [...machine.append, ...cell.append] },
     arch: loadArch(cell.arch),
     tree: cell.series ? await applySeries(base, cell.series.path, undefined) : base,
-    suite: loadSuite(cell.suite),
+    suite: withFlavour(loadSuite(cell.suite), cell.flavour),
     fragments: cell.fragments.map(fragmentPath),
     deny: true,
+    ...(cell.flavour ? { flavour: cell.flavour } : {}),
     runDir,
     cell: cell.name,
   };
@@ -114,7 +129,11 @@ export interface Prepared {
 
 /** What the user (or the matrix cell) changed on top of the suite: fragments by name, kernel parameters. */
 function variant(spec: CellSpec): string {
-  return [...spec.fragments.map((f) => basename(f, ".config")), ...spec.machine.append].join("+");
+  return [
+    ...spec.fragments.map((f) => basename(f, ".config")),
+    ...spec.machine.append,
+    ...(spec.flavour ? [spec.flavour] : []),
+  ].join("+");
 }
 
 export function newRun(spec: CellSpec): ArchRun {
@@ -146,6 +165,7 @@ function request(spec: CellSpec): GuestRequest {
     arch: spec.arch,
     tree: spec.tree,
     fragments: [...suiteFragments(spec.suite), ...spec.fragments],
+    advisory: spec.suite.fromTree?.config ? treeConfigFragments(spec.tree.path, spec.arch) : [],
     jobs: m.jobs,
     runDir: spec.runDir,
     accel: m.accel,
@@ -201,9 +221,28 @@ export async function stage<T>(
   }
 }
 
+/**
+ * A flavour this tree's selftests do not build (cpuv4 before 6.6) skips the run with the reason, before any
+ * build: a matrix over flavours and kernels is not failed by the kernels that cannot have one.
+ */
+function flavourMissing(spec: CellSpec, run: ArchRun): boolean {
+  const have = treeFlavours(spec.tree.path);
+  if (!spec.flavour || have.includes(spec.flavour)) return false;
+  run.tests.push({
+    ...{ arch: spec.arch.name, kernel: spec.tree.label, accel: "-", suite: spec.suite.name },
+    command: "test_progs",
+    test: `test_progs-${spec.flavour}`,
+    verdict: "skip",
+    reason: `denied: this tree's selftests Makefile defines no test_progs-${spec.flavour} (its flavours: ${have.join(", ")})`,
+  });
+  run.status = archStatus(run);
+  return true;
+}
+
 /** The stages that only use the host: kernel and selftests builds. */
 export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepared | undefined> {
   mkdirSync(spec.runDir, { recursive: true });
+  if (flavourMissing(spec, run)) return undefined;
   const t0 = Date.now();
   // A failure here is not the run's: buildImage unpacks the same packages again and reports it at boot.
   const packages = unpackGuestPackages(spec.arch).then(
@@ -215,12 +254,13 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
   const build = await stage(spec, run, "build", () => buildFor(request(spec)));
   await packages;
   if (!build) return undefined;
+  if (build.configUnmet.length) run.configUnmet = build.configUnmet;
   const suite = spec.suite;
   const b = suite.build;
   const pushes: Push[] = [];
   const timeoutMs = deadlines(spec).build * 1000;
   if (b?.progTests || b?.probes) {
-    const what = { progTests: b.progTests, probes: b.probes ?? [] };
+    const what = { progTests: b.progTests, probes: b.probes ?? [], flavour: spec.flavour };
     const st = await stage(spec, run, "selftests", () =>
       buildSelftests(spec.arch, build, what, spec.runDir, timeoutMs),
     );
@@ -228,6 +268,18 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
     const files = await stage(spec, run, "push", async () => resolvePush(st.dir, suite.push));
     if (!files) return undefined;
     pushes.push({ dir: st.dir, files, dest: GUEST_DIR });
+    // A flavour's test_progs changes into <flavour>/ for its BPF objects and modules: the same globs there.
+    if (spec.flavour && b.progTests) {
+      const dir = join(st.dir, spec.flavour);
+      const own = await stage(spec, run, "push", async () =>
+        resolvePush(
+          dir,
+          suite.push.filter((g) => g.includes("*")),
+        ),
+      );
+      if (!own) return undefined;
+      pushes.push({ dir, files: own, dest: `${GUEST_DIR}/${spec.flavour}` });
+    }
   }
   if (b?.kselftest) {
     const targets = b.kselftest;
@@ -350,6 +402,7 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
       spec.arch.name,
       build.release,
       facts.facts.bpfJitEnable === "0" ? "off" : "on",
+      spec.deny ? treeDenyFor(spec.suite, spec.tree.path, spec.arch) : [],
     );
     const interruption = () =>
       spec.machine.runDeadline?.expired ? spec.machine.runDeadline.message : killedFromOutside(g);

@@ -15,7 +15,7 @@ import type { ArchRun, TestRecord } from "../report/results.ts";
 import { type Command, commandArgv, inGuestDir, type SuiteRunContext } from "./context.ts";
 import { STUCK_GRACE_MS } from "./kernel-log.ts";
 import { rerunTests } from "./rerun.ts";
-import { checkKselftestSelection, checkSelection } from "./selection.ts";
+import { checkKselftestSelection, checkSelection, type Denied, testProgsSelectionArgs } from "./selection.ts";
 
 const JSON_SUMMARY = "/tmp/khil-summary.json";
 
@@ -124,14 +124,20 @@ function commandTests(c: SuiteRunContext, cmd: Command): string[] {
   return cmd.tests ?? c.selection.tests;
 }
 
-/** Tests the suite's deny list took: skipped, with its reason, without running. */
-function recordDenied(
+/** Tests (and subtests) the deny lists took: skipped, with the reason, without running. */
+export function recordDenied(
   run: ArchRun,
   base: Omit<TestRecord, "test" | "verdict">,
-  denied: readonly { test: string; reason: string }[],
+  denied: readonly Denied[],
 ): void {
   for (const t of denied)
-    run.tests.push({ ...base, test: t.test, verdict: "skip", reason: `denied: ${t.reason}` });
+    run.tests.push({
+      ...base,
+      test: t.test,
+      ...(t.subtest ? { subtest: t.subtest } : {}),
+      verdict: "skip",
+      reason: `denied: ${t.reason}`,
+    });
 }
 
 /** kselftest's runner's arguments: one `-t target:test` for each selected test that is not denied. */
@@ -158,7 +164,11 @@ async function testProgsArgs(
   if (sel.toRun.length === 0) return undefined;
   const help = await c.guest.ssh.capture(`${inGuestDir(cmd.run)} --help`);
   const json = /json-summary/.test(help.out + help.err);
-  return { args: ["-a", sel.allow.join(","), ...(json ? ["-J", JSON_SUMMARY] : [])], json, toRun: sel.toRun };
+  return {
+    args: [...testProgsSelectionArgs(sel), ...(json ? ["-J", JSON_SUMMARY] : [])],
+    json,
+    toRun: sel.toRun,
+  };
 }
 
 /** Runs one command and records its tests; the kernel watch records the splats. */

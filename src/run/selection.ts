@@ -3,12 +3,26 @@ import { matchesAny } from "../common/glob.ts";
 import { type CliSelection, type Command, inGuestDir, type SuiteRunContext } from "./context.ts";
 import { denyReason, type Selection } from "./suite.ts";
 
+/** A test the deny lists took, or one subtest of a test that runs (`bpf_cookie/multi_kprobe_link_api`). */
+export interface Denied {
+  test: string;
+  subtest?: string;
+  reason: string;
+}
+
 export interface CheckedSelection {
-  denied: { test: string; reason: string }[];
+  denied: Denied[];
   /** The tests that will run, in test_progs' own order. */
   toRun: string[];
   /** test_progs' `-a` list: the tests to run, or `test/subtest` where the selection names subtests. */
   allow: string[];
+  /** test_progs' `-d` list: the denied subtests of tests that run (a denied whole test is not in `allow`). */
+  deny: string[];
+}
+
+/** test_progs' selection arguments: `-a` the tests to run, `-d` their denied subtests. */
+export function testProgsSelectionArgs(sel: Pick<CheckedSelection, "allow" | "deny">): string[] {
+  return ["-a", sel.allow.join(","), ...(sel.deny.length ? ["-d", sel.deny.join(",")] : [])];
 }
 
 /**
@@ -25,15 +39,30 @@ export function allowList(selection: readonly string[], toRun: readonly string[]
   return [...out];
 }
 
-/** The listed tests the suite's deny list takes, with its reason, and the ones left to run. */
+/**
+ * The listed tests the deny lists take, with the reason, and the ones left to run; with `subtests` (test_progs,
+ * which takes `-d test/subtest`), also the denied subtests of those that run. The first entry naming a test
+ * or subtest gives its reason: the suite's own come before the tree's.
+ */
 export function splitDenied(
   selection: Selection,
   listed: readonly string[],
+  subtests = false,
 ): Omit<CheckedSelection, "allow"> {
-  const denied = listed
+  const whole = listed
     .map((test) => ({ test, reason: denyReason(selection, test) }))
     .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
-  return { denied, toRun: listed.filter((t) => !denied.some((d) => d.test === t)) };
+  const toRun = listed.filter((t) => !whole.some((d) => d.test === t));
+  const parts: Denied[] = [];
+  for (const d of subtests ? selection.denied : []) {
+    const slash = d.pattern.indexOf("/");
+    if (slash < 0) continue;
+    const subtest = d.pattern.slice(slash + 1);
+    for (const test of toRun.filter((t) => matchesAny(t, [d.pattern.slice(0, slash)])))
+      if (!parts.some((p) => p.test === test && p.subtest === subtest))
+        parts.push({ test, subtest, reason: d.reason });
+  }
+  return { denied: [...whole, ...parts], toRun, deny: parts.map((p) => `${p.test}/${p.subtest}`) };
 }
 
 /**
@@ -64,8 +93,8 @@ export async function checkSelection(
       1,
     );
   }
-  const { denied, toRun } = splitDenied(c.selection, listed);
-  return { denied, toRun, allow: allowList(tests, toRun) };
+  const split = splitDenied(c.selection, listed, true);
+  return { ...split, allow: allowList(tests, split.toRun) };
 }
 
 /**
@@ -90,8 +119,8 @@ export async function checkKselftestSelection(
       `the selection (${tests.join(", ")}) matches no test of kselftest ${target}; it has ${names.length} tests: ${names.join(", ") || `none (${r.err.trim() || r.out.trim()})`}`,
       1,
     );
-  const { denied, toRun } = splitDenied(c.selection, listed);
-  return { denied, toRun, allow: toRun.flatMap((t) => ["-t", `${target}:${t}`]) };
+  const split = splitDenied(c.selection, listed);
+  return { ...split, allow: split.toRun.flatMap((t) => ["-t", `${target}:${t}`]) };
 }
 
 /**

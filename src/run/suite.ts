@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
+import type { Arch } from "../arch/arch.ts";
 import { KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
 import { parseYamlFile } from "../common/yaml.ts";
@@ -8,6 +9,7 @@ import { projectRoot } from "../host/paths.ts";
 import { versionLess } from "../kernel/tree.ts";
 import { PARSERS } from "../parse/dispatch.ts";
 import { probeNames } from "../selftests/probes.ts";
+import { DEFAULT_FLAVOUR, type TreeDeny, treeDenylist } from "../selftests/tree-lists.ts";
 
 const DenySchema = z.strictObject({
   tests: z.array(z.string()).min(1),
@@ -111,6 +113,14 @@ const SuiteSchema = z.strictObject({
   arch: z.record(z.string(), z.strictObject({ tests: z.array(z.string()).min(1) })).optional(),
   commands: z.array(CommandSchema).min(1),
   deny: z.array(DenySchema).default([]),
+  /**
+   * The tree's own BPF selftests lists, as BPF CI uses them (selftests/tree-lists.ts): `deny`, its DENYLIST
+   * and DENYLIST.<arch> after the suite's own deny entries (which win); `config`, its selftests Kconfig
+   * fragments after khil's and the suite's, where an option the tree cannot give is said, not fatal.
+   */
+  fromTree: z
+    .strictObject({ deny: z.boolean().default(false), config: z.boolean().default(false) })
+    .optional(),
   /** Tests that may skip themselves on every run without failing it (globs); any other self-skip fails a run in which nothing passed. */
   allowSkip: z.array(z.string()).default([]),
   /** Guests get at least this many CPUs' worth of tests: fewer online CPUs is a harness fault, not a skip. */
@@ -196,8 +206,41 @@ export interface Selection {
   denied: { pattern: string; reason: string }[];
 }
 
-/** Which tests a suite selects on one arch and kernel release (e.g. "6.1.192"), with the guest's JIT on or off. */
-export function selectTests(s: Suite, arch: string, release: string, jit: "on" | "off" = "on"): Selection {
+/**
+ * The suite as a test_progs flavour runs it: `./test_progs` becomes `./test_progs-<flavour>` (which changes
+ * into its own <flavour>/ directory for its BPF objects, pushed beside it: run/cell.ts), in the commands
+ * and the push list; the probes and any other command are the same in every flavour.
+ */
+export function withFlavour(s: Suite, flavour: string | undefined): Suite {
+  if (!flavour || flavour === DEFAULT_FLAVOUR) return s;
+  const bin = `test_progs-${flavour}`;
+  return {
+    ...s,
+    push: s.push.map((p) => (p === "test_progs" ? bin : p)),
+    commands: s.commands.map((c) =>
+      c.parser === "test_progs" && c.run[0] === "./test_progs"
+        ? { ...c, run: [`./${bin}`, ...c.run.slice(1)] }
+        : c,
+    ),
+  };
+}
+
+/** The tree's deny entries a suite takes (`fromTree.deny`), for `arch`. */
+export function treeDenyFor(s: Suite, treePath: string, arch: Arch): TreeDeny[] {
+  return s.fromTree?.deny ? treeDenylist(treePath, arch) : [];
+}
+
+/**
+ * Which tests a suite selects on one arch and kernel release (e.g. "6.1.192"), with the guest's JIT on or off;
+ * `treeDeny` (treeDenyFor) denies after the suite's own entries.
+ */
+export function selectTests(
+  s: Suite,
+  arch: string,
+  release: string,
+  jit: "on" | "off" = "on",
+  treeDeny: readonly TreeDeny[] = [],
+): Selection {
   const tests = s.arch?.[arch]?.tests ?? s.tests;
   const denied = s.deny
     .filter(
@@ -207,7 +250,7 @@ export function selectTests(s: Suite, arch: string, release: string, jit: "on" |
         (!d.jit || d.jit === jit),
     )
     .flatMap((d) => d.tests.map((pattern) => ({ pattern, reason: d.reason.trim() })));
-  return { tests, denied };
+  return { tests, denied: [...denied, ...treeDeny] };
 }
 
 export function denyReason(sel: Selection, test: string): string | undefined {

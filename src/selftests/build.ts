@@ -28,6 +28,7 @@ import { REPRODUCIBLE, runMake } from "../kernel/make.ts";
 import { firstError } from "../kernel/make-output.ts";
 import { isBuildArtefact, planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
 import { PROBES_DIR, probeSources } from "./probes.ts";
+import { DEFAULT_FLAVOUR } from "./tree-lists.ts";
 
 const BPF_DIR = "tools/testing/selftests/bpf";
 const LLVM_VERSION = "19";
@@ -157,6 +158,8 @@ export interface SelftestsWhat {
   progTests?: string[];
   /** Names of directories of probes/, each with a probe.mk that the selftests Makefile builds beside test_progs. */
   probes: string[];
+  /** A test_progs flavour (tree-lists.ts): `test_progs-<flavour>` is built instead, its objects in <flavour>/. */
+  flavour?: string;
 }
 
 export async function buildSelftests(
@@ -202,7 +205,9 @@ export async function buildSelftests(
   const keyFile = join(dir, "khil-inputs.key");
   return withLock(dir, "building the selftests", async () => {
     const out = join(dir, "tree", BPF_DIR);
-    const targets = [...(what.progTests ? ["test_progs"] : []), ...what.probes];
+    const runner =
+      what.flavour && what.flavour !== DEFAULT_FLAVOUR ? `test_progs-${what.flavour}` : "test_progs";
+    const targets = [...(what.progTests ? [runner] : []), ...what.probes];
     if (targets.every((t) => keyFileMatches(keyFile, inputs, join(out, t)))) {
       log(
         `${arch.name} selftests: up to date (the kernel's BTF and the sources they are built from unchanged)`,
@@ -222,7 +227,7 @@ export async function buildSelftests(
     });
     if (what.progTests)
       log(
-        `building test_progs for ${arch.name} from ${plan.progTests.length} prog_tests and ${plan.progs.length} BPF programs`,
+        `building ${runner} for ${arch.name} from ${plan.progTests.length} prog_tests and ${plan.progs.length} BPF programs`,
       );
     if (what.probes.length) log(`building ${what.probes.join(", ")} for ${arch.name}`);
     const prefix = crossPrefix(arch);

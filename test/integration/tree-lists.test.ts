@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { HOUR, khil, qemuLeftIn, resultsOf } from "../helpers.ts";
+
+describe("the tree's own deny lists, on a real guest", () => {
+  it(
+    "denies what the tree's DENYLIST lists with its file and line, and a suite's subtest entry through test_progs -d",
+    async () => {
+      const r = await khil([
+        "boot-and-test",
+        "--arch",
+        "x86_64",
+        "--suite",
+        "test/fixtures/suites/tree-deny.yaml",
+      ]);
+      expect(r.exitCode, r.all).toBe(0);
+      const { dir, results } = resultsOf(r.stdout);
+      expect(qemuLeftIn(dir)).toEqual([]);
+      const tests = results.runs[0]?.tests ?? [];
+      const of = (test: string, subtest?: string) =>
+        tests.find((t) => t.test === test && t.subtest === subtest);
+      expect(of("get_stack_raw_tp")).toMatchObject({
+        verdict: "skip",
+        reason: "denied: DENYLIST:3: spams with kernel warnings until next bpf -> bpf-next merge",
+      });
+      expect(of("timer_crash", "hash")).toMatchObject({
+        verdict: "skip",
+        reason: "denied: the suite's own entry for one subtest",
+      });
+      expect(of("timer_crash", "array")?.verdict).toBe("pass");
+      expect(of("timer")?.verdict).toBe("pass");
+      expect(r.stderr).toMatch(/-d timer_crash\/hash/);
+      expect(r.stdout).toMatch(/get_stack_raw_tp\s+\S+\s+\(denied: DENYLIST:3: spams/);
+      // --no-deny runs everything, the tree's entries too.
+      const all = await khil([
+        ...[
+          "boot-and-test",
+          "--arch",
+          "x86_64",
+          "--suite",
+          "test/fixtures/suites/tree-deny.yaml",
+          "--no-deny",
+        ],
+      ]);
+      const ran = resultsOf(all.stdout).results.runs[0]?.tests ?? [];
+      expect(ran.filter((t) => t.reason?.startsWith("denied:"))).toEqual([]);
+      expect(ran.find((t) => t.test === "get_stack_raw_tp")?.verdict).toMatch(/pass|fail/);
+    },
+    HOUR,
+  );
+});
