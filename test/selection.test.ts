@@ -3,7 +3,13 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadArch } from "../src/arch/arch.ts";
 import { resolveTree } from "../src/kernel/tree.ts";
-import { allowList, splitCliTests, splitDenied, testProgsSelectionArgs } from "../src/run/selection.ts";
+import {
+  allowList,
+  splitCliTests,
+  splitDenied,
+  testProgsSelection,
+  testProgsSelectionArgs,
+} from "../src/run/selection.ts";
 import { loadSuite, selectTests, withFlavour } from "../src/run/suite.ts";
 import { isBuildArtefact } from "../src/selftests/plan.ts";
 import {
@@ -65,6 +71,21 @@ describe("the tree's own BPF selftests lists", () => {
       "-d",
       "bpf_cookie/multi_kprobe_attach_api,bpf_cookie/multi_kprobe_link_api,fentry_test/fentry_many_args",
     ]);
+    // A selection of only subtests that are all denied runs nothing of the test: it is denied as a whole.
+    const hashOnly = testProgsSelection(
+      splitDenied(
+        selectTests(suite, "arm64", "6.12.118", "on", [{ pattern: "timer_crash/hash", reason: "r" }]),
+        ["timer_crash"],
+        true,
+      ),
+      ["timer_crash/hash"],
+    );
+    expect(hashOnly).toEqual({
+      denied: [{ test: "timer_crash", reason: "r" }],
+      toRun: [],
+      allow: [],
+      deny: [],
+    });
     // kselftest's runner has no subtests to deny: there only whole tests are.
     expect(splitDenied(sel, ["bpf_cookie"]).denied).toEqual([]);
   });

@@ -9,7 +9,7 @@ import { execa } from "execa";
 import type { Arch } from "../arch/arch.ts";
 import { log } from "../common/log.ts";
 import { Guest } from "../guest/guest.ts";
-import { commitSnapshot, snapshotTarget } from "../guest/snapshot.ts";
+import { commitSnapshot, snapshotTarget, targetPaths } from "../guest/snapshot.ts";
 import { projectRoot } from "../host/paths.ts";
 import { type BenchRow, row, seconds } from "./stats.ts";
 
@@ -35,7 +35,7 @@ export async function snapshotRows(
   log("bench: restore of a ready guest to SSH");
   const booted = await Guest.boot({ ...b, runDir: o.runDir, savable: true });
   const t = snapshotTarget({ bench: "restore to SSH", kernel: b.kernel, initrd: b.initrd }, snapshots);
-  const saving = await seconds(() => booted.saveState(t.partial));
+  const saving = await seconds(() => booted.saveState(targetPaths(t)));
   await booted.stop();
   const meta = commitSnapshot(t, {
     arch: b.arch.name,
@@ -45,7 +45,7 @@ export async function snapshotRows(
   });
   const restores: number[] = [];
   for (let i = 0; i < o.runs; i++) {
-    const g = await Guest.boot({ ...b, runDir: o.runDir, restore: t.final });
+    const g = await Guest.boot({ ...b, runDir: o.runDir, restore: targetPaths(t) });
     restores.push(g.bootSeconds);
     await g.stop();
   }

@@ -10,7 +10,7 @@ import { bootAndTest, runDeadline } from "../run/cell.ts";
 import { splitCliTests } from "../run/selection.ts";
 import { loadSuite, withFlavour } from "../run/suite.ts";
 import { checkTestSelection } from "../selftests/build.ts";
-import { DEFAULT_FLAVOUR, FLAVOURS, unknownFlavour } from "../selftests/tree-lists.ts";
+import { DEFAULT_FLAVOUR, FLAVOURS, treeFlavours, unknownFlavour } from "../selftests/tree-lists.ts";
 import { engineOf, engineOptions } from "./engine.ts";
 import {
   collect,
@@ -49,7 +49,7 @@ export function registerBootAndTest(program: Command): void {
     )
     .option(
       "--flavour <name>",
-      `the test_progs flavour to build and run: ${FLAVOURS.join(", ")} (a tree without it skips, saying so)`,
+      `the test_progs flavour to build and run: ${FLAVOURS.join(", ")} (an error where the tree does not build it; a matrix cell skips)`,
       DEFAULT_FLAVOUR,
     )
     .option(
@@ -81,6 +81,11 @@ export function registerBootAndTest(program: Command): void {
       if (o.eachPatch && !o.series)
         throw new KhilError("--each-patch needs --series PATH: the patches to check");
       const tree = await treeOf(o);
+      // Asked for by name on one tree, a flavour it does not build is an error; a matrix cell skips instead.
+      if (flavour && !treeFlavours(tree.path).includes(flavour))
+        throw new KhilError(
+          `--flavour ${flavour}: ${tree.label}'s selftests Makefile does not build test_progs-${flavour} (it builds: ${treeFlavours(tree.path).join(", ")})`,
+        );
       // Checked up front against the prog_tests a BPF-only suite builds; kselftest's are listed in the guest.
       const progTests = suite.build?.progTests;
       const forSuite = splitCliTests(suite.commands, o.test).suite;

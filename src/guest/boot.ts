@@ -19,6 +19,7 @@ import {
   SNAPSHOT_FORMAT,
   type SnapshotIdentity,
   snapshotTarget,
+  targetPaths,
 } from "./snapshot.ts";
 import { guestKey } from "./ssh-key.ts";
 
@@ -163,7 +164,7 @@ export async function saveSnapshot(guest: Guest, identity: SnapshotIdentity): Pr
   const t = snapshotTarget(identity);
   const started = Date.now();
   try {
-    await guest.saveState(t.partial);
+    await guest.saveState(targetPaths(t));
     const meta = commitSnapshot(t, {
       arch: guest.arch.name,
       identity,
@@ -175,7 +176,7 @@ export async function saveSnapshot(guest: Guest, identity: SnapshotIdentity): Pr
     );
     return meta.key;
   } catch (e) {
-    for (const f of Object.values(t.partial)) rmSync(f, { force: true });
+    for (const f of Object.values(targetPaths(t))) rmSync(f, { force: true });
     log(`snapshot not saved: ${(e as Error).message}`);
     return undefined;
   }

@@ -1,8 +1,9 @@
+import { randomUUID } from "node:crypto";
 import {
   appendFileSync,
+  closeSync,
   createWriteStream,
-  readdirSync,
-  readlinkSync,
+  openSync,
   rmSync,
   statfsSync,
   type WriteStream,
@@ -50,6 +51,16 @@ export interface BootOptions {
   restore?: { state: string; ram: string };
   /** Boot with the RAM in a file of the guest's own, so that saveState can copy it (snapshot.ts). */
   savable?: boolean;
+}
+
+/** The descriptor a savable guest's QEMU gets its RAM file on (the first after stdin, stdout, stderr). */
+const RAM_FD = 3;
+
+/** A guest's RAM: QEMU's plan for it where it is a file, the descriptor handed over, or why it is not a file. */
+interface GuestRam {
+  plan?: QemuPlan["ram"];
+  fd?: number;
+  refused?: string;
 }
 
 /** Where a savable guest's RAM lives while it runs: `$KHIL_RAM_DIR`, else /dev/shm (memory, like QEMU's own). */
@@ -148,20 +159,26 @@ export class Guest {
       const consoleStream = createWriteStream(join(o.runDir, "console.log"), { flags: "a" });
       const port = await freePort();
       const qmp = join(tmpdir(), `khil-qmp-${process.pid}-${port}.sock`);
-      const ram = Guest.ramFor(o, plan.memoryMiB, port);
+      const ram = Guest.ramFor(o, plan.memoryMiB);
       const started = Date.now();
-      const proc = startQemu(o.arch, { ...plan, sshPort: port, qmp, incoming: Boolean(o.restore), ram });
+      const proc = startQemu(
+        o.arch,
+        { ...plan, sshPort: port, qmp, incoming: Boolean(o.restore), ram: ram.plan },
+        "pipe",
+        ram.fd,
+      );
+      // QEMU holds the RAM file now; khil's own descriptor of it is not needed.
+      if (ram.fd !== undefined) closeSync(ram.fd);
       // Whoever checks that a run left no guest behind checks these, not every QEMU on the host.
       appendFileSync(join(o.runDir, "qemu.pids"), `${proc.pid}\n`);
       const g = new Guest(o.arch, o.accel, proc, consoleStream, o.runDir);
       g.port = port;
       g.qmpPath = qmp;
       g.privateKey = o.privateKey;
-      g.ramFile = ram?.shared ? ram.path : undefined;
+      g.ram = ram;
       if (o.onConsoleLine) g.onLine(o.onConsoleLine);
       try {
         if (o.restore) await g.resumeIncoming(o.restore.state, o.bootTimeoutMs ?? 60_000);
-        else if (g.ramFile) await g.unlinkRamFile();
         // A restored guest printed its readiness before it was saved: SSH is tried from the start.
         await g.waitForSsh(o.privateKey, o.bootTimeoutMs ?? 60_000, Boolean(o.restore));
         g.bootSeconds = (Date.now() - started) / 1000;
@@ -176,52 +193,29 @@ export class Guest {
     }
   }
 
-  /** A restore maps its snapshot's RAM; a savable boot gets a file of its own, where there is room for one. */
-  private static ramFor(o: BootOptions, memoryMiB: number, port: number): QemuPlan["ram"] {
-    if (o.restore) return { path: o.restore.ram, shared: false };
-    if (!o.savable) return undefined;
+  /**
+   * Where the guest's RAM is. A restore maps its snapshot's RAM file. A savable boot gets a file of its own
+   * where there is room for one: created and unlinked by khil before QEMU starts, and handed to QEMU as an
+   * open descriptor (its fd 3, `/dev/fd/3`), so that no end of khil or QEMU, not even SIGKILL, leaves a
+   * guest's RAM behind in /dev/shm. Otherwise anonymous memory, as QEMU's default, and the reason.
+   */
+  private static ramFor(o: BootOptions, memoryMiB: number): GuestRam {
+    if (o.restore) return { plan: { path: o.restore.ram, shared: false } };
+    if (!o.savable) return { refused: "it was not booted to be saved" };
     const dir = ramDir();
     const refused = ramFileRefused(dir, memoryMiB);
-    if (refused) {
-      Guest.ramRefused = `its RAM could not be kept in a file: ${refused}`;
-      return undefined;
-    }
-    return { path: join(dir, `khil-ram-${process.pid}-${port}`), shared: true };
+    if (refused) return { refused: `its RAM could not be kept in a file: ${refused}` };
+    const path = join(dir, `khil-ram-${process.pid}-${randomUUID().slice(0, 8)}`);
+    const fd = openSync(path, "wx+", 0o600);
+    rmSync(path);
+    return { plan: { path: `/dev/fd/${RAM_FD}`, shared: true }, fd };
   }
 
-  /** Why the last savable boot's RAM is not in a file (said by saveState). */
-  private static ramRefused = "it was not booted to be saved";
+  private ram: GuestRam = {};
 
-  /**
-   * The running guest's RAM file, by name until QEMU has it open; then only through QEMU's descriptor
-   * (/proc/PID/fd), so that no khil end, not even SIGKILL, can leave a guest's RAM behind in /dev/shm.
-   */
-  private ramFile: string | undefined;
-
-  private async unlinkRamFile(): Promise<void> {
-    try {
-      const q = await Qmp.open(this.qmpPath);
-      // A QMP answer comes from the main loop, which runs only once the machine (and its RAM) exists.
-      await q.execute("query-status").finally(() => q.close());
-    } finally {
-      if (this.ramFile) rmSync(this.ramFile, { force: true });
-    }
-  }
-
-  /** The running guest's RAM file as QEMU holds it open (deleted from the file system by then). */
-  private ramDescriptor(): string {
-    const fds = `/proc/${this.proc.pid}/fd`;
-    for (const fd of readdirSync(fds)) {
-      const target = (() => {
-        try {
-          return readlinkSync(join(fds, fd));
-        } catch {
-          return "";
-        }
-      })();
-      if (target === `${this.ramFile} (deleted)` || target === this.ramFile) return join(fds, fd);
-    }
-    throw new Error(`QEMU (pid ${this.proc.pid}) no longer holds the guest's RAM file ${this.ramFile}`);
+  /** The guest's RAM is a file (its own or a snapshot's): a SIGBUS of QEMU is then the host's, not the guest's. */
+  get ramInFile(): boolean {
+    return this.ram.plan !== undefined;
   }
 
   onLine(l: LineListener): () => void {
@@ -308,8 +302,10 @@ export class Guest {
    * holds no half-open connection, and opened again after.
    */
   async saveState(to: { state: string; ram: string }, timeoutMs = 120_000): Promise<void> {
-    if (!this.ramFile) throw new Error(`the guest cannot be saved: ${Guest.ramRefused}`);
-    const ram = this.ramDescriptor();
+    if (!this.ram.plan?.shared)
+      throw new Error(`the guest cannot be saved: ${this.ram.refused ?? "its RAM is a snapshot's"}`);
+    // The RAM file QEMU was handed (ramFor): its fd 3.
+    const ram = `/proc/${this.proc.pid}/fd/${RAM_FD}`;
     this.ssh?.close();
     // The guest's side of the session ends before it is frozen.
     await new Promise((r) => setTimeout(r, 100));
@@ -390,7 +386,6 @@ export class Guest {
     if (!this.exited) this.proc.kill("SIGKILL");
     await this.proc.catch(() => {});
     if (this.qmpPath) rmSync(this.qmpPath, { force: true });
-    if (this.ramFile) rmSync(this.ramFile, { force: true });
     await new Promise((r) => this.console.end(r));
   }
 }

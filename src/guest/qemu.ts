@@ -96,11 +96,18 @@ export function qemuArgs(arch: Arch, p: QemuPlan): string[] {
  * Starts QEMU for `plan`, tracked (Ctrl-C, exit and the run's deadline stop it) and under a parent-death
  * signal, so that not even a khil killed with SIGKILL leaves a guest behind. Its serial console is stdout.
  */
-export function startQemu(arch: Arch, plan: QemuPlan, console: "pipe" | "ignore" = "pipe"): ResultPromise {
+export function startQemu(
+  arch: Arch,
+  plan: QemuPlan,
+  console: "pipe" | "ignore" = "pipe",
+  /** A descriptor QEMU gets as its fd 3 (a guest's RAM file: guest.ts). */
+  fd3?: number,
+): ResultPromise {
   const [cmd, ...rest] = [...deathSignalPrefix(), arch.qemu.binary, ...qemuArgs(arch, plan)];
+  // execa's types take descriptor numbers 0-2 only; at run time it hands any open descriptor on, as Node does.
+  const extra = (fd3 === undefined ? [] : [fd3]) as unknown as "ignore"[];
   const p = execa(cmd ?? arch.qemu.binary, rest, {
-    stdin: "ignore",
-    stdout: console,
+    stdio: ["ignore", console, "pipe", ...extra],
     reject: false,
     buffer: { stdout: false, stderr: true },
   });

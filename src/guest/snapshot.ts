@@ -10,7 +10,7 @@
  * and its arguments (machine, CPUs, memory, accelerator, command line), and what was pushed. A guest asked
  * for with any of these different is another guest: it boots cold, and the reason says which part differs.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import {
   existsSync,
   mkdirSync,
@@ -24,6 +24,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
+import { isAlive } from "../host/children.ts";
 import { cacheDir } from "../host/paths.ts";
 
 /** What makes a ready guest that guest: each part by name, so a mismatch can say which one differs. */
@@ -37,6 +38,8 @@ export interface SnapshotMeta {
   /** On disk: the RAM copy is sparse, so this is its blocks, not its size. */
   bytes: number;
   saveSeconds: number;
+  /** The save's own files in the snapshot's directory: a pair that is never rewritten, only replaced. */
+  files: SnapshotFiles;
 }
 
 /** A snapshot's two files. */
@@ -50,10 +53,6 @@ export interface SnapshotFiles {
  * stream) is another guest's, and the reason for booting cold says "differs in format".
  */
 export const SNAPSHOT_FORMAT = "ram file + device state (x-ignore-shared)";
-
-function filesIn(dir: string): SnapshotFiles {
-  return { state: join(dir, "state"), ram: join(dir, "ram") };
-}
 
 /** What a file takes on disk (a sparse one less than its size). */
 function diskBytes(path: string): number {
@@ -134,8 +133,8 @@ export function findSnapshot(arch: string, identity: SnapshotIdentity, root = sn
   const key = snapshotKey(identity);
   const dir = join(root, key);
   const meta = metaOf(dir);
-  const files = filesIn(dir);
-  if (meta && existsSync(files.state) && existsSync(files.ram)) {
+  const files = meta?.files && { state: join(dir, meta.files.state), ram: join(dir, meta.files.ram) };
+  if (meta && files && existsSync(files.state) && existsSync(files.ram)) {
     // Used now: the least recently used is evicted first.
     const now = new Date();
     utimesSync(dir, now, now);
@@ -154,38 +153,53 @@ export function findSnapshot(arch: string, identity: SnapshotIdentity, root = sn
 }
 
 /**
- * A new snapshot's directory and the temporary files it is saved to, renamed when complete: a guest still
- * running from the snapshot they replace keeps its RAM mapped from the old file.
+ * A new snapshot's directory and the files this save writes, named by the save alone: meta.json names the
+ * pair once both are complete, so a restore never takes one save's RAM with another's device state, and a
+ * guest still running from an earlier pair keeps it.
  */
 export function snapshotTarget(identity: SnapshotIdentity, root = snapshotsDir()) {
   const key = snapshotKey(identity);
   const dir = join(root, key);
   mkdirSync(dir, { recursive: true });
-  const partial = `${process.pid}.partial`;
-  return {
-    key,
-    dir,
-    partial: { state: join(dir, `state.${partial}`), ram: join(dir, `ram.${partial}`) },
-    final: filesIn(dir),
-  };
+  const save = `${process.pid}-${randomUUID().slice(0, 8)}`;
+  return { key, dir, files: { state: `state.${save}`, ram: `ram.${save}` } };
 }
 
-/** Marks a snapshot complete (files in place, meta written), then evicts the cache down to its size. */
+/** Where a target's files are. */
+export function targetPaths(t: ReturnType<typeof snapshotTarget>): SnapshotFiles {
+  return { state: join(t.dir, t.files.state), ram: join(t.dir, t.files.ram) };
+}
+
+/**
+ * Makes a save the snapshot (meta.json replaced in one rename), removes the pairs it replaces, then evicts
+ * the cache down to its size.
+ */
 export function commitSnapshot(
   t: ReturnType<typeof snapshotTarget>,
-  meta: Omit<SnapshotMeta, "key" | "bytes">,
+  meta: Omit<SnapshotMeta, "key" | "bytes" | "files">,
   maxBytes = Number(process.env.KHIL_SNAPSHOT_MAX_BYTES ?? DEFAULT_MAX_BYTES),
 ): SnapshotMeta {
-  renameSync(t.partial.ram, t.final.ram);
-  renameSync(t.partial.state, t.final.state);
+  const paths = targetPaths(t);
   const full: SnapshotMeta = {
     ...meta,
     key: t.key,
-    bytes: diskBytes(t.final.ram) + diskBytes(t.final.state),
+    bytes: diskBytes(paths.ram) + diskBytes(paths.state),
+    files: t.files,
   };
-  writeFileSync(join(t.dir, "meta.json"), `${JSON.stringify(full, null, 2)}\n`);
+  const tmp = join(t.dir, `meta.json.${t.files.state}`);
+  writeFileSync(tmp, `${JSON.stringify(full, null, 2)}\n`);
+  renameSync(tmp, join(t.dir, "meta.json"));
+  for (const f of readdirSync(t.dir))
+    if (/^(ram|state)\./.test(f) && !Object.values(t.files).includes(f) && !savingNow(f))
+      rmSync(join(t.dir, f), { force: true });
   evict(join(t.dir, ".."), maxBytes, t.key);
   return full;
+}
+
+/** A save's file whose process is still alive may be another save under way: it is that one's to commit. */
+function savingNow(file: string): boolean {
+  const pid = Number(/^\w+\.(\d+)-/.exec(file)?.[1]);
+  return Boolean(pid) && pid !== process.pid && isAlive(pid);
 }
 
 /** Removes the least recently used snapshots until the rest fit in `maxBytes` (never `keep`). */
@@ -193,8 +207,9 @@ export function evict(root: string, maxBytes: number, keep?: string): string[] {
   const all = readdirSync(root)
     .map((key) => {
       const dir = join(root, key);
-      const f = filesIn(dir);
-      return { key, dir, bytes: diskBytes(f.state) + diskBytes(f.ram), used: statSync(dir).mtimeMs };
+      // Every file of it: its pair, and any left by a save that was stopped half way.
+      const bytes = readdirSync(dir).reduce((n, f) => n + diskBytes(join(dir, f)), 0);
+      return { key, dir, bytes, used: statSync(dir).mtimeMs };
     })
     .sort((a, b) => a.used - b.used);
   let total = all.reduce((n, s) => n + s.bytes, 0);

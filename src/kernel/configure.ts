@@ -16,10 +16,16 @@ import { type KernelTree, loadKconfigDb, versionLess } from "./tree.ts";
 export const BASE_FRAGMENTS = ["common.config", "bpf-timer.config"];
 
 /**
- * The fragments of a build: khil's own, the arch's (some only from a kernel version on), then the suite's
- * and the user's, later ones winning.
+ * The fragments of a build: `first` (the tree's selftests config, advisory), khil's own, the arch's (some
+ * only from a kernel version on), then the suite's and the user's, later ones winning: what khil's verdicts
+ * rest on (BTF, the unwinder, DWARF for decoding) is never overridden by a tree's fragment.
  */
-export function fragmentPaths(arch: Arch, kernelVersion: string, extra: readonly string[]): string[] {
+export function fragmentPaths(
+  arch: Arch,
+  kernelVersion: string,
+  extra: readonly string[],
+  first: readonly string[] = [],
+): string[] {
   const since = arch.fragmentsSince
     .filter((f) => !versionLess(kernelVersion, f.since))
     .flatMap((f) => f.fragments);
@@ -27,7 +33,7 @@ export function fragmentPaths(arch: Arch, kernelVersion: string, extra: readonly
     join(projectRoot, "kernel-config", f),
   );
   // A suite may name one of khil's own fragments again: merge each file once.
-  return [...new Set([...own, ...extra.map((f) => resolve(f))])];
+  return [...new Set([...first.map((f) => resolve(f)), ...own, ...extra.map((f) => resolve(f))])];
 }
 
 function readFragment(path: string): ConfigMap {
@@ -106,7 +112,7 @@ export interface Configured {
  * The tree configured for `arch` with `fragments`, every request checked against the final .config. A
  * request that did not land fails the build, unless the last fragment to make it is one of `advisory` (the
  * tree's own selftests fragments, written for a full config and for bpf-next): those are said, with the
- * reason, in `unmet`.
+ * reason, in `unmet`, unless another fragment asks for the option too.
  */
 export async function configure(
   tree: KernelTree,
@@ -117,6 +123,11 @@ export async function configure(
 ): Promise<Configured> {
   const maps = fragments.map(readFragment);
   const requested = mergeRequests(maps);
+  const soft = new Set(advisory.map((f) => resolve(f)));
+  // An option any other fragment asks for is that fragment's: it must land, whatever an advisory one says.
+  const strict = new Set(
+    maps.flatMap((m, i) => (soft.has(resolve(fragments[i] ?? "")) ? [] : [...m.keys()])),
+  );
   const setBy = new Map<string, string>();
   maps.forEach((m, i) => {
     for (const k of m.keys()) setBy.set(k, fragments[i] ?? "");
@@ -162,8 +173,7 @@ export async function configure(
   const mismatches = compareConfig(requested, final);
   const db = mismatches.length > 0 ? loadKconfigDb(tree.path, arch.srcArch) : undefined;
   const said = (m: (typeof mismatches)[number]) => (db ? explainMismatch(m, db, final) : m.symbol);
-  const soft = new Set(advisory.map((f) => resolve(f)));
-  const fatal = mismatches.filter((m) => !soft.has(resolve(setBy.get(m.symbol) ?? "")));
+  const fatal = mismatches.filter((m) => strict.has(m.symbol));
   if (fatal.length > 0)
     throw new KhilError(
       `${fatal.length} requested option${fatal.length > 1 ? "s" : ""} did not land (nothing was compiled):\n  ${fatal.map(said).join("\n  ")}`,

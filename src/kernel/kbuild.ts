@@ -64,7 +64,7 @@ export interface BuildOptions {
   arch: Arch;
   fragments: readonly string[];
   /**
-   * Fragments merged after khil's own and before `fragments`, whose options may fail to land without failing
+   * Fragments merged before khil's own (which win), whose options may fail to land without failing
    * the build (the tree's selftests config: selftests/tree-lists.ts); each that did not is in `configUnmet`.
    */
   advisory?: readonly string[];
@@ -78,7 +78,7 @@ export async function buildKernel(o: BuildOptions): Promise<KernelBuild> {
   await requireTools(requiredBuildTools(arch));
   checkHeaders();
   const advisory = o.advisory ?? [];
-  const fragments = fragmentPaths(arch, treeVersion(tree.path), [...advisory, ...o.fragments]);
+  const fragments = fragmentPaths(arch, treeVersion(tree.path), o.fragments, advisory);
   log(
     `configuring ${arch.name} kernel from ${tree.label} with ${fragments.map((f) => basename(f)).join(", ")}`,
   );

@@ -27,7 +27,12 @@ import { type Command, commandArgv, GUEST_DIR, inGuestDir } from "../run/context
 import { BOOKKEEPING } from "../run/kernel-log.ts";
 import { programsAmong } from "../run/push.ts";
 import { rerunWhy } from "../run/rerun.ts";
-import { allowList, type CheckedSelection, splitDenied, testProgsSelectionArgs } from "../run/selection.ts";
+import {
+  type CheckedSelection,
+  splitDenied,
+  testProgsSelection,
+  testProgsSelectionArgs,
+} from "../run/selection.ts";
 import { type Selection, type Suite, selectTests, treeDenyFor } from "../run/suite.ts";
 import { declaredTests } from "../selftests/build.ts";
 import { type JobCommand, lavaJob } from "./job.ts";
@@ -73,7 +78,10 @@ export function jobCommands(cmd: Command, suite: Suite, plan: TestProgsPlan | un
   // As a local run does (run/rerun.ts): each skipped test the suite names, alone, until it does not skip;
   // each attempt under the marker the host reads it back by.
   const attempts = Array.from({ length: skips.times }, (_, i) => i + 2).join(" ");
-  const again = shellQuote(commandArgv(cmd, ["-a"]));
+  // Denied subtests stay out of an attempt as of the first run (-d names each with its test).
+  const again = shellQuote(
+    commandArgv(cmd, [...(plan.deny.length ? ["-d", plan.deny.join(",")] : []), "-a"]),
+  );
   const skipped = "^#[0-9]* *$t:SKIP";
   const loop = [
     `cd ${GUEST_DIR};`,
@@ -109,8 +117,7 @@ function testProgsPlan(cmd: Command, spec: CellSpec, sel: Selection): TestProgsP
   const listed = declaredTests(spec.tree.path, spec.suite.build?.progTests ?? ["*"]).filter((t) =>
     matchesAny(t, testGlobs),
   );
-  const split = splitDenied(sel, listed, true);
-  return { ...split, allow: allowList(selection, split.toRun) };
+  return testProgsSelection(splitDenied(sel, listed, true), selection);
 }
 
 export interface CellJob {

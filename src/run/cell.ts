@@ -295,10 +295,13 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
 
 /**
  * QEMU ended by a signal that only the host sends (the OOM killer's SIGKILL, a user's TERM or HUP), not by
- * khil: the guest's end says nothing about its kernel. QEMU dying of its own fault (SIGABRT, SIGSEGV, which
+ * khil, or by the SIGBUS a full tmpfs gives a guest whose RAM is a file there: the guest's end says nothing
+ * about its kernel. QEMU dying of its own fault (SIGABRT, SIGSEGV, which
  * a guest can provoke) is not this: it is a problem, like any other death of the guest.
  */
 function killedFromOutside(g: Guest): string | undefined {
+  if (g.killedBy === "SIGBUS" && g.ramInFile)
+    return "QEMU died of SIGBUS with the guest's RAM in a file: the tmpfs holding it filled up (another run's guests?), or a snapshot's file was cut short";
   return g.killedBy && ["SIGKILL", "SIGTERM", "SIGHUP", "SIGINT"].includes(g.killedBy)
     ? `QEMU was killed by ${g.killedBy}, not by khil (the host's OOM killer, or another user)`
     : undefined;

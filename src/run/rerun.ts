@@ -4,6 +4,7 @@ import { log } from "../common/log.ts";
 import { parseOutput } from "../parse/dispatch.ts";
 import type { ParsedTest } from "../parse/types.ts";
 import { type Command, commandArgv, inGuestDir, type SuiteRunContext } from "./context.ts";
+import { deniedSubtests, testProgsSelectionArgs } from "./selection.ts";
 import type { Suite } from "./suite.ts";
 
 /**
@@ -18,10 +19,12 @@ async function runAlone(
   logFile: string,
   why: string,
 ): Promise<ParsedTest[]> {
+  // A test run again keeps its denied subtests out, as its first run did.
+  const deny = deniedSubtests(c.selection, test).map((d) => `${test}/${d.subtest}`);
   const argv = commandArgv(
     cmd,
     cmd.parser === "test_progs"
-      ? ["-a", test]
+      ? testProgsSelectionArgs({ allow: [test], deny })
       : cmd.kselftest !== undefined
         ? ["-t", `${cmd.kselftest}:${test}`]
         : [],

@@ -39,6 +39,18 @@ export function allowList(selection: readonly string[], toRun: readonly string[]
   return [...out];
 }
 
+/** The subtests of `test` the deny lists take (`test/subtest` entries), each once, the first reason winning. */
+export function deniedSubtests(selection: Selection, test: string): Denied[] {
+  const out: Denied[] = [];
+  for (const d of selection.denied) {
+    const slash = d.pattern.indexOf("/");
+    if (slash < 0 || !matchesAny(test, [d.pattern.slice(0, slash)])) continue;
+    const subtest = d.pattern.slice(slash + 1);
+    if (!out.some((p) => p.subtest === subtest)) out.push({ test, subtest, reason: d.reason });
+  }
+  return out;
+}
+
 /**
  * The listed tests the deny lists take, with the reason, and the ones left to run; with `subtests` (test_progs,
  * which takes `-d test/subtest`), also the denied subtests of those that run. The first entry naming a test
@@ -53,16 +65,34 @@ export function splitDenied(
     .map((test) => ({ test, reason: denyReason(selection, test) }))
     .filter((d): d is { test: string; reason: string } => d.reason !== undefined);
   const toRun = listed.filter((t) => !whole.some((d) => d.test === t));
-  const parts: Denied[] = [];
-  for (const d of subtests ? selection.denied : []) {
-    const slash = d.pattern.indexOf("/");
-    if (slash < 0) continue;
-    const subtest = d.pattern.slice(slash + 1);
-    for (const test of toRun.filter((t) => matchesAny(t, [d.pattern.slice(0, slash)])))
-      if (!parts.some((p) => p.test === test && p.subtest === subtest))
-        parts.push({ test, subtest, reason: d.reason });
-  }
+  const parts = subtests ? toRun.flatMap((t) => deniedSubtests(selection, t)) : [];
   return { denied: [...whole, ...parts], toRun, deny: parts.map((p) => `${p.test}/${p.subtest}`) };
+}
+
+/**
+ * The checked selection of test_progs: `-a` for the tests to run, and where the selection named only
+ * subtests of a test that are all denied, that test denied as a whole (test_progs would print it as OK
+ * having run nothing of it).
+ */
+export function testProgsSelection(
+  split: Omit<CheckedSelection, "allow">,
+  selection: readonly string[],
+): CheckedSelection {
+  const allow = allowList(selection, split.toRun).filter((a) => !split.deny.includes(a));
+  const emptied = split.toRun.filter((t) => !allow.some((a) => a === t || a.startsWith(`${t}/`)));
+  const gone = (t: string) => emptied.includes(t);
+  return {
+    denied: [
+      ...split.denied.filter((d) => !gone(d.test)),
+      ...emptied.map((test) => ({
+        test,
+        reason: split.denied.find((d) => d.test === test)?.reason ?? "every selected subtest is denied",
+      })),
+    ],
+    toRun: split.toRun.filter((t) => !gone(t)),
+    allow,
+    deny: split.deny.filter((d) => !emptied.some((t) => d.startsWith(`${t}/`))),
+  };
 }
 
 /**
@@ -93,8 +123,7 @@ export async function checkSelection(
       1,
     );
   }
-  const split = splitDenied(c.selection, listed, true);
-  return { ...split, allow: allowList(tests, split.toRun) };
+  return testProgsSelection(splitDenied(c.selection, listed, true), tests);
 }
 
 /**

@@ -202,19 +202,20 @@ export async function buildSelftests(
   const dir = join(cacheDir(), "selftests", `${basename(build.srcDir)}-${key}`);
   const logFile = join(runDir, `selftests-${arch.name}.log`);
   const inputs = await selftestsInputs(arch, build, probeSources(what.probes));
-  const keyFile = join(dir, "khil-inputs.key");
+  // One key per target: a flavour built later must not make an earlier target's binary look current.
+  const keyFile = (target: string) => join(dir, `khil-inputs.${target}.key`);
   return withLock(dir, "building the selftests", async () => {
     const out = join(dir, "tree", BPF_DIR);
     const runner =
       what.flavour && what.flavour !== DEFAULT_FLAVOUR ? `test_progs-${what.flavour}` : "test_progs";
     const targets = [...(what.progTests ? [runner] : []), ...what.probes];
-    if (targets.every((t) => keyFileMatches(keyFile, inputs, join(out, t)))) {
+    if (targets.every((t) => keyFileMatches(keyFile(t), inputs, join(out, t)))) {
       log(
         `${arch.name} selftests: up to date (the kernel's BTF and the sources they are built from unchanged)`,
       );
       return { dir: out };
     }
-    rmSync(keyFile, { force: true });
+    for (const t of targets) rmSync(keyFile(t), { force: true });
     const shadow = join(dir, "tree");
     const keepTests = new Set(plan.progTests.map((t) => `prog_tests/${t}.c`));
     const keepProgs = new Set(plan.progs.map((p) => `progs/${p}.c`));
@@ -275,7 +276,7 @@ export async function buildSelftests(
     progress.done(
       `built ${targets.map((t) => `${t} (${(statSync(join(out, t)).size / 1e6).toFixed(1)} MB)`).join(", ")}`,
     );
-    if (inputs) writeFileSync(keyFile, inputs);
+    if (inputs) for (const t of targets) writeFileSync(keyFile(t), inputs);
     return { dir: out };
   });
 }

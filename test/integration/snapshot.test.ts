@@ -68,8 +68,11 @@ describe("snapshots of a ready guest (x86_64)", () => {
         /booting cold: no snapshot of this guest: the nearest \(\S+, saved \S+\) differs in kernel\b/,
       );
       // A snapshot that cannot be restored (here cut short) falls back to a cold boot, with QEMU's reason.
-      for (const key of readdirSync(env.KHIL_SNAPSHOTS))
-        truncateSync(join(env.KHIL_SNAPSHOTS, key, "state"), 4096);
+      for (const key of readdirSync(env.KHIL_SNAPSHOTS)) {
+        const dir = join(env.KHIL_SNAPSHOTS, key);
+        const meta = JSON.parse(readFileSync(join(dir, "meta.json"), "utf8")) as { files: { state: string } };
+        truncateSync(join(dir, meta.files.state), 4096);
+      }
       const damaged = await exec();
       expect(damaged.exitCode, damaged.all).toBe(0);
       expect(damaged.stderr).toMatch(/booting cold: restoring snapshot [0-9a-f]{24} failed: /);
