@@ -16,6 +16,14 @@ const ArchSchema = z.strictObject({
   configFragment: z.string(),
   fragmentsSince: z.array(z.strictObject({ since: z.string(), fragments: z.array(z.string()) })).default([]),
   clangTarget: z.string(),
+  /** The guest's byte order. */
+  endian: z.enum(["little", "big"]).default("little"),
+  /**
+   * QEMU's user-mode emulator for this architecture (from qemu-user): where the guest's byte order is not
+   * the host's, the selftests build links its BPF objects with a bpftool built for the guest and run under
+   * it, since a tree's bpftool links only objects of the byte order it runs in (before 6.13).
+   */
+  qemuUser: z.string().optional(),
   /**
    * `uname -m` in the guest, which names the BPF selftests' per-arch files (DENYLIST.<m>, config.<m>); left
    * out, the triplet's first part (aarch64 of aarch64-linux-gnu).
@@ -31,6 +39,7 @@ const ArchSchema = z.strictObject({
     machine: z.string(),
     cpu: z.strictObject({ kvm: z.string(), tcg: z.string() }),
     console: z.string(),
+    /** The NIC's -device, with its properties: khil adds `netdev=`. */
     nic: z.string(),
     args: z.array(z.string()),
   }),

@@ -31,6 +31,12 @@ export class Sysroot {
     return existsSync(join(this.stateDir, pkg));
   }
 
+  /** The version of an unpacked package. */
+  version(pkg: string): string | undefined {
+    const f = join(this.stateDir, pkg);
+    return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")).version as string) : undefined;
+  }
+
   /** Depends of an unpacked package, names only (alternatives: the first). */
   depends(pkg: string): string[] {
     const f = join(this.stateDir, pkg);

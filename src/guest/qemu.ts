@@ -75,7 +75,7 @@ export function qemuArgs(arch: Arch, p: QemuPlan): string[] {
       "-netdev",
       `user,id=net0,hostfwd=tcp:127.0.0.1:${p.sshPort}-:22`,
       "-device",
-      `${q.nic},netdev=net0,romfile=`,
+      `${q.nic},netdev=net0`,
     );
   }
   if (p.qmp) args.push("-qmp", `unix:${optionValue(p.qmp)},server=on,wait=off`);

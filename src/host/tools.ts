@@ -21,8 +21,11 @@ const PACKAGE_OF: Record<string, string> = {
   git: "git",
 };
 
-/** As the shell finds a command: a path as given, else an executable file in a $PATH directory (no fork). */
-function onPath(command: string, path = process.env.PATH ?? ""): boolean {
+/**
+ * Where the shell finds a command: a path as given, else the first executable file of that name in a $PATH
+ * directory (no fork). Undefined when there is none.
+ */
+export function findOnPath(command: string, path = process.env.PATH ?? ""): string | undefined {
   const runnable = (f: string) => {
     try {
       accessSync(f, constants.X_OK);
@@ -31,8 +34,11 @@ function onPath(command: string, path = process.env.PATH ?? ""): boolean {
       return false;
     }
   };
-  if (command.includes("/")) return runnable(command);
-  return path.split(":").some((d) => runnable(join(d || ".", command)));
+  if (command.includes("/")) return runnable(command) ? command : undefined;
+  return path
+    .split(":")
+    .map((d) => join(d || ".", command))
+    .find(runnable);
 }
 
 /** A command, or a command with the package that provides it where khil's own table cannot know it. */
@@ -43,7 +49,7 @@ export async function requireTools(tools: readonly Tool[]): Promise<void> {
   const missing: { command: string; pkg: string }[] = [];
   for (const t of tools) {
     const { command, pkg } = typeof t === "string" ? { command: t, pkg: PACKAGE_OF[t] ?? t } : t;
-    if (!missing.some((m) => m.command === command) && !onPath(command)) missing.push({ command, pkg });
+    if (!missing.some((m) => m.command === command) && !findOnPath(command)) missing.push({ command, pkg });
   }
   if (missing.length === 0) return;
   const pkgs = [...new Set(missing.map((m) => m.pkg))];

@@ -9,10 +9,11 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { endianness } from "node:os";
 import { basename, join } from "node:path";
 import { execa } from "execa";
 import type { Arch } from "../arch/arch.ts";
-import { archMakeVars, compilerTool, crossPrefix } from "../arch/toolchain.ts";
+import { archMakeVars, compilerTool } from "../arch/toolchain.ts";
 import { elfSection } from "../common/elf.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
@@ -26,11 +27,13 @@ import { treeStamp } from "../kernel/configure.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import { REPRODUCIBLE, runMake } from "../kernel/make.ts";
 import { firstError } from "../kernel/make-output.ts";
+import { type CrossSysroot, crossSysroot } from "./cross-sysroot.ts";
 import { isBuildArtefact, planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
 import { PROBES_DIR, probeSources } from "./probes.ts";
 import { DEFAULT_FLAVOUR } from "./tree-lists.ts";
 
 const BPF_DIR = "tools/testing/selftests/bpf";
+const hostEndian = endianness() === "LE" ? "little" : "big";
 const LLVM_VERSION = "19";
 
 export interface SelftestsBuild {
@@ -137,6 +140,7 @@ async function selftestsInputs(
   arch: Arch,
   build: KernelBuild,
   probeSourcesHash: string,
+  cross: CrossSysroot | undefined,
 ): Promise<string | undefined> {
   const tree = await treeStamp(build.tree, [
     ...SOURCE_INPUTS,
@@ -147,7 +151,9 @@ async function selftestsInputs(
   const symvers = join(build.buildDir, "Module.symvers");
   if (!tree || !btf || !existsSync(symvers)) return undefined;
   return createHash("sha256")
-    .update(JSON.stringify([tree, build.configHash, build.release, LLVM_VERSION, probeSourcesHash]))
+    .update(
+      JSON.stringify([tree, build.configHash, build.release, LLVM_VERSION, probeSourcesHash, cross?.stamp]),
+    )
     .update(btf)
     .update(readFileSync(symvers))
     .digest("hex");
@@ -177,7 +183,9 @@ export async function buildSelftests(
     "rsync",
     "pkg-config",
     compilerTool(arch),
+    ...(arch.qemuUser ? [{ command: arch.qemuUser, pkg: "qemu-user" }] : []),
   ]);
+  const cross = await crossSysroot(arch);
   const src = join(build.tree, BPF_DIR);
   const progTestGlobs = what.progTests ?? [];
   const programs = readdirSync(join(src, "progs"))
@@ -201,7 +209,7 @@ export async function buildSelftests(
   const key = createHash("sha256").update(JSON.stringify(plan)).digest("hex").slice(0, 10);
   const dir = join(cacheDir(), "selftests", `${basename(build.srcDir)}-${key}`);
   const logFile = join(runDir, `selftests-${arch.name}.log`);
-  const inputs = await selftestsInputs(arch, build, probeSources(what.probes));
+  const inputs = await selftestsInputs(arch, build, probeSources(what.probes), cross);
   // One key per target: a flavour built later must not make an earlier target's binary look current.
   const keyFile = (target: string) => join(dir, `khil-inputs.${target}.key`);
   return withLock(dir, "building the selftests", async () => {
@@ -231,48 +239,57 @@ export async function buildSelftests(
         `building ${runner} for ${arch.name} from ${plan.progTests.length} prog_tests and ${plan.progs.length} BPF programs`,
       );
     if (what.probes.length) log(`building ${what.probes.join(", ")} for ${arch.name}`);
-    const prefix = crossPrefix(arch);
     const llvmBin = `/usr/lib/llvm-${LLVM_VERSION}/bin`;
     const vars = [
       ...archMakeVars(arch),
       `VMLINUX_BTF=${build.vmlinux}`,
       // bpf_testmod.ko is linked by kbuild like the kernel: the same bytes for the same kernel.
       ...REPRODUCIBLE,
-      ...(prefix ? [`CLANG=clang --target=${arch.clangTarget}`] : []),
+      ...(cross ? [`CLANG=clang --target=${arch.clangTarget} ${cross.clangFlags.join(" ")}`] : []),
     ];
     const progress = new Progress(`building ${arch.name} selftests`);
     let steps = 0;
-    const r = await runMake({
-      args: [
-        "-C",
-        out,
-        "-j2",
-        "-f",
-        "Makefile",
-        ...what.probes.flatMap((p) => ["-f", join(PROBES_DIR, p, "probe.mk")]),
-        ...vars,
-        ...targets.map((t) => join(out, t)),
-      ],
-      env: { PATH: `${llvmBin}:${process.env.PATH}`, KDIR: build.buildDir },
-      logFile,
-      timeoutMs,
-      onLine: () => progress.update(`${++steps} steps`),
-    });
-    if (r.timedOut) {
-      progress.done("stopped");
-      throw new InfraError(
-        `timeout: selftests build after ${Math.round(timeoutMs / 1000)} s (log: ${logFile})`,
-        "selftests",
-      );
-    }
-    if (r.exitCode !== 0) {
-      progress.done("failed");
-      const err = firstError(readFileSync(logFile, "utf8"));
-      throw new InfraError(
-        `selftests build failed: ${err ?? `make exited ${r.exitCode}`} (log: ${logFile})`,
-        "selftests",
-      );
-    }
+    const make = async (makeTargets: string[], extra: string[] = []) => {
+      const r = await runMake({
+        args: [
+          "-C",
+          out,
+          "-j2",
+          "-f",
+          "Makefile",
+          ...what.probes.flatMap((p) => ["-f", join(PROBES_DIR, p, "probe.mk")]),
+          ...vars,
+          ...extra,
+          ...makeTargets.map((t) => join(out, t)),
+        ],
+        env: {
+          PATH: [cross?.binDir, llvmBin, process.env.PATH].filter(Boolean).join(":"),
+          KDIR: build.buildDir,
+        },
+        logFile,
+        timeoutMs,
+        onLine: () => progress.update(`${++steps} steps`),
+      });
+      if (r.timedOut) {
+        progress.done("stopped");
+        throw new InfraError(
+          `timeout: selftests build after ${Math.round(timeoutMs / 1000)} s (log: ${logFile})`,
+          "selftests",
+        );
+      }
+      if (r.exitCode !== 0) {
+        progress.done("failed");
+        const err = firstError(readFileSync(logFile, "utf8"));
+        throw new InfraError(
+          `selftests build failed: ${err ?? `make exited ${r.exitCode}`} (log: ${logFile})`,
+          "selftests",
+        );
+      }
+    };
+    // The guest's own bpftool first (the Makefile's CROSS_BPFTOOL), then everything linked with it.
+    const guestBpftool = cross && arch.endian !== hostEndian ? await cross.guestBpftool(out) : undefined;
+    if (guestBpftool) await make([guestBpftool.target]);
+    await make(targets, guestBpftool ? [`BPFTOOL=${guestBpftool.wrapper}`] : []);
     progress.done(
       `built ${targets.map((t) => `${t} (${(statSync(join(out, t)).size / 1e6).toFixed(1)} MB)`).join(", ")}`,
     );
