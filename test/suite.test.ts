@@ -142,12 +142,14 @@ commands:
 
 describe("architectures", () => {
   it("are data files, each complete", () => {
-    expect(archNames()).toEqual(["arm64", "x86_64"]);
+    expect(archNames()).toEqual(["arm64", "s390x", "x86_64"]);
     expect(loadArch("arm64").qemu.console).toBe("ttyAMA0");
-    expect(resolveArchs("all").map((a) => a.name)).toEqual(["arm64", "x86_64"]);
+    expect(loadArch("s390x").endian).toBe("big");
+    expect(loadArch("x86_64").endian).toBe("little");
+    expect(resolveArchs("all").map((a) => a.name)).toEqual(["arm64", "s390x", "x86_64"]);
   });
 
   it("names the valid ones for an unknown arch", () => {
-    expect(() => loadArch("riscv")).toThrow("unknown arch 'riscv': valid are arm64, x86_64");
+    expect(() => loadArch("riscv")).toThrow("unknown arch 'riscv': valid are arm64, s390x, x86_64");
   });
 });

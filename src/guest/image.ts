@@ -20,9 +20,9 @@ import { elfDeps } from "../common/elf.ts";
 import { KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
 import { parseYamlFile } from "../common/yaml.ts";
+import { hostPackageOf, Sysroot } from "../host/debian.ts";
 import { withLock } from "../host/lock.ts";
 import { cacheDir, projectRoot } from "../host/paths.ts";
-import { hostPackageOf, Sysroot } from "./debian.ts";
 
 const RecipeSchema = z.strictObject({
   packages: z.array(z.string()),

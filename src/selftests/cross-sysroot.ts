@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import type { Arch } from "../arch/arch.ts";
 import { crossPrefix } from "../arch/toolchain.ts";
 import { KhilError } from "../common/errors.ts";
-import { Sysroot } from "../guest/debian.ts";
+import { Sysroot } from "../host/debian.ts";
 import { withLock } from "../host/lock.ts";
 import { projectRoot } from "../host/paths.ts";
 import { findOnPath } from "../host/tools.ts";

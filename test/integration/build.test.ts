@@ -77,7 +77,7 @@ describe("khil build", () => {
   it("rejects bad input with one line and exit code 2", async () => {
     const arch = await khil(["build", "--arch", "riscv"]);
     expect(arch.exitCode).toBe(2);
-    expect(arch.stderr.trim()).toBe("khil: error: unknown arch 'riscv': valid are arm64, x86_64");
+    expect(arch.stderr.trim()).toBe("khil: error: unknown arch 'riscv': valid are arm64, s390x, x86_64");
     const tree = await khil(["build", "--tree", tmpdir()]);
     expect(tree.exitCode).toBe(2);
     expect(tree.stderr).toMatch(/not a Linux kernel tree/);
