@@ -47,4 +47,33 @@ describe("the tree's own deny lists, on a real guest", () => {
     },
     HOUR,
   );
+
+  it(
+    "builds and runs the cpuv4 and no_alu32 flavours of test_progs with their own objects, and names the flavours a tree has",
+    async () => {
+      for (const [flavour, arch] of [
+        ["cpuv4", "x86_64"],
+        ["no_alu32", "arm64"],
+      ] as const) {
+        const r = await khil(["boot-and-test", "--arch", arch, "--flavour", flavour]);
+        expect(r.exitCode, r.all).toBe(0);
+        const { dir, results } = resultsOf(r.stdout);
+        expect(qemuLeftIn(dir)).toEqual([]);
+        const run = results.runs[0];
+        expect(run?.variant).toBe(flavour);
+        expect(r.stderr).toContain(
+          `running ./test_progs-${flavour} -a 'timer,timer_crash,timer_lockup,timer_mim'`,
+        );
+        for (const t of ["timer", "timer_crash", "timer_lockup", "timer_mim", "timer_probe"])
+          expect(
+            run?.tests.find((x) => x.test === t && x.subtest === undefined)?.verdict,
+            `${flavour} ${t}`,
+          ).toBe("pass");
+      }
+      const bad = await khil(["boot-and-test", "--arch", "x86_64", "--flavour", "alu64"]);
+      expect(bad.exitCode).toBe(2);
+      expect(bad.stderr).toMatch(/alu64.*test_progs, no_alu32, cpuv4/);
+    },
+    HOUR,
+  );
 });
