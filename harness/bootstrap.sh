@@ -21,6 +21,25 @@ for p in "${wanted[@]}"; do
   fi
 done
 
+# Every described guest architecture enabled in dpkg: khil downloads that architecture's Debian packages
+# (the guest image, the libraries cross-built programs link against) with apt-get download, never installs them.
+new_arch=()
+for f in harness/arch/*.yaml; do
+  a=$(sed -n 's/^debianArch:[[:space:]]*//p' "$f")
+  [[ -z "$a" || "$a" == "$native" ]] && continue
+  dpkg --print-foreign-architectures | grep -qx "$a" || new_arch+=("$a")
+done
+if ((${#new_arch[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "khil: guest architectures not enabled in dpkg: ${new_arch[*]}" >&2
+    echo "khil: as root: $(printf 'dpkg --add-architecture %s && ' "${new_arch[@]}")apt-get update" >&2
+    exit 2
+  fi
+  for a in "${new_arch[@]}"; do dpkg --add-architecture "$a"; done
+  echo "khil: enabled the guest architectures ${new_arch[*]} in dpkg (for apt-get download)" >&2
+  apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+fi
+
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "khil: missing host packages: ${missing[*]}" >&2
