@@ -59,6 +59,12 @@ export function registerBootAndTest(program: Command): void {
       1,
     )
     .option(
+      "--shards <n>",
+      "split the tests over N guests booted at once, each in a directory of its own; one merged report",
+      positiveInt,
+      1,
+    )
+    .option(
       "--no-snapshot",
       "with --repeat: boot every repetition cold instead of restoring the first one's ready guest",
     )
@@ -78,6 +84,11 @@ export function registerBootAndTest(program: Command): void {
       const extra = hostPushes(o);
       if (o.eachPatch && o.engine !== "local")
         throw new KhilError("--each-patch runs on this machine only: leave out --engine lava", 2);
+      if (o.shards > 1 && (o.eachPatch || o.engine !== "local"))
+        throw new KhilError(
+          "--shards splits a run over this machine's guests: leave out --each-patch and --engine lava",
+          2,
+        );
       if (o.eachPatch && !o.series)
         throw new KhilError("--each-patch needs --series PATH: the patches to check");
       const tree = await treeOf(o);
@@ -134,10 +145,12 @@ export function registerBootAndTest(program: Command): void {
           machine,
           runDir: repeat > 1 ? join(runDir, `repeat-${String(i + 1).padStart(2, "0")}`) : runDir,
           extra,
+          ...(o.shards > 1 ? { shards: o.shards as number } : {}),
           // The first repetition boots (its boot is under test) and saves its ready guest; the others
           // restore it, each a fresh copy, so that one repetition's damage cannot reach the next. A run
           // with --retries saves one too: each retry runs in a fresh copy (rerun.ts).
-          ...((repeat > 1 || machine.retries > 0) && o.snapshot
+          // Shards share no snapshot: each would save the same one at once.
+          ...((repeat > 1 || machine.retries > 0) && o.snapshot && o.shards === 1
             ? { snapshot: i === 0 ? ("save" as const) : ("restore" as const) }
             : {}),
         })),

@@ -121,6 +121,11 @@ export interface ArchRun {
    * give, each with its fragment and the reason: said, not failed, as BPF CI's own builds would lack them.
    */
   configUnmet?: string[];
+  /**
+   * A run split over guests (`--shards N`, run/shards.ts): each shard's directory under the run's (its
+   * console, logs and test output), verdict, top-level tests and wall time; the tests above are theirs.
+   */
+  shards?: { dir: string; status: ArchRun["status"]; tests: number; seconds: number }[];
   /** What the output or the kernel contradicts: each fails the run, and bisect calls the commit bad. */
   problems: string[];
   /**

@@ -102,6 +102,9 @@ function decodedFrames(s: ArchRun["splats"][number], most = 12): string[] {
   ];
 }
 
+/** Up to this many results a run's summary lists each; beyond, only those that did not pass. */
+const LIST_ALL_UP_TO = 80;
+
 /** The terminal summary: a header per arch from the guest's own facts, then a line per test. */
 export function summaryTable(r: Results): string {
   const out: string[] = [];
@@ -115,8 +118,15 @@ export function summaryTable(r: Results): string {
         ...unmet.slice(0, 5).map((u) => `    ${u}`),
         ...(unmet.length > 5 ? [`    ... ${unmet.length - 5} more in results.json (configUnmet)`] : []),
       );
-    const width = Math.max(10, ...run.tests.map((t) => testName(t).length));
-    for (const t of run.tests) {
+    // A whole selftests run (hundreds of tests) lists only what did not pass: the rest is in the reports.
+    const listed =
+      run.tests.length > LIST_ALL_UP_TO ? run.tests.filter((t) => t.verdict !== "pass") : run.tests;
+    const width = Math.max(10, ...listed.map((t) => testName(t).length));
+    if (listed.length < run.tests.length)
+      out.push(
+        `  ${run.tests.length - listed.length} passed tests and subtests not listed (results.json, report.html)`,
+      );
+    for (const t of listed) {
       const why = t.reason ? `  (${t.reason})` : "";
       out.push(`  ${testName(t).padEnd(width)}  ${MARK[t.verdict]}${why}`);
       if (t.history) out.push(`  ${"".padEnd(width)}  history: ${t.history.text}`);
@@ -128,6 +138,10 @@ export function summaryTable(r: Results): string {
     for (const s of run.splats) out.push(...decodedFrames(s));
     const time = timeLine(run.timings);
     if (time) out.push(`  ${time}`);
+    for (const sh of run.shards ?? [])
+      out.push(
+        `  ${sh.dir}: ${sh.status}, ${sh.tests} tests in ${sh.seconds.toFixed(0)} s (console and logs in its directory of the run's)`,
+      );
     const n = (v: string) => run.tests.filter((t) => t.verdict === v).length;
     const more = (["flaky", "notrun"] as const)
       .filter((v) => n(v))

@@ -20,7 +20,7 @@ import type { ArchRun, Results } from "../report/results.ts";
 import { passRates, summaryTable } from "../report/summary.ts";
 import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
 import { newResults, writeReports } from "../report/write.ts";
-import { buildSelftests } from "../selftests/build.ts";
+import { buildSelftests, declaredTests } from "../selftests/build.ts";
 import { buildKselftest } from "../selftests/kselftest.ts";
 import { treeConfigFragments, treeFlavours } from "../selftests/tree-lists.ts";
 import { runCommands } from "./commands.ts";
@@ -30,6 +30,7 @@ import { KernelWatch } from "./kernel-log.ts";
 import { scanForLeaks, withLeakList } from "./kmemleak.ts";
 import { allFiles, type Push, programsAmong, resolvePush } from "./push.ts";
 import { splitCliTests } from "./selection.ts";
+import { mergeShardRuns, planShards, type ShardRun, shardDirName, shardUnits } from "./shards.ts";
 import {
   fragmentPath,
   KSELFTEST_DIR,
@@ -81,6 +82,8 @@ export interface CellSpec {
    * under test), or `restore` one instead of booting and pushing (a repetition of a run already made).
    */
   snapshot?: "save" | "restore";
+  /** Split the tests over this many guests at once (run/shards.ts), each in a directory of its own. */
+  shards?: number;
 }
 
 /** One cell of a matrix as its axes name it: what `matrix` runs locally and `lava job` hands to a lab. */
@@ -260,7 +263,12 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
   const pushes: Push[] = [];
   const timeoutMs = deadlines(spec).build * 1000;
   if (b?.progTests || b?.probes) {
-    const what = { progTests: b.progTests, probes: b.probes ?? [], flavour: spec.flavour };
+    const what = {
+      progTests: b.progTests,
+      programs: b.programs,
+      probes: b.probes ?? [],
+      flavour: spec.flavour,
+    };
     const st = await stage(spec, run, "selftests", () =>
       buildSelftests(spec.arch, build, what, spec.runDir, timeoutMs),
     );
@@ -443,6 +451,37 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
 const DECODE_BUDGET_MS = 90_000;
 
 /**
+ * A cell's tests dealt over `spec.shards` guests that boot and run at once (run/shards.ts), from the one
+ * build: each shard is a run of its own in its own directory (its console kept there, whatever its
+ * verdict), and the cell's run is their merge, every test of every shard in it.
+ */
+export async function testShards(spec: CellSpec, run: ArchRun, p: Prepared, test: CellTester): Promise<void> {
+  const progTests = spec.suite.build?.progTests;
+  const declared = progTests ? declaredTests(p.build.tree, progTests) : [];
+  const plan = planShards(shardUnits(spec.suite, spec.arch.name, declared, spec.tests), spec.shards ?? 1);
+  log(
+    `${run.cell ?? run.arch}: ${plan.flat().length} tests over ${plan.length} guests (${plan.map((s) => s.length).join(" + ")})`,
+  );
+  const shards = await Promise.all(
+    plan.map(async (tests, i): Promise<ShardRun> => {
+      const dir = shardDirName(i, plan.length);
+      const shard = {
+        ...spec,
+        tests,
+        runDir: join(spec.runDir, dir),
+        cell: `${run.cell ?? run.arch} ${dir}`,
+      };
+      mkdirSync(shard.runDir, { recursive: true });
+      const r = newRun(shard);
+      const t0 = Date.now();
+      await stage(shard, r, "shard", () => test(shard, r, p));
+      return { run: r, dir, seconds: (Date.now() - t0) / 1000 };
+    }),
+  );
+  Object.assign(run, mergeShardRuns(run, shards));
+}
+
+/**
  * Each splat's trace decoded against this kernel (kernel/decode.ts), once the guest is gone: a failure to
  * decode is noted on the splat and changes no verdict.
  */
@@ -497,7 +536,8 @@ export async function bootAndTest(
     const t0 = Date.now();
     try {
       const prepared = await prepareCell(spec, run);
-      if (prepared) await test(spec, run, prepared);
+      if (prepared && (spec.shards ?? 1) > 1) await testShards(spec, run, prepared, test);
+      else if (prepared) await test(spec, run, prepared);
     } finally {
       run.timings.total = (Date.now() - t0) / 1000;
       remember(spec.machine.history, run, spec.runDir);

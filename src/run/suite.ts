@@ -74,6 +74,14 @@ const BuildSchema = z
   .strictObject({
     selftests: z.literal("bpf").optional(),
     progTests: z.array(z.string()).min(1).optional(),
+    /**
+     * Other programs of the tree's selftests Makefile built beside test_progs, from the same objects
+     * (BPF CI's test_maps and test_verifier); pushed and run as the suite's push and commands say.
+     */
+    programs: z
+      .array(z.string().regex(/^test_[\w-]+$/, "a program of the selftests Makefile, such as test_maps"))
+      .min(1)
+      .optional(),
     /** kselftest targets (`make -C tools/testing/selftests TARGETS=... install`), pushed to kselftest/. */
     kselftest: z
       .array(z.string().regex(/^[\w.-]+(\/[\w.-]+)*$/, "a kselftest target such as timers"))
@@ -87,6 +95,10 @@ const BuildSchema = z
   })
   .refine((b) => (b.selftests === undefined) === (b.progTests === undefined), {
     message: "selftests: bpf and progTests go together",
+  })
+  .refine((b) => b.programs === undefined || b.progTests !== undefined, {
+    message: "programs are built with test_progs: give selftests: bpf and progTests too",
+    path: ["programs"],
   })
   .refine((b) => b.selftests !== undefined || b.kselftest !== undefined || b.probes !== undefined, {
     message: "build what: selftests: bpf (with progTests), kselftest: [targets] or probes: [names]",

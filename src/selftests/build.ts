@@ -28,7 +28,14 @@ import type { KernelBuild } from "../kernel/kbuild.ts";
 import { REPRODUCIBLE, runMake } from "../kernel/make.ts";
 import { firstError } from "../kernel/make-output.ts";
 import { type CrossSysroot, crossSysroot } from "./cross-sysroot.ts";
-import { isBuildArtefact, planSelftests, testsDeclared, unmatchedSelections } from "./plan.ts";
+import {
+  isBuildArtefact,
+  makefileDefines,
+  makefilePrograms,
+  planSelftests,
+  testsDeclared,
+  unmatchedSelections,
+} from "./plan.ts";
 import { PROBES_DIR, probeSources } from "./probes.ts";
 import { DEFAULT_FLAVOUR } from "./tree-lists.ts";
 
@@ -164,6 +171,8 @@ export interface SelftestsWhat {
   progTests?: string[];
   /** Names of directories of probes/, each with a probe.mk that the selftests Makefile builds beside test_progs. */
   probes: string[];
+  /** Other programs of the selftests Makefile (test_maps, test_verifier), built beside test_progs. */
+  programs?: string[];
   /** A test_progs flavour (tree-lists.ts): `test_progs-<flavour>` is built instead, its objects in <flavour>/. */
   flavour?: string;
 }
@@ -191,14 +200,17 @@ export async function buildSelftests(
   const programs = readdirSync(join(src, "progs"))
     .filter((f) => f.endsWith(".c"))
     .map((f) => f.slice(0, -2));
+  const makefile = readFileSync(join(src, "Makefile"), "utf8");
+  const unknown = (what.programs ?? []).filter((p) => !makefileDefines(makefile, p));
+  if (unknown.length)
+    throw new InfraError(
+      `build.programs ${unknown.join(", ")}: ${src}/Makefile defines no such program (it has ${makefilePrograms(makefile).join(", ")})`,
+      "selftests",
+    );
   const plan = {
-    ...planSelftests(
-      progTestGlobs,
-      readProgTests(build.tree),
-      programs,
-      readFileSync(join(src, "Makefile"), "utf8"),
-    ),
+    ...planSelftests(progTestGlobs, readProgTests(build.tree), programs, makefile),
     probes: what.probes,
+    ...(what.programs ? { programs: what.programs } : {}),
   };
   if (what.progTests && plan.progTests.length === 0)
     throw new InfraError(
@@ -216,7 +228,7 @@ export async function buildSelftests(
     const out = join(dir, "tree", BPF_DIR);
     const runner =
       what.flavour && what.flavour !== DEFAULT_FLAVOUR ? `test_progs-${what.flavour}` : "test_progs";
-    const targets = [...(what.progTests ? [runner] : []), ...what.probes];
+    const targets = [...(what.progTests ? [runner] : []), ...(what.programs ?? []), ...what.probes];
     if (targets.every((t) => keyFileMatches(keyFile(t), inputs, join(out, t)))) {
       log(
         `${arch.name} selftests: up to date (the kernel's BTF and the sources they are built from unchanged)`,
