@@ -113,7 +113,9 @@ commands:
   });
 
   it("names the valid suites for an unknown one", () => {
-    expect(() => loadSuite("bpf-timr")).toThrow("unknown suite 'bpf-timr': valid are bpf-full, bpf-timer, bpf-timer-probe");
+    expect(() => loadSuite("bpf-timr")).toThrow(
+      "unknown suite 'bpf-timr': valid are bpf-full, bpf-timer, bpf-timer-probe",
+    );
   });
 
   it("denies the trampoline tests on arm64 before 6.4 only", () => {

@@ -76,4 +76,35 @@ describe("the tree's own deny lists, on a real guest", () => {
     },
     HOUR,
   );
+
+  it(
+    "denies what the tree's DENYLIST.aarch64 lists on arm64 only, with its file and line",
+    async () => {
+      const suite = "test/fixtures/suites/tree-deny-arch.yaml";
+      const r = await khil([
+        "boot-and-test",
+        "--arch",
+        "arm64",
+        "--suite",
+        suite,
+        "--test",
+        "timer",
+        "--test",
+        "kprobe_multi_test",
+      ]);
+      expect(r.exitCode, r.all).toBe(0);
+      const { dir, results } = resultsOf(r.stdout);
+      expect(qemuLeftIn(dir)).toEqual([]);
+      const tests = results.runs[0]?.tests ?? [];
+      expect(tests.find((t) => t.test === "kprobe_multi_test" && !t.subtest)).toMatchObject({
+        verdict: "skip",
+        reason: "denied: DENYLIST.aarch64:4: needs CONFIG_FPROBE",
+      });
+      expect(tests.find((t) => t.test === "timer" && !t.subtest)?.verdict).toBe("pass");
+      expect(r.stdout).toMatch(
+        /kprobe_multi_test\s+\S+\s+\(denied: DENYLIST.aarch64:4: needs CONFIG_FPROBE\)/,
+      );
+    },
+    HOUR,
+  );
 });
