@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { ArchRun } from "../src/report/results.ts";
 import { mergeShardRuns, planShards, shardUnits } from "../src/run/shards.ts";
 import { loadSuite } from "../src/run/suite.ts";
+import { nearest } from "../src/selftests/build.ts";
 import { makefilePrograms, planSelftests } from "../src/selftests/plan.ts";
 
 const run = (over: Partial<ArchRun>): ArchRun => ({
@@ -129,5 +130,20 @@ describe("a whole selftests build", () => {
       "test_tag",
       "test_verifier",
     ]);
+  });
+});
+
+describe("an unknown test among hundreds", () => {
+  it("names the ten valid ones most like it, not all of them", () => {
+    const names = [
+      ...Array.from({ length: 40 }, (_, i) => `verifier_${i}`),
+      "timer",
+      "timer_mim",
+      "time_tai",
+    ];
+    const shown = nearest(["timr*"], names);
+    expect(shown.slice(0, 3)).toEqual(["timer", "time_tai", "timer_mim"]);
+    expect(shown.at(-1)).toBe("... 33 more (test_progs -l lists them)");
+    expect(nearest(["x"], ["a", "b"])).toEqual(["a", "b"]);
   });
 });

@@ -124,8 +124,41 @@ export function checkTestSelection(treePath: string, progTestGlobs: string[], se
   const unknown = unmatchedSelections(selections, tests);
   if (unknown.length)
     throw new KhilError(
-      `--test ${unknown.join(", ")} matches no test the suite builds (prog_tests ${progTestGlobs.join(", ")}): valid are ${tests.join(", ")}`,
+      `--test ${unknown.join(", ")} matches no test the suite builds (prog_tests ${progTestGlobs.join(", ")}): valid are ${nearest(unknown, tests).join(", ")}`,
     );
+}
+
+/** Up to this many valid names in an error; a whole selftests build has some 600. */
+const NAMES_SHOWN = 30;
+
+/** Pairs of adjacent letters: names that share many are alike (a typo keeps most of them). */
+function bigrams(s: string): string[] {
+  return Array.from({ length: Math.max(0, s.length - 1) }, (_, i) => s.slice(i, i + 2));
+}
+
+/** How alike two names are (Dice's coefficient of their letter pairs), 0 to 1. */
+function alike(a: string, b: string): number {
+  const x = bigrams(a);
+  const y = bigrams(b);
+  const left = [...y];
+  let shared = 0;
+  for (const g of x) {
+    const i = left.indexOf(g);
+    if (i >= 0) {
+      shared++;
+      left.splice(i, 1);
+    }
+  }
+  return x.length + y.length ? (2 * shared) / (x.length + y.length) : 0;
+}
+
+/** The valid names an error shows: all of a few; of many, the ten most like what was given. */
+export function nearest(given: readonly string[], names: readonly string[]): string[] {
+  if (names.length <= NAMES_SHOWN) return [...names];
+  const stems = given.map((g) => (g.split("/")[0] ?? g).replace(/[*?[]/g, ""));
+  const score = (n: string) => Math.max(...stems.map((g) => alike(g, n)));
+  const best = [...names].sort((a, b) => score(b) - score(a) || a.localeCompare(b)).slice(0, 10);
+  return [...best, `... ${names.length - best.length} more (test_progs -l lists them)`];
 }
 
 /** The tests test_progs holds when built from these prog_tests: what its `-l` would list. */
