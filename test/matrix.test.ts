@@ -45,6 +45,22 @@ describe("matrix", () => {
     expect(cells.map((c) => c.name)).toEqual(["arm64-linux-flaky-debug"]);
   });
 
+  it("gives every cell the matrix's shards, and none where it has one or none", () => {
+    const m = {
+      arch: ["x86_64"],
+      kernel: ["6.12"],
+      suite: ["bpf-full"],
+      variant: {},
+      flavour: ["test_progs"],
+    };
+    expect(
+      expandMatrix({ ...m, variant: { default: { config: [], append: [] } }, shards: 3 })[0]?.shards,
+    ).toBe(3);
+    expect(
+      expandMatrix({ ...m, variant: { default: { config: [], append: [] } }, shards: 1 })[0]?.shards,
+    ).toBeUndefined();
+  });
+
   it("runs each cell once per test_progs flavour, named by it unless plain", () => {
     const cells = expandMatrix({
       arch: ["x86_64", "arm64"],

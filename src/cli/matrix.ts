@@ -7,6 +7,7 @@ import { expandMatrix, loadMatrix } from "../matrix/matrix.ts";
 import { runMatrix } from "../matrix/runner.ts";
 import { allPassed } from "../report/verdict.ts";
 import { runDeadline } from "../run/cell.ts";
+import { shardUnits } from "../run/shards.ts";
 import { loadSuite } from "../run/suite.ts";
 import { engineOf, engineOptions } from "./engine.ts";
 import {
@@ -39,6 +40,14 @@ export function registerMatrix(program: Command): void {
           `unknown cell ${unknown.join(", ")}: valid are ${all.map((c) => c.name).join(", ")}`,
         );
       const engine = engineOf(o);
+      const sharded = all.filter((c) => (c.shards ?? 1) > 1);
+      if (sharded.length && o.engine !== "local")
+        throw new KhilError(
+          `${o.file}: shards: splits cells over this machine's guests: leave out --engine lava`,
+          2,
+        );
+      // A suite that cannot be split is refused now, not after its build.
+      for (const c of sharded) shardUnits(loadSuite(c.suite), c.arch, [], undefined);
       const cells = o.cell.length ? all.filter((c) => o.cell.includes(c.name)) : all;
       const runDir = o.out ? resolve(o.out) : createRunDir("matrix");
       mkdirSync(runDir, { recursive: true });

@@ -22,6 +22,8 @@ const MatrixSchema = z.strictObject({
   series: z.record(z.string(), z.string()).optional(),
   /** test_progs flavours (selftests/tree-lists.ts): each cell once per flavour, named by it unless plain. */
   flavour: z.array(z.string()).min(1).default([DEFAULT_FLAVOUR]),
+  /** Each cell's tests split over this many guests at once (run/shards.ts), on this machine. */
+  shards: z.number().int().min(1).max(16).optional(),
 });
 export type Matrix = z.infer<typeof MatrixSchema>;
 
@@ -85,6 +87,7 @@ export function expandMatrix(m: Matrix): Cell[] {
                 append,
                 ...(s ? { series: s } : {}),
                 ...(plain ? {} : { flavour }),
+                ...((m.shards ?? 1) > 1 ? { shards: m.shards } : {}),
               });
             }
   return cells;

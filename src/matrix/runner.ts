@@ -14,6 +14,7 @@ import {
   prepareCell,
   remember,
   testCell,
+  testPrepared,
 } from "../run/cell.ts";
 import type { Cell } from "./matrix.ts";
 
@@ -96,7 +97,7 @@ export async function runMatrix(
         set(cell.name, "testing");
         // Whatever else escapes one cell's test is that cell's error: the other cells still run and report.
         // Bad input (exit 2) still ends the matrix with its one line, once the cells under way are written.
-        await engine.test(spec, run, prepared).catch((e: unknown) => {
+        await testPrepared(spec, run, prepared, engine.test).catch((e: unknown) => {
           const err = e instanceof Error ? e : new Error(String(e));
           if (err instanceof KhilError && err.exitCode === 2 && !(err instanceof InfraError)) usage ??= err;
           else appendFileSync(join(cellDir, "khil-errors.log"), `${cell.name}: ${err.stack}\n`);

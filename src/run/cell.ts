@@ -101,6 +101,8 @@ export interface CellAxes {
   series?: { name: string; path: string };
   /** The cell's test_progs flavour, where it is not the plain test_progs. */
   flavour?: string;
+  /** Guests the cell's tests are split over (a matrix's `shards:`). */
+  shards?: number;
 }
 
 /** The spec of a matrix cell: its tree (with its series applied), arch, suite and variant. */
@@ -116,6 +118,7 @@ export async function cellSpec(cell: CellAxes, machine: MachineSpec, runDir: str
     fragments: cell.fragments.map(fragmentPath),
     deny: true,
     ...(cell.flavour ? { flavour: cell.flavour } : {}),
+    ...(cell.shards ? { shards: cell.shards } : {}),
     runDir,
     cell: cell.name,
   };
@@ -481,6 +484,11 @@ export async function testShards(spec: CellSpec, run: ArchRun, p: Prepared, test
   Object.assign(run, mergeShardRuns(run, shards));
 }
 
+/** A built cell tested by `test`, in one guest or, with `spec.shards`, split over several. */
+export function testPrepared(spec: CellSpec, run: ArchRun, p: Prepared, test: CellTester): Promise<void> {
+  return (spec.shards ?? 1) > 1 ? testShards(spec, run, p, test) : test(spec, run, p);
+}
+
 /**
  * Each splat's trace decoded against this kernel (kernel/decode.ts), once the guest is gone: a failure to
  * decode is noted on the splat and changes no verdict.
@@ -536,8 +544,7 @@ export async function bootAndTest(
     const t0 = Date.now();
     try {
       const prepared = await prepareCell(spec, run);
-      if (prepared && (spec.shards ?? 1) > 1) await testShards(spec, run, prepared, test);
-      else if (prepared) await test(spec, run, prepared);
+      if (prepared) await testPrepared(spec, run, prepared, test);
     } finally {
       run.timings.total = (Date.now() - t0) / 1000;
       remember(spec.machine.history, run, spec.runDir);

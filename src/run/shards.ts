@@ -33,7 +33,7 @@ export function shardUnits(
   const fixed = suite.commands.filter(whole);
   if (fixed.length)
     throw new KhilError(
-      `--shards: suite ${suite.name}'s command ${fixed.map((c) => c.name).join(", ")} cannot be split over guests (only test_progs and commands with subtestArgs can): leave out --shards`,
+      `--shards: suite ${suite.name}'s command ${fixed.map((c) => c.name).join(", ")} cannot be split over guests (only test_progs and commands with subtestArgs can): leave out --shards (or the matrix's shards:)`,
       2,
     );
   const cli = cliTests ? splitCliTests(suite.commands, cliTests) : undefined;
