@@ -24,6 +24,7 @@ import {
   planSelftests,
   skeletonsIncluded,
   testsDeclared,
+  unbuiltReason,
   unmatchedSelections,
 } from "../src/selftests/plan.ts";
 
@@ -137,8 +138,37 @@ describe("selftests plan", () => {
     expect(planSelftests(["timer*"], sources, all, makefile)).toEqual({
       progTests: ["timer"],
       progs: ["atomics", "fentry_test", "linked_funcs1", "timer", "timer_failure"],
+      unbuilt: [],
     });
     expect(skeletonsIncluded('#include "a.lskel.h"\n#include "b.subskel.h"')).toEqual(["a", "b"]);
+  });
+
+  it("leaves out a prog_test whose skeleton nothing builds, with its tests, and keeps linked skeletons", () => {
+    // Debian's 6.12.118: prog_tests/bpf_attr_size.c without progs/cgroup_skb_direct_packet_access.c.
+    const sources = new Map([
+      ["timer", '#include "timer.skel.h"\nvoid serial_test_timer(void)\n'],
+      ["linked", '#include "linked_funcs.skel.h"\nvoid test_linked(void)\n'],
+      [
+        "bpf_attr_size",
+        '#include "cgroup_skb_direct_packet_access.skel.h"\nvoid test_bpf_attr_size(void)\nvoid test_attr_two(void)\n',
+      ],
+    ]);
+    const makefile = "linked_funcs.skel.h-deps := linked_funcs1.bpf.o linked_funcs2.bpf.o\n";
+    const plan = planSelftests(["*"], sources, ["timer", "linked_funcs1", "linked_funcs2"], makefile);
+    expect(plan.progTests).toEqual(["linked", "timer"]);
+    expect(plan.unbuilt).toEqual([
+      {
+        file: "bpf_attr_size",
+        skeleton: "cgroup_skb_direct_packet_access",
+        tests: ["attr_two", "bpf_attr_size"],
+      },
+    ]);
+    expect(unbuiltReason(plan.unbuilt[0] ?? { file: "", skeleton: "", tests: [] })).toBe(
+      "not built: prog_tests/bpf_attr_size.c includes cgroup_skb_direct_packet_access.skel.h, which no progs/ source of this tree builds",
+    );
+    // Every program is still built when every test is selected; a selection without the broken file has none.
+    expect(plan.progs).toEqual(["linked_funcs1", "linked_funcs2", "timer"]);
+    expect(planSelftests(["timer"], sources, ["timer"], makefile).unbuilt).toEqual([]);
   });
 
   it("reads the tests test_progs will have from prog_tests, as the Makefile does", () => {

@@ -22,6 +22,7 @@ import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import { buildSelftests, declaredTests } from "../selftests/build.ts";
 import { buildKselftest } from "../selftests/kselftest.ts";
+import { type UnbuiltProgTest, unbuiltReason } from "../selftests/plan.ts";
 import { treeConfigFragments, treeFlavours } from "../selftests/tree-lists.ts";
 import { runCommands } from "./commands.ts";
 import { GUEST_DIR } from "./context.ts";
@@ -227,6 +228,11 @@ export async function stage<T>(
   }
 }
 
+/** What a result recorded before any guest (none: accel "-") says of its cell. */
+function hostRecord(spec: CellSpec) {
+  return { arch: spec.arch.name, kernel: spec.tree.label, accel: "-", suite: spec.suite.name };
+}
+
 /**
  * A flavour this tree's selftests do not build (cpuv4 before 6.6) skips the run with the reason, before any
  * build: a matrix over flavours and kernels is not failed by the kernels that cannot have one.
@@ -235,7 +241,7 @@ function flavourMissing(spec: CellSpec, run: ArchRun): boolean {
   const have = treeFlavours(spec.tree.path);
   if (!spec.flavour || have.includes(spec.flavour)) return false;
   run.tests.push({
-    ...{ arch: spec.arch.name, kernel: spec.tree.label, accel: "-", suite: spec.suite.name },
+    ...hostRecord(spec),
     command: "test_progs",
     test: `test_progs-${spec.flavour}`,
     verdict: "skip",
@@ -243,6 +249,26 @@ function flavourMissing(spec: CellSpec, run: ArchRun): boolean {
   });
   run.status = archStatus(run);
   return true;
+}
+
+/**
+ * The selected tests of prog_tests the tree cannot build (selftests/plan.ts) are skipped with the reason,
+ * once for the cell (not per shard or per guest): test_progs never has them, so no run could list them.
+ */
+function recordUnbuilt(spec: CellSpec, run: ArchRun, unbuilt: readonly UnbuiltProgTest[]): void {
+  const cmd = spec.suite.commands.find((c) => c.parser === "test_progs" && !c.tests);
+  if (!cmd) return;
+  const suiteTests = spec.suite.arch?.[spec.arch.name]?.tests ?? spec.suite.tests;
+  const testParts = (spec.tests ?? suiteTests).map((p) => p.split("/")[0] ?? p);
+  for (const u of unbuilt)
+    for (const test of u.tests.filter((t) => matchesAny(t, testParts)))
+      run.tests.push({
+        ...hostRecord(spec),
+        command: cmd.name,
+        test,
+        verdict: "skip",
+        reason: unbuiltReason(u),
+      });
 }
 
 /** The stages that only use the host: kernel and selftests builds. */
@@ -276,6 +302,7 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
       buildSelftests(spec.arch, build, what, spec.runDir, timeoutMs),
     );
     if (!st) return undefined;
+    recordUnbuilt(spec, run, st.unbuilt);
     const files = await stage(spec, run, "push", async () => resolvePush(st.dir, suite.push));
     if (!files) return undefined;
     pushes.push({ dir: st.dir, files, dest: GUEST_DIR });

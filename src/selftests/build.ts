@@ -34,6 +34,8 @@ import {
   makefilePrograms,
   planSelftests,
   testsDeclared,
+  type UnbuiltProgTest,
+  unbuiltReason,
   unmatchedSelections,
 } from "./plan.ts";
 import { PROBES_DIR, probeSources } from "./probes.ts";
@@ -46,6 +48,8 @@ const LLVM_VERSION = "19";
 export interface SelftestsBuild {
   /** The directory holding test_progs, bpf_testmod.ko and the BPF objects, where push globs are resolved. */
   dir: string;
+  /** Selected prog_tests the tree cannot build, left out of test_progs (plan.ts). */
+  unbuilt: UnbuiltProgTest[];
 }
 
 /**
@@ -103,14 +107,22 @@ async function prepareShadow(
   return out;
 }
 
-/** prog_tests sources of a tree by name (file name without `.c`). */
-function readProgTests(treePath: string): Map<string, string> {
-  const dir = join(treePath, BPF_DIR, "prog_tests");
+/** The `.c` files of one of the tree's selftests/bpf directories by name (without `.c`), with their text. */
+function readSources(treePath: string, sub: "prog_tests" | "progs"): Map<string, string> {
+  const dir = join(treePath, BPF_DIR, sub);
   return new Map(
     readdirSync(dir)
       .filter((f) => f.endsWith(".c"))
-      .map((f) => [f.slice(0, -2), readFileSync(join(dir, f), "utf8")] as const),
+      .map((f) => [f.slice(0, -2), sub === "progs" ? "" : readFileSync(join(dir, f), "utf8")] as const),
   );
+}
+
+/** The plan of a selftests build of the prog_tests matching `progTestGlobs`, from the tree's sources. */
+function treePlan(treePath: string, progTestGlobs: readonly string[]) {
+  const sources = readSources(treePath, "prog_tests");
+  const makefile = readFileSync(join(treePath, BPF_DIR, "Makefile"), "utf8");
+  const programs = [...readSources(treePath, "progs").keys()];
+  return { ...planSelftests(progTestGlobs, sources, programs, makefile), sources, makefile, programs };
 }
 
 /**
@@ -122,10 +134,15 @@ export function checkTestSelection(treePath: string, progTestGlobs: string[], se
   if (!existsSync(join(treePath, BPF_DIR, "prog_tests"))) return;
   const tests = declaredTests(treePath, progTestGlobs);
   const unknown = unmatchedSelections(selections, tests);
-  if (unknown.length)
-    throw new KhilError(
-      `--test ${unknown.join(", ")} matches no test the suite builds (prog_tests ${progTestGlobs.join(", ")}): valid are ${nearest(unknown, tests).join(", ")}`,
-    );
+  if (!unknown.length) return;
+  const unbuilt = treePlan(treePath, progTestGlobs).unbuilt.filter(
+    (u) => unmatchedSelections(unknown, u.tests).length < unknown.length,
+  );
+  throw new KhilError(
+    unbuilt.length
+      ? `--test ${unknown.join(", ")}: ${unbuilt.map(unbuiltReason).join("; ")}`
+      : `--test ${unknown.join(", ")} matches no test the suite builds (prog_tests ${progTestGlobs.join(", ")}): valid are ${nearest(unknown, tests).join(", ")}`,
+  );
 }
 
 /** Up to this many valid names in an error; a whole selftests build has some 600. */
@@ -163,8 +180,8 @@ export function nearest(given: readonly string[], names: readonly string[]): str
 
 /** The tests test_progs holds when built from these prog_tests: what its `-l` would list. */
 export function declaredTests(treePath: string, progTestGlobs: readonly string[]): string[] {
-  const sources = [...readProgTests(treePath)].filter(([name]) => matchesAny(name, progTestGlobs));
-  return testsDeclared(sources.map(([, text]) => text));
+  const plan = treePlan(treePath, progTestGlobs);
+  return testsDeclared(plan.progTests.map((name) => plan.sources.get(name) ?? ""));
 }
 
 /** The tree's files a selftests build reads: its own sources, libbpf and bpftool, and for bpf_testmod kbuild and the headers. */
@@ -230,26 +247,26 @@ export async function buildSelftests(
   const cross = await crossSysroot(arch);
   const src = join(build.tree, BPF_DIR);
   const progTestGlobs = what.progTests ?? [];
-  const programs = readdirSync(join(src, "progs"))
-    .filter((f) => f.endsWith(".c"))
-    .map((f) => f.slice(0, -2));
-  const makefile = readFileSync(join(src, "Makefile"), "utf8");
+  const { progTests, progs, unbuilt, makefile } = treePlan(build.tree, progTestGlobs);
   const unknown = (what.programs ?? []).filter((p) => !makefileDefines(makefile, p));
   if (unknown.length)
     throw new InfraError(
       `build.programs ${unknown.join(", ")}: ${src}/Makefile defines no such program (it has ${makefilePrograms(makefile).join(", ")})`,
       "selftests",
     );
+  // What is left out is not in the key: the same tests built are the same build.
   const plan = {
-    ...planSelftests(progTestGlobs, readProgTests(build.tree), programs, makefile),
+    progTests,
+    progs,
     probes: what.probes,
     ...(what.programs ? { programs: what.programs } : {}),
   };
   if (what.progTests && plan.progTests.length === 0)
     throw new InfraError(
-      `no prog_tests in ${src} match ${progTestGlobs.join(", ")}: the suite's build.progTests selects nothing`,
+      `no prog_tests in ${src} match ${progTestGlobs.join(", ")}: the suite's build.progTests selects nothing${unbuilt.length ? ` it can build (${unbuilt.map(unbuiltReason).join("; ")})` : ""}`,
       "selftests",
     );
+  for (const u of unbuilt) log(`${arch.name} selftests: ${unbuiltReason(u)}; left out`);
   // The probes' sources are in the inputs, not in the directory's name: an edit rebuilds in place.
   const key = createHash("sha256").update(JSON.stringify(plan)).digest("hex").slice(0, 10);
   const dir = join(cacheDir(), "selftests", `${basename(build.srcDir)}-${key}`);
@@ -266,7 +283,7 @@ export async function buildSelftests(
       log(
         `${arch.name} selftests: up to date (the kernel's BTF and the sources they are built from unchanged)`,
       );
-      return { dir: out };
+      return { dir: out, unbuilt };
     }
     for (const t of targets) rmSync(keyFile(t), { force: true });
     const shadow = join(dir, "tree");
@@ -339,6 +356,6 @@ export async function buildSelftests(
       `built ${targets.map((t) => `${t} (${(statSync(join(out, t)).size / 1e6).toFixed(1)} MB)`).join(", ")}`,
     );
     if (inputs) for (const t of targets) writeFileSync(keyFile(t), inputs);
-    return { dir: out };
+    return { dir: out, unbuilt };
   });
 }

@@ -57,9 +57,34 @@ export function unmatchedSelections(selections: readonly string[], tests: readon
   return selections.filter((s) => !tests.some((t) => matchesAny(t, [s.split("/")[0] ?? s])));
 }
 
+/** Skeletons the selftests Makefile links from several objects (`X.skel.h-deps := a.bpf.o b.bpf.o`): X. */
+function linkedSkeletons(makefile: string): Set<string> {
+  const text = joinContinuations(makefile);
+  return new Set([...text.matchAll(/^([A-Za-z0-9_]+)\.skel\.h-deps\s*:=/gm)].map((m) => m[1] ?? ""));
+}
+
+/**
+ * A prog_test that includes a skeleton no progs/ source and no linked skeleton makes: the tree is broken
+ * there (Debian's 6.12.118 ships prog_tests/bpf_attr_size.c without its progs/ program), and the file
+ * would stop the whole test_progs build. It is left out, and its tests are reported, with this reason.
+ */
+export interface UnbuiltProgTest {
+  /** prog_tests file name without `.c`. */
+  file: string;
+  skeleton: string;
+  /** The tests it declares, which test_progs will not have. */
+  tests: string[];
+}
+
 export interface SelftestsPlan {
   progTests: string[];
   progs: string[];
+  unbuilt: UnbuiltProgTest[];
+}
+
+/** Why a test of an unbuilt prog_test has no result of its own: what a report shows as its reason. */
+export function unbuiltReason(u: UnbuiltProgTest): string {
+  return `not built: prog_tests/${u.file}.c includes ${u.skeleton}.skel.h, which no progs/ source of this tree builds`;
 }
 
 /**
@@ -72,16 +97,24 @@ export function planSelftests(
   programs: readonly string[],
   makefile: string,
 ): SelftestsPlan {
-  const progTests = [...progTestSources.keys()].filter((n) => matchesAny(n, progTestGlobs)).sort();
+  const selected = [...progTestSources.keys()].filter((n) => matchesAny(n, progTestGlobs)).sort();
+  const available = new Set(programs);
+  const linked = linkedSkeletons(makefile);
+  const unbuilt: UnbuiltProgTest[] = [];
+  for (const file of selected) {
+    const source = progTestSources.get(file) ?? "";
+    const skeleton = skeletonsIncluded(source).find((s) => !available.has(s) && !linked.has(s));
+    if (skeleton !== undefined) unbuilt.push({ file, skeleton, tests: testsDeclared([source]) });
+  }
+  const progTests = selected.filter((f) => !unbuilt.some((u) => u.file === f));
   // A test may open any object by its file name (bpf_object__open_file), which no include shows: with
   // every test selected (the whole selftests), every program is built, as the tree's own build does.
-  if (progTests.length > 0 && progTests.length === progTestSources.size)
-    return { progTests, progs: [...programs].sort() };
-  const available = new Set(programs);
+  if (selected.length > 0 && selected.length === progTestSources.size)
+    return { progTests, progs: [...programs].sort(), unbuilt };
   const progs = new Set(programsNamedByMakefile(makefile, programs));
   for (const t of progTests)
     for (const s of skeletonsIncluded(progTestSources.get(t) ?? "")) if (available.has(s)) progs.add(s);
-  return { progTests, progs: [...progs].sort() };
+  return { progTests, progs: [...progs].sort(), unbuilt };
 }
 
 /**
