@@ -16,7 +16,6 @@ import type { Arch } from "../arch/arch.ts";
 import { archMakeVars, compilerTool } from "../arch/toolchain.ts";
 import { elfSection } from "../common/elf.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
-import { matchesAny } from "../common/glob.ts";
 import { log } from "../common/log.ts";
 import { Progress } from "../common/progress.ts";
 import { keyFileMatches } from "../host/key-file.ts";
