@@ -37,6 +37,8 @@ describe("shards", () => {
     expect(planShards([...units].reverse(), 2)).toEqual(planShards(units, 2));
     expect(planShards(["a", "b"], 4)).toEqual([["a"], ["b"]]);
     expect(planShards(units, 1)).toEqual([["a", "b", "c", "d", "e"]]);
+    // One test's subtests go to one shard, so no test is run (and reported) twice.
+    expect(planShards(["t/x", "t/y", "u", "v/1", "v/2"], 2)).toEqual([["t/x", "t/y", "v/1", "v/2"], ["u"]]);
   });
 
   it("splits the suite's test_progs tests among those built, and each subtestArgs command's test", () => {
@@ -63,9 +65,24 @@ describe("shards", () => {
     ]);
   });
 
-  it("refuses a suite with a command that would run whole in every shard", () => {
+  it("refuses a suite with a command that would run whole in every shard, and a selection of nothing", () => {
     const suite = loadSuite("timers");
     expect(() => shardUnits(suite, "x86_64", [], undefined)).toThrow(/cannot be split over guests/);
+    const full = loadSuite("bpf-full");
+    const [progs, ...rest] = full.commands;
+    if (!progs) throw new Error("bpf-full has commands");
+    const own = { ...full, commands: [{ ...progs, tests: ["timer"] }, ...rest] };
+    expect(() => shardUnits(own, "x86_64", ["timer"], undefined)).toThrow(/test_progs cannot be split/);
+    const noTests = {
+      ...full,
+      commands: [progs, { ...progs, name: "x", parser: "exit-code" as const, subtestArgs: true }],
+    };
+    expect(() => shardUnits(noTests, "x86_64", ["timer"], undefined)).toThrow(/x cannot be split/);
+    expect(() => shardUnits({ ...full, commands: [progs] }, "x86_64", [], undefined)).toThrow(
+      /selects no test to split/,
+    );
+    // A glob in --test reaches a subtestArgs command's tests, as it reaches test_progs'.
+    expect(shardUnits(full, "x86_64", ["timer"], ["test_*"])).toEqual(["test_maps", "test_verifier"]);
   });
 
   it("merges the shards' runs: every test, each finding with its shard, the slowest guest's stage times", () => {
@@ -106,6 +123,21 @@ describe("shards", () => {
     ]);
     expect(dead.status).toBe("error");
     expect(dead.error?.message).toBe("shard-2-of-2: no SSH");
+    // Each shard's test and splat name their shard (its log, kcidb's test ids keep the test's own name).
+    expect(merged.tests.map((t) => t.shard)).toEqual(["shard-1-of-2", "shard-2-of-2", "shard-2-of-2"]);
+    // Every shard's error is kept, and a shard with no result fails the whole even if the rest passed.
+    const both = mergeShardRuns(cell, [
+      { dir: "shard-1-of-3", seconds: 1, run: run({ error: { stage: "boot", message: "no SSH" } }) },
+      { dir: "shard-2-of-3", seconds: 1, run: run({ error: { stage: "push", message: "disk full" } }) },
+      { dir: "shard-3-of-3", seconds: 1, run: run({}) },
+    ]);
+    expect(both.error?.message).toBe("shard-1-of-3: no SSH");
+    expect(both.problems).toEqual(["shard-2-of-3: push: disk full", "shard-3-of-3: no test gave a result"]);
+    const silent = mergeShardRuns(run({}), [
+      { dir: "shard-1-of-2", seconds: 1, run: run({ tests: [rec("a", "pass")] }) },
+      { dir: "shard-2-of-2", seconds: 1, run: run({ status: "error" }) },
+    ]);
+    expect(silent.status).toBe("failed");
   });
 });
 

@@ -4,7 +4,7 @@
  * reproduce, and the lines the process expects (Reported-by:/Closes: for the user to fill, regzbot's
  * `#regzbot introduced:` so that the regression tracker follows it).
  */
-import type { SplatRecord } from "../report/results.ts";
+import { type SplatRecord, splatWhen } from "../report/results.ts";
 import type { BisectReport } from "./bisect.ts";
 
 const WIDTH = 72;
@@ -161,7 +161,7 @@ export function regressionReport(i: ReportInput): string | undefined {
   for (const s of splats) {
     lines.push(
       ...fold(
-        `The kernel reported, during ${s.during}${s.fingerprint ? ` (fingerprint ${s.fingerprint})` : ""}${s.decoded ? ", decoded by scripts/decode_stacktrace.sh" : ""}:`,
+        `The kernel reported, during ${splatWhen(s)}${s.fingerprint ? ` (fingerprint ${s.fingerprint})` : ""}${s.decoded ? ", decoded by scripts/decode_stacktrace.sh" : ""}:`,
       ),
       ...verbatim(s.decoded ?? s.excerpt, "  ", 60),
       "",

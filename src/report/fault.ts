@@ -9,7 +9,7 @@
  * LAVA engine all read this one list.
  */
 import type { FaultClass } from "../common/errors.ts";
-import { type ArchRun, failing, testName } from "./results.ts";
+import { type ArchRun, failing, splatWhen, testName } from "./results.ts";
 
 export type { FaultClass };
 
@@ -74,8 +74,8 @@ export function findings(run: ArchRun): Fault[] {
         class: "kernel",
         what: `kernel ${s.kind}`,
         // The fingerprint (fingerprint.ts) names the bug across runs: the same one in another run is this one.
-        text: `during ${s.during} (${s.source}): ${s.title}${s.fingerprint ? ` [fingerprint ${s.fingerprint}]` : ""}`,
-        brief: `kernel ${s.kind} during ${s.during}: ${firstLine(s.title)}`,
+        text: `during ${splatWhen(s)} (${s.source}): ${s.title}${s.fingerprint ? ` [fingerprint ${s.fingerprint}]` : ""}`,
+        brief: `kernel ${s.kind} during ${splatWhen(s)}: ${firstLine(s.title)}`,
         where: s.during,
       }),
     ),

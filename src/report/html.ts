@@ -7,7 +7,7 @@
  */
 import { readyMeasure } from "../guest/facts.ts";
 import { faults, findings, runFault } from "./fault.ts";
-import { type ArchRun, type Results, type TestRecord, testName } from "./results.ts";
+import { type ArchRun, type Results, splatWhen, type TestRecord, testName } from "./results.ts";
 import { allPassed } from "./verdict.ts";
 
 /** What the page inlines: uPlot's script and style, read by the caller (this module reads no files). */
@@ -75,7 +75,7 @@ function findingsSection(r: Results): string {
   const items = r.runs.flatMap((run) => {
     const splats = run.splats.map(
       (s) =>
-        `<div class="splat" data-fingerprint="${esc(s.fingerprint ?? "")}"><h3>${esc(where(run))}: kernel ${esc(s.kind)} during ${esc(s.during)}${s.fingerprint ? ` <code class="fp">${esc(s.fingerprint)}</code>` : ""}</h3>${s.decoded ? `<p>decoded by the tree's scripts/decode_stacktrace.sh:</p><pre class="decoded">${esc(s.decoded)}</pre>` : `${s.decodeError ? `<p>not decoded: ${esc(s.decodeError)}</p>` : ""}<pre>${esc(s.excerpt)}</pre>`}</div>`,
+        `<div class="splat" data-fingerprint="${esc(s.fingerprint ?? "")}"><h3>${esc(where(run))}: kernel ${esc(s.kind)} during ${esc(splatWhen(s))}${s.fingerprint ? ` <code class="fp">${esc(s.fingerprint)}</code>` : ""}</h3>${s.decoded ? `<p>decoded by the tree's scripts/decode_stacktrace.sh:</p><pre class="decoded">${esc(s.decoded)}</pre>` : `${s.decodeError ? `<p>not decoded: ${esc(s.decodeError)}</p>` : ""}<pre>${esc(s.excerpt)}</pre>`}</div>`,
     );
     const other = findings(run)
       .filter((f) => !f.what.startsWith("kernel "))

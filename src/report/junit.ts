@@ -1,6 +1,6 @@
 import type { SeriesRecord } from "../kernel/tree.ts";
 import { type FaultClass, runFault } from "./fault.ts";
-import { type ArchRun, type Results, testName } from "./results.ts";
+import { type ArchRun, type Results, splatWhen, testName } from "./results.ts";
 import { seriesLines } from "./series.ts";
 import { archStatus } from "./verdict.ts";
 
@@ -24,7 +24,7 @@ function kernelCase(run: ArchRun, classname: string): string | undefined {
   const failures = [
     ...run.splats.map(
       (s) =>
-        `<failure type="kernel ${xmlEscape(s.kind)}" message="${xmlEscape(`${s.title} (during ${s.during}${s.fingerprint ? `, fingerprint ${s.fingerprint}` : ""})`)}">${xmlEscape(s.decoded ?? s.excerpt)}</failure>`,
+        `<failure type="kernel ${xmlEscape(s.kind)}" message="${xmlEscape(`${s.title} (during ${splatWhen(s)}${s.fingerprint ? `, fingerprint ${s.fingerprint}` : ""})`)}">${xmlEscape(s.decoded ?? s.excerpt)}</failure>`,
     ),
     ...run.problems.map((p) => `<failure type="problem" message="${xmlEscape(p)}"/>`),
     ...(run.harness ?? []).map((h) => `<failure type="harness fault" message="${xmlEscape(h)}"/>`),

@@ -24,6 +24,8 @@ export interface TestRecord {
   /** What its first attempt said, where reruns (`--retries`) replaced the reason: how it failed first. */
   firstReason?: string;
   log?: string;
+  /** The shard's directory (`--shards N`, run/shards.ts) whose guest ran it: its log is there. */
+  shard?: string;
   /** Its command ended after the run was interrupted from outside (ArchRun.interrupted): it may follow from that. */
   afterInterruption?: true;
   /** What the history of this test in this cell says of a result that did not pass (history/judge.ts). */
@@ -49,6 +51,11 @@ export function failing(t: TestRecord): boolean {
   return ["fail", "error", "notrun"].includes(t.verdict) && !t.history?.quarantined;
 }
 
+/** When a splat came, as reports say it: the test or stage, and the shard's guest where there were several. */
+export function splatWhen(s: Pick<SplatRecord, "during" | "shard">): string {
+  return s.shard ? `${s.during} (${s.shard})` : s.during;
+}
+
 export interface SplatRecord {
   kind: string;
   title: string;
@@ -56,6 +63,8 @@ export interface SplatRecord {
   excerpt: string;
   /** The test running when it appeared (the next result line after it), or the stage. */
   during: string;
+  /** The shard's directory (`--shards N`, run/shards.ts) whose guest reported it. */
+  shard?: string;
   /** Where it was read: the console, dmesg, or (for a fault no pattern names) the kernel's bookkeeping. */
   source: "console" | "dmesg" | "bookkeeping";
   /** The same bug gives the same one in every run (fingerprint.ts); set when the report is written. */

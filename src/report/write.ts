@@ -53,9 +53,11 @@ function htmlAssets(): HtmlAssets {
 function logLink(runDir: string): (run: ArchRun, t: TestRecord) => string | undefined {
   return (run, t) => {
     const name = `test-${run.arch}-${t.command}.log`;
-    const found = [join(runDir, name), ...(run.cell ? [join(runDir, run.cell, name)] : [])].find((f) =>
-      existsSync(f),
+    // A sharded run's tests have their logs in their shard's directory (run/shards.ts).
+    const dirs = [runDir, ...(run.cell ? [join(runDir, run.cell)] : [])].map((d) =>
+      t.shard ? join(d, t.shard) : d,
     );
+    const found = dirs.map((d) => join(d, name)).find((f) => existsSync(f));
     return found && relative(runDir, found);
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { appendFileSync, mkdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { basename, join } from "node:path";
 import { type Arch, loadArch } from "../arch/arch.ts";
 import { InfraError, KhilError } from "../common/errors.ts";
@@ -85,6 +86,8 @@ export interface CellSpec {
   snapshot?: "save" | "restore";
   /** Split the tests over this many guests at once (run/shards.ts), each in a directory of its own. */
   shards?: number;
+  /** Set for one shard of a split cell (testShards): its directory, and what is judged of the whole is not judged here. */
+  shard?: string;
 }
 
 /** One cell of a matrix as its axes name it: what `matrix` runs locally and `lava job` hands to a lab. */
@@ -462,7 +465,8 @@ export async function testCell(spec: CellSpec, run: ArchRun, p: Prepared): Promi
         await watch.readBookkeeping(g);
       }
     });
-    const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
+    // A shard's tests are a part: whether any passed is asked of the merged run (testShards).
+    const none = !spec.shard && nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
     if (none) run.problems.push(none);
   } finally {
     watch.finish();
@@ -492,7 +496,13 @@ export async function testShards(spec: CellSpec, run: ArchRun, p: Prepared, test
   log(
     `${run.cell ?? run.arch}: ${plan.flat().length} tests over ${plan.length} guests (${plan.map((s) => s.length).join(" + ")})`,
   );
-  const shards = await Promise.all(
+  const vcpus = plan.length * spec.machine.cpus;
+  if (vcpus > availableParallelism())
+    log(
+      `${run.cell ?? run.arch}: ${plan.length} guests of ${spec.machine.cpus} CPUs on a host with ${availableParallelism()}: they share its cores, and a test with a time limit may miss it (fewer --shards or --cpus)`,
+    );
+  // Every shard runs to its end (its guest stopped) whatever another's fate, before anything is thrown.
+  const settled = await Promise.allSettled(
     plan.map(async (tests, i): Promise<ShardRun> => {
       const dir = shardDirName(i, plan.length);
       const shard = {
@@ -500,15 +510,25 @@ export async function testShards(spec: CellSpec, run: ArchRun, p: Prepared, test
         tests,
         runDir: join(spec.runDir, dir),
         cell: `${run.cell ?? run.arch} ${dir}`,
+        shard: dir,
       };
-      mkdirSync(shard.runDir, { recursive: true });
       const r = newRun(shard);
       const t0 = Date.now();
-      await stage(shard, r, "shard", () => test(shard, r, p));
+      await stage(shard, r, "shard", async () => {
+        mkdirSync(shard.runDir, { recursive: true });
+        await test(shard, r, p);
+      });
+      r.status = archStatus(r);
       return { run: r, dir, seconds: (Date.now() - t0) / 1000 };
     }),
   );
+  const thrown = settled.find((x) => x.status === "rejected");
+  if (thrown) throw thrown.reason;
+  const shards = settled.flatMap((x) => (x.status === "fulfilled" ? [x.value] : []));
   Object.assign(run, mergeShardRuns(run, shards));
+  const none = nothingPassedProblem(run.tests, (t) => matchesAny(t, spec.suite.allowSkip));
+  if (none) run.problems.push(none);
+  run.status = archStatus(run);
 }
 
 /** A built cell tested by `test`, in one guest or, with `spec.shards`, split over several. */

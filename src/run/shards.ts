@@ -29,11 +29,14 @@ export function shardUnits(
   declared: readonly string[],
   cliTests: readonly string[] | undefined,
 ): string[] {
-  const whole = (c: Command) => c.parser !== "test_progs" && !c.subtestArgs;
+  // A command that runs the same tests whatever the selection would run them in every shard: test_progs
+  // with its own `tests:`, a subtestArgs command naming no test, a kselftest target, a plain command.
+  const whole = (c: Command) =>
+    c.parser === "test_progs" ? c.tests !== undefined : !c.subtestArgs || !c.tests?.length;
   const fixed = suite.commands.filter(whole);
   if (fixed.length)
     throw new KhilError(
-      `--shards: suite ${suite.name}'s command ${fixed.map((c) => c.name).join(", ")} cannot be split over guests (only test_progs and commands with subtestArgs can): leave out --shards (or the matrix's shards:)`,
+      `--shards: suite ${suite.name}'s command ${fixed.map((c) => c.name).join(", ")} cannot be split over guests (only test_progs taking the suite's selection and commands with subtestArgs and tests: can): leave out --shards (or the matrix's shards:)`,
       2,
     );
   const cli = cliTests ? splitCliTests(suite.commands, cliTests) : undefined;
@@ -44,21 +47,37 @@ export function shardUnits(
     if (!c.subtestArgs) return [];
     const tests = c.tests ?? [];
     if (!cli) return tests;
-    // The user's patterns for this command, as they gave them (a subtest part stays).
-    return (cliTests ?? []).filter((p) => matchesAny(p.split("/")[0] ?? p, tests));
+    // The command's tests the user's patterns match, each with the pattern's subtest part if it has one.
+    return (cliTests ?? []).flatMap((p) => {
+      const slash = p.indexOf("/");
+      const named = tests.filter((n) => matchesAny(n, [slash < 0 ? p : p.slice(0, slash)]));
+      return named.map((n) => (slash < 0 ? n : `${n}${p.slice(slash)}`));
+    });
   });
-  return [...new Set([...progs, ...own])].sort();
+  const units = [...new Set([...progs, ...own])].sort();
+  if (!units.length)
+    throw new KhilError(
+      `--shards: suite ${suite.name} selects no test to split on ${arch}${cliTests ? ` with --test ${cliTests.join(", ")}` : ""}`,
+      2,
+    );
+  return units;
 }
 
 /**
  * `n` shards of `units`, dealt in turn from the sorted list: the same units give the same shards on every
- * machine and every run, so a failure is found again in the shard that had it. No shard is empty: fewer
- * units than shards gives fewer shards.
+ * machine and every run, so a failure is found again in the shard that had it. Units of one test
+ * (`timer_crash/array`, `timer_crash/hash`) go to one shard: a test is run, and reported, once. No shard is
+ * empty: fewer tests than shards gives fewer shards.
  */
 export function planShards(units: readonly string[], n: number): string[][] {
-  const sorted = [...new Set(units)].sort();
-  const count = Math.min(n, sorted.length);
-  return Array.from({ length: count }, (_, k) => sorted.filter((_, i) => i % count === k));
+  const groups = new Map<string, string[]>();
+  for (const u of [...new Set(units)].sort()) {
+    const test = u.split("/")[0] ?? u;
+    groups.set(test, [...(groups.get(test) ?? []), u]);
+  }
+  const dealt = [...groups.values()];
+  const count = Math.min(n, dealt.length);
+  return Array.from({ length: count }, (_, k) => dealt.filter((_, i) => i % count === k).flat());
 }
 
 /** One shard's finished run: its directory (shardDirName) and its wall time, boot to the guest's stop. */
@@ -77,16 +96,13 @@ export function mergeShardRuns(cell: ArchRun, shards: readonly ShardRun[]): Arch
   const tagged = (x: ShardRun, text: string) => `${x.dir}: ${text}`;
   const merged: ArchRun = {
     ...cell,
-    tests: [...cell.tests, ...shards.flatMap((x) => x.run.tests)],
+    tests: [...cell.tests, ...shards.flatMap((x) => x.run.tests.map((t) => ({ ...t, shard: x.dir })))],
     problems: [...cell.problems, ...shards.flatMap((x) => x.run.problems.map((p) => tagged(x, p)))],
     harness: [
       ...(cell.harness ?? []),
       ...shards.flatMap((x) => (x.run.harness ?? []).map((p) => tagged(x, p))),
     ],
-    splats: [
-      ...cell.splats,
-      ...shards.flatMap((x) => x.run.splats.map((s) => ({ ...s, during: tagged(x, s.during) }))),
-    ],
+    splats: [...cell.splats, ...shards.flatMap((x) => x.run.splats.map((s) => ({ ...s, shard: x.dir })))],
     timings: { ...cell.timings },
     shards: shards.map((x) => ({
       dir: x.dir,
@@ -102,11 +118,17 @@ export function mergeShardRuns(cell: ArchRun, shards: readonly ShardRun[]): Arch
   if (measures.length) merged.measures = measures;
   const guest = shards.find((x) => x.run.guest)?.run.guest;
   if (guest) merged.guest = guest;
-  const failed = shards.find((x) => x.run.error);
-  if (failed?.run.error && !cell.error)
-    merged.error = { ...failed.run.error, message: tagged(failed, failed.run.error.message) };
-  const cut = shards.find((x) => x.run.interrupted);
-  if (cut?.run.interrupted && !cell.interrupted) merged.interrupted = tagged(cut, cut.run.interrupted);
+  // The first shard's error and interruption are the run's; every other shard's is a problem of its own,
+  // as is a shard that gave no result at all: no shard's failure may be hidden by the others' passes.
+  for (const x of shards) {
+    const { error, interrupted } = x.run;
+    if (error && !merged.error) merged.error = { ...error, message: tagged(x, error.message) };
+    else if (error) merged.problems.push(tagged(x, `${error.stage}: ${error.message}`));
+    if (interrupted && !merged.interrupted) merged.interrupted = tagged(x, interrupted);
+    else if (interrupted) merged.problems.push(tagged(x, `interrupted: ${interrupted}`));
+    if (!error && !interrupted && !x.run.tests.some((t) => !t.subtest))
+      merged.problems.push(tagged(x, "no test gave a result"));
+  }
   merged.status = archStatus(merged);
   return merged;
 }
