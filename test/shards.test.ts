@@ -86,12 +86,12 @@ describe("shards", () => {
   });
 
   it("merges the shards' runs: every test, each finding with its shard, the slowest guest's stage times", () => {
-    const cell = run({ status: "error", timings: { build: 100, selftests: 50 } });
+    const cell = run({ status: "error", timings: { build: 100, selftests: 50, push: 1 } });
     const merged = mergeShardRuns(cell, [
       {
         dir: "shard-1-of-2",
         seconds: 30,
-        run: run({ tests: [rec("a", "pass")], timings: { boot: 3, run: 20 } }),
+        run: run({ tests: [rec("a", "pass")], timings: { boot: 3, push: 2, run: 20 } }),
       },
       {
         dir: "shard-2-of-2",
@@ -100,13 +100,13 @@ describe("shards", () => {
           status: "failed",
           tests: [rec("b", "fail", "ASSERT failed"), rec("c", "skip", "denied: DENYLIST:3: flaky")],
           problems: ["test_progs exited 1"],
-          timings: { boot: 5, run: 15 },
+          timings: { boot: 5, push: 3, run: 15 },
         }),
       },
     ]);
     expect(merged.tests.map((t) => t.test)).toEqual(["a", "b", "c"]);
     expect(merged.problems).toEqual(["shard-2-of-2: test_progs exited 1"]);
-    expect(merged.timings).toEqual({ build: 100, selftests: 50, boot: 5, run: 20 });
+    expect(merged.timings).toEqual({ build: 100, selftests: 50, push: 4, boot: 5, run: 20 });
     expect(merged.shards?.map((s) => [s.dir, s.status, s.tests, s.seconds])).toEqual([
       ["shard-1-of-2", "passed", 1, 30],
       ["shard-2-of-2", "failed", 2, 40],

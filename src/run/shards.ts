@@ -111,9 +111,12 @@ export function mergeShardRuns(cell: ArchRun, shards: readonly ShardRun[]): Arch
       seconds: x.seconds,
     })),
   };
+  // A stage both had (push: the host resolves the files, each guest receives them) is the cell's part then
+  // the slowest shard's, since the shards ran at once after it.
+  const slowest: Record<string, number> = {};
   for (const x of shards)
-    for (const [k, v] of Object.entries(x.run.timings))
-      if (!(k in cell.timings)) merged.timings[k] = Math.max(merged.timings[k] ?? 0, v);
+    for (const [k, v] of Object.entries(x.run.timings)) slowest[k] = Math.max(slowest[k] ?? 0, v);
+  for (const [k, v] of Object.entries(slowest)) merged.timings[k] = (cell.timings[k] ?? 0) + v;
   const measures = shards.flatMap((x) => x.run.measures ?? []);
   if (measures.length) merged.measures = measures;
   const guest = shards.find((x) => x.run.guest)?.run.guest;
