@@ -11,7 +11,7 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { execa } from "execa";
 import { z } from "zod";
@@ -106,6 +106,9 @@ async function resolveLibraries(arch: Arch, sys: Sysroot, programs: string[], ex
       );
     return found;
   };
+  // A library pushed with the programs (liburandom_read.so beside urandom_read, found at run time through
+  // its rpath `.`) comes with them, not from a package.
+  const pushed = new Set(programs.map((f) => basename(f)));
   const seen = new Set<string>();
   while (queue.length > 0) {
     const item = queue.shift();
@@ -126,7 +129,7 @@ async function resolveLibraries(arch: Arch, sys: Sysroot, programs: string[], ex
       interpreter = { path: deps.interpreter, file: f };
     }
     for (const soname of deps.needed) {
-      if (libs.has(soname)) continue;
+      if (libs.has(soname) || pushed.has(soname)) continue;
       const f = await provide(soname, file);
       libs.set(soname, f);
       queue.push({ file: f });
