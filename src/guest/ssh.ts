@@ -1,4 +1,5 @@
-import type { Readable, Writable } from "node:stream";
+import { randomUUID } from "node:crypto";
+import { Readable, type Writable } from "node:stream";
 import ssh2 from "ssh2";
 import { create as tarCreate } from "tar";
 
@@ -14,6 +15,17 @@ export interface ExecResult {
   /** Stopped through `io.abort` (e.g. the kernel locked up under it). */
   aborted?: boolean;
 }
+
+interface ExecIo {
+  stdout?: Writable;
+  stderr?: Writable;
+  stdin?: Readable;
+  timeoutMs?: number;
+  abort?: AbortSignal;
+}
+
+/** The guest's dropbear refuses a longer command (its MAX_CMD_LEN is 9000 bytes) with "Unable to exec". */
+const MAX_COMMAND = 8000;
 
 export class GuestSsh {
   /** The connection is gone (the guest died, or its QEMU did): nothing more can run over it. */
@@ -48,17 +60,25 @@ export class GuestSsh {
     });
   }
 
-  /** Runs a command, streaming its output; on timeout the channel is closed and `timedOut` set. */
-  exec(
-    command: string,
-    io: {
-      stdout?: Writable;
-      stderr?: Writable;
-      stdin?: Readable;
-      timeoutMs?: number;
-      abort?: AbortSignal;
-    } = {},
-  ): Promise<ExecResult> {
+  /**
+   * Runs a command, streaming its output; on timeout the channel is closed and `timedOut` set. A command
+   * too long for the guest's server (a selection of hundreds of tests) is written to a file there first.
+   */
+  async exec(command: string, io: ExecIo = {}): Promise<ExecResult> {
+    if (Buffer.byteLength(command) <= MAX_COMMAND) return this.execOnce(command, io);
+    const file = `/tmp/khil-command-${randomUUID()}`;
+    const written = await this.execOnce(`cat > ${file}`, {
+      stdin: Readable.from([command]),
+      timeoutMs: 60_000,
+    });
+    if (written.code !== 0)
+      throw new Error(
+        `a ${Buffer.byteLength(command)}-byte command could not be written to ${file} in the guest (cat exited ${written.code})`,
+      );
+    return this.execOnce(`sh ${file}; r=$?; rm -f ${file}; exit $r`, io);
+  }
+
+  private execOnce(command: string, io: ExecIo): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, ch) => {
         if (err) return reject(err);
