@@ -44,6 +44,20 @@ describe("qemu command line", () => {
     expect(args).toContain("max,pauth-impdef=on");
     expect(args[args.indexOf("-append") + 1]).toBe("console=ttyAMA0 loglevel=7 panic=-1 oops=panic");
     expect(args).not.toContain("quiet");
+    expect(args[args.indexOf("-accel") + 1]).toBe("tcg");
+    // A suite's tcgSingleThread puts every vCPU on one host thread, under TCG only.
+    const plan = {
+      kernel: "/k",
+      accel: "tcg" as const,
+      memoryMiB: 1024,
+      cpus: 2,
+      cmdline: [],
+      tcgSingleThread: true,
+    };
+    expect(qemuArgs(a, plan)).toContain("tcg,thread=single");
+    expect(
+      qemuArgs(a, { ...plan, accel: "kvm" })[qemuArgs(a, { ...plan, accel: "kvm" }).indexOf("-accel") + 1],
+    ).toBe("kvm");
   });
 
   it("gives an x86_64 guest the host's TSC rate where the host has one, and leaves it out elsewhere", () => {

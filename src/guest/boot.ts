@@ -38,6 +38,8 @@ export interface GuestRequest {
   memoryMiB?: number;
   /** Kernel command-line parameters after khil's own. */
   append: string[];
+  /** Under TCG, every vCPU on one host thread (the suite's tcgSingleThread). */
+  tcgSingleThread?: boolean;
 }
 
 export async function buildFor(r: GuestRequest): Promise<KernelBuild> {
@@ -135,6 +137,7 @@ export async function bootGuest(
     cmdline: r.append,
     cpus: r.cpus,
     memoryMiB: r.memoryMiB,
+    ...(r.tcgSingleThread ? { tcgSingleThread: true } : {}),
     onConsoleLine,
   };
   const identity = snapshot && (await identityOf(o, snapshot.pushes));

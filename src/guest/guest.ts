@@ -51,6 +51,8 @@ export interface BootOptions {
   restore?: { state: string; ram: string };
   /** Boot with the RAM in a file of the guest's own, so that saveState can copy it (snapshot.ts). */
   savable?: boolean;
+  /** Under TCG, every vCPU on one host thread (QemuPlan.tcgSingleThread). */
+  tcgSingleThread?: boolean;
 }
 
 /** The descriptor a savable guest's QEMU gets its RAM file on (the first after stdin, stdout, stderr). */
@@ -93,6 +95,7 @@ export async function guestPlan(o: BootOptions): Promise<QemuPlan> {
     memoryMiB: o.memoryMiB ?? 2048,
     cpus: o.cpus ?? 2,
     cmdline: kernelCmdline(o.arch, await hostFacts(o.arch), o.cmdline),
+    ...(o.tcgSingleThread ? { tcgSingleThread: true } : {}),
   };
 }
 

@@ -14,6 +14,8 @@ export interface QemuPlan {
   memoryMiB: number;
   cpus: number;
   cmdline: string[];
+  /** Under TCG, all vCPUs on one host thread (`thread=single`): the suite's tcgSingleThread. */
+  tcgSingleThread?: boolean;
   /** The unix socket QEMU's machine protocol listens on (snapshot save and resume). */
   qmp?: string;
   /**
@@ -55,7 +57,7 @@ export function qemuArgs(arch: Arch, p: QemuPlan): string[] {
     "-machine",
     q.machine,
     "-accel",
-    p.accel,
+    p.accel === "tcg" && p.tcgSingleThread ? "tcg,thread=single" : p.accel,
     "-cpu",
     q.cpu[p.accel],
     "-m",

@@ -184,6 +184,7 @@ function request(spec: CellSpec): GuestRequest {
     cpus: m.cpus,
     memoryMiB: m.memoryMiB,
     append: m.append,
+    tcgSingleThread: spec.suite.tcgSingleThread,
   };
 }
 

@@ -137,6 +137,12 @@ const SuiteSchema = z.strictObject({
   allowSkip: z.array(z.string()).default([]),
   /** Guests get at least this many CPUs' worth of tests: fewer online CPUs is a harness fault, not a skip. */
   minCpus: z.number().int().positive().default(1),
+  /**
+   * Under TCG, all the guest's vCPUs on one host thread (`-accel tcg,thread=single`) rather than one each:
+   * slower, but the only way QEMU 7.2 keeps x86_64 kernel text patched under a running vCPU coherent
+   * (measured: `Oops: int3` in text_poke_bp's static-key sites seconds into `test_progs -j`).
+   */
+  tcgSingleThread: z.boolean().default(false),
   /** Deadlines in seconds for this suite's stages and whole run; CLI flags override them. */
   timeouts: z
     .strictObject({
