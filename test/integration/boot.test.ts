@@ -14,6 +14,21 @@ describe("khil exec: real guests reached over SSH", () => {
       expect(r.stdout.trim()).toBe("1");
       expect(r.stderr).toMatch(/ready in \d+\.\d s \((tcg|kvm)\)/);
       expect(r.stderr).toMatch(/booting x86_64 .* with (tcg|kvm) \(.+\)/);
+      // A command longer than the guest's dropbear takes (9000 bytes: bpf-full's -a list) still runs whole.
+      const long = "t".repeat(20_000);
+      const l = await khil([
+        "exec",
+        "--arch",
+        "x86_64",
+        "--",
+        "sh",
+        "-c",
+        'printf "%s\\n" "$1" | wc -c; exit 3',
+        "sh",
+        long,
+      ]);
+      expect(l.exitCode, l.all).toBe(3);
+      expect(l.stdout.trim()).toBe("20001");
     },
     HOUR,
   );
