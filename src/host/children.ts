@@ -10,7 +10,20 @@ const live = new Set<ResultPromise>();
 /** Work khil started elsewhere (a LAVA job), undone like a process: on Ctrl-C or the run's deadline. */
 const remote = new Set<() => Promise<unknown>>();
 
+/** What must be written before khil exits on a signal: the results gathered so far (a run's, a matrix's). */
+const keepers = new Set<(signal: string) => void>();
+
 let installed = false;
+
+/**
+ * Registers what to write when a signal ends khil, after its processes are stopped: a run interrupted by
+ * Ctrl-C keeps its results and reports. Returns what to call once that work has written them itself.
+ */
+export function onInterrupt(keep: (signal: string) => void): () => void {
+  keepers.add(keep);
+  installHandlers();
+  return () => keepers.delete(keep);
+}
 
 function signalAll(signal: NodeJS.Signals): ResultPromise[] {
   const all = [...live];
@@ -65,8 +78,17 @@ function installHandlers(): void {
       process.stderr.write(
         `\nkhil: ${sig}: stopping ${live.size} process(es) (guests, builds) and ${remote.size} lab job(s)\n`,
       );
-      // Reap them before exiting, so that no QEMU (not even a zombie) outlives khil.
-      void stopTracked().then(() => process.exit(code));
+      // Reap them before exiting, so that no QEMU (not even a zombie) outlives khil; then what was gathered
+      // is written, each keeper on its own (one that fails must not cost the others theirs).
+      void stopTracked().then(() => {
+        for (const keep of keepers)
+          try {
+            keep(sig);
+          } catch (e) {
+            process.stderr.write(`khil: writing results after ${sig} failed: ${(e as Error).message}\n`);
+          }
+        process.exit(code);
+      });
     });
   }
 }

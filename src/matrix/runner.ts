@@ -3,8 +3,10 @@ import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { InfraError, KhilError } from "../common/errors.ts";
 import { log } from "../common/log.ts";
+import { onInterrupt } from "../host/children.ts";
 import type { ArchRun, Results } from "../report/results.ts";
 import { matrixTable } from "../report/summary.ts";
+import { markInterrupted } from "../report/verdict.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import {
   type CellTester,
@@ -72,6 +74,16 @@ export async function runMatrix(
   let testing: Promise<void> = Promise.resolve();
   const all: Promise<void>[] = [];
   let usage: KhilError | undefined;
+  // On Ctrl-C, every cell under way is kept as it stands, interrupted, in its own directory and the matrix's.
+  const underWay = new Map<string, { run: ArchRun; dir: string }>();
+  const kept = onInterrupt((signal) => {
+    for (const [name, c] of underWay)
+      if (states.get(name) !== "done") {
+        markInterrupted(c.run, signal);
+        writeReports({ ...newResults(c.dir), runs: [c.run] });
+      }
+    writeReports(results);
+  });
   for (const cell of cells) {
     const cellDir = join(runDir, cell.name);
     mkdirSync(cellDir, { recursive: true });
@@ -88,6 +100,7 @@ export async function runMatrix(
     if (!spec) continue;
     const run = newRun(spec);
     results.runs.push(run);
+    underWay.set(cell.name, { run, dir: cellDir });
     set(cell.name, "building");
     const prepared = await prepareCell(spec, run);
     set(cell.name, "built");
@@ -120,6 +133,7 @@ export async function runMatrix(
     all.push(testing);
   }
   await Promise.all(all);
+  kept();
   writeReports(results);
   if (usage) throw usage;
   process.stdout.write(`${matrixTable(results)}\n`);

@@ -28,6 +28,15 @@ export function archStatus(
 }
 
 /**
+ * A run still going when a signal ended khil: kept with what it had, an error of the harness's (no verdict
+ * of the kernel's rests on a run cut short), as an interruption from outside is.
+ */
+export function markInterrupted(run: ArchRun, signal: string): void {
+  run.interrupted ??= `${signal}: khil was stopped while this ran; the results are those gathered until then`;
+  run.status = archStatus(run);
+}
+
+/**
  * A run in which no selected test passed is not green: a test that skipped itself everywhere tested
  * nothing. Only the suite can say a test may do that (`allowSkip`); the deny list's skips are apart.
  */

@@ -12,6 +12,7 @@ import type { Guest } from "../guest/guest.ts";
 import { unpackGuestPackages } from "../guest/image.ts";
 import type { Accel } from "../guest/qemu.ts";
 import { type History, judgeAndRecord } from "../history/history.ts";
+import { onInterrupt } from "../host/children.ts";
 import { decodeTrace } from "../kernel/decode.ts";
 import type { KernelBuild } from "../kernel/kbuild.ts";
 import { applySeries } from "../kernel/series.ts";
@@ -19,7 +20,7 @@ import { isPackagedKernel, type KernelTree, resolveTree } from "../kernel/tree.t
 import { TRACE_START } from "../parse/splats.ts";
 import type { ArchRun, Results } from "../report/results.ts";
 import { passRates, summaryTable } from "../report/summary.ts";
-import { archStatus, nothingPassedProblem } from "../report/verdict.ts";
+import { archStatus, markInterrupted, nothingPassedProblem } from "../report/verdict.ts";
 import { newResults, writeReports } from "../report/write.ts";
 import { buildSelftests, declaredTests } from "../selftests/build.ts";
 import { buildKselftest } from "../selftests/kselftest.ts";
@@ -586,9 +587,16 @@ export async function bootAndTest(
   test: CellTester = testCell,
 ): Promise<Results> {
   const results = newResults(runDir);
+  let current: ArchRun | undefined;
+  const kept = onInterrupt((signal) => {
+    if (current) markInterrupted(current, signal);
+    writeReports(results);
+    process.stdout.write(`${summaryTable(results)}\nresults: ${runDir} (written after ${signal})\n`);
+  });
   for (const spec of specs) {
     const run = newRun(spec);
     results.runs.push(run);
+    current = run;
     const t0 = Date.now();
     try {
       const prepared = await prepareCell(spec, run);
@@ -598,8 +606,10 @@ export async function bootAndTest(
       remember(spec.machine.history, run, spec.runDir);
       // Written after every arch, so what was gathered survives a later failure or Ctrl-C.
       writeReports(results);
+      current = undefined;
     }
   }
+  kept();
   process.stdout.write(`${summaryTable(results)}\n`);
   const rates = passRates(results);
   if (rates) process.stdout.write(`${rates}\n`);

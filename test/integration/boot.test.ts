@@ -3,7 +3,7 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { isAlive } from "../../src/host/children.ts";
 import { projectRoot } from "../../src/host/paths.ts";
-import { HOUR, khil, qemuLeftIn } from "../helpers.ts";
+import { HOUR, khil, qemuLeftIn, resultsOf } from "../helpers.ts";
 
 describe("khil exec: real guests reached over SSH", () => {
   it(
@@ -75,6 +75,31 @@ describe("khil exec: real guests reached over SSH", () => {
       const r = await p;
       expect(r.exitCode).toBe(130);
       for (const pid of qemus) expect(isAlive(pid)).toBe(false);
+      expect(qemuLeftIn(dir)).toEqual([]);
+    },
+    HOUR,
+  );
+
+  it(
+    "SIGINT to khil boot-and-test while a test runs keeps its results, interrupted, and no QEMU",
+    async () => {
+      const p = khil(["boot-and-test", "--arch", "x86_64"]);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("no test running in 40 min")), 40 * 60_000);
+        p.stderr?.on("data", (d: Buffer) => {
+          if (d.toString().includes("running ./test_progs")) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+      p.kill("SIGINT");
+      const r = await p;
+      expect(r.exitCode, r.all).toBe(130);
+      const { dir, results } = resultsOf(r.stdout);
+      const [run] = results.runs;
+      expect(run?.status).toBe("error");
+      expect(run?.interrupted).toMatch(/^SIGINT: khil was stopped while this ran/);
       expect(qemuLeftIn(dir)).toEqual([]);
     },
     HOUR,
