@@ -8,7 +8,7 @@ import { createRunDir } from "../host/run-dir.ts";
 import { allPassed } from "../report/verdict.ts";
 import { bootAndTest, runDeadline } from "../run/cell.ts";
 import { splitCliTests } from "../run/selection.ts";
-import { shardUnits } from "../run/shards.ts";
+import { checkShardable } from "../run/shards.ts";
 import { loadSuite, withFlavour } from "../run/suite.ts";
 import { checkTestSelection } from "../selftests/build.ts";
 import { DEFAULT_FLAVOUR, FLAVOURS, treeFlavours, unknownFlavour } from "../selftests/tree-lists.ts";
@@ -91,8 +91,7 @@ export function registerBootAndTest(program: Command): void {
           2,
         );
       // A suite that cannot be split is refused now, not after its build.
-      if (o.shards > 1)
-        for (const a of archs) shardUnits(suite, a.name, [], o.test.length ? o.test : undefined);
+      if (o.shards > 1) checkShardable(suite);
       if (o.eachPatch && !o.series)
         throw new KhilError("--each-patch needs --series PATH: the patches to check");
       const tree = await treeOf(o);

@@ -7,7 +7,7 @@ import { expandMatrix, loadMatrix } from "../matrix/matrix.ts";
 import { runMatrix } from "../matrix/runner.ts";
 import { allPassed } from "../report/verdict.ts";
 import { runDeadline } from "../run/cell.ts";
-import { shardUnits } from "../run/shards.ts";
+import { checkShardable } from "../run/shards.ts";
 import { loadSuite } from "../run/suite.ts";
 import { engineOf, engineOptions } from "./engine.ts";
 import {
@@ -47,7 +47,7 @@ export function registerMatrix(program: Command): void {
           2,
         );
       // A suite that cannot be split is refused now, not after its build.
-      for (const c of sharded) shardUnits(loadSuite(c.suite), c.arch, [], undefined);
+      for (const c of sharded) checkShardable(loadSuite(c.suite));
       const cells = o.cell.length ? all.filter((c) => o.cell.includes(c.name)) : all;
       const runDir = o.out ? resolve(o.out) : createRunDir("matrix");
       mkdirSync(runDir, { recursive: true });

@@ -29,16 +29,7 @@ export function shardUnits(
   declared: readonly string[],
   cliTests: readonly string[] | undefined,
 ): string[] {
-  // A command that runs the same tests whatever the selection would run them in every shard: test_progs
-  // with its own `tests:`, a subtestArgs command naming no test, a kselftest target, a plain command.
-  const whole = (c: Command) =>
-    c.parser === "test_progs" ? c.tests !== undefined : !c.subtestArgs || !c.tests?.length;
-  const fixed = suite.commands.filter(whole);
-  if (fixed.length)
-    throw new KhilError(
-      `--shards: suite ${suite.name}'s command ${fixed.map((c) => c.name).join(", ")} cannot be split over guests (only test_progs taking the suite's selection and commands with subtestArgs and tests: can): leave out --shards (or the matrix's shards:)`,
-      2,
-    );
+  checkShardable(suite);
   const cli = cliTests ? splitCliTests(suite.commands, cliTests) : undefined;
   const progs = suite.commands.some((c) => c.parser === "test_progs")
     ? allowList(cli?.suite ?? suite.arch?.[arch]?.tests ?? suite.tests, declared)
@@ -61,6 +52,20 @@ export function shardUnits(
       2,
     );
   return units;
+}
+
+/** Refuses, before any build, a suite with a command that would run whole in every shard. */
+export function checkShardable(suite: Pick<Suite, "name" | "commands">): void {
+  // A command that runs the same tests whatever the selection would run them in every shard: test_progs
+  // with its own `tests:`, a subtestArgs command naming no test, a kselftest target, a plain command.
+  const whole = (c: Command) =>
+    c.parser === "test_progs" ? c.tests !== undefined : !c.subtestArgs || !c.tests?.length;
+  const fixed = suite.commands.filter(whole);
+  if (fixed.length)
+    throw new KhilError(
+      `--shards: suite ${suite.name}'s command ${fixed.map((c) => c.name).join(", ")} cannot be split over guests (only test_progs taking the suite's selection and commands with subtestArgs and tests: can): leave out --shards (or the matrix's shards:)`,
+      2,
+    );
 }
 
 /**
