@@ -132,7 +132,17 @@ describe("shards", () => {
       { dir: "shard-3-of-3", seconds: 1, run: run({}) },
     ]);
     expect(both.error?.message).toBe("shard-1-of-3: no SSH");
-    expect(both.problems).toEqual(["shard-2-of-3: push: disk full", "shard-3-of-3: no test gave a result"]);
+    // A harness fault of one shard stays the harness's (bisect skips), not a test's.
+    expect(both.problems).toEqual([]);
+    expect(both.harness).toEqual(["shard-2-of-3: push: disk full", "shard-3-of-3: no test gave a result"]);
+    // A kernel that did not boot in one shard did not boot: its error is the run's, with no guest facts.
+    const guest = { kernelRelease: "6.12.118" } as ArchRun["guest"];
+    const noBoot = mergeShardRuns(cell, [
+      { dir: "shard-1-of-2", seconds: 1, run: run({ guest, error: { stage: "push", message: "x" } }) },
+      { dir: "shard-2-of-2", seconds: 1, run: run({ error: { stage: "boot", message: "no console" } }) },
+    ]);
+    expect(noBoot.error?.message).toBe("shard-2-of-2: no console");
+    expect(noBoot.guest).toBeUndefined();
     const silent = mergeShardRuns(run({}), [
       { dir: "shard-1-of-2", seconds: 1, run: run({ tests: [rec("a", "pass")] }) },
       { dir: "shard-2-of-2", seconds: 1, run: run({ status: "error" }) },

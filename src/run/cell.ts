@@ -261,19 +261,22 @@ function flavourMissing(spec: CellSpec, run: ArchRun): boolean {
  * once for the cell (not per shard or per guest): test_progs never has them, so no run could list them.
  */
 function recordUnbuilt(spec: CellSpec, run: ArchRun, unbuilt: readonly UnbuiltProgTest[]): void {
-  const cmd = spec.suite.commands.find((c) => c.parser === "test_progs" && !c.tests);
-  if (!cmd) return;
   const suiteTests = spec.suite.arch?.[spec.arch.name]?.tests ?? spec.suite.tests;
-  const testParts = (spec.tests ?? suiteTests).map((p) => p.split("/")[0] ?? p);
-  for (const u of unbuilt)
-    for (const test of u.tests.filter((t) => matchesAny(t, testParts)))
-      run.tests.push({
-        ...hostRecord(spec),
-        command: cmd.name,
-        test,
-        verdict: "skip",
-        reason: unbuiltReason(u),
-      });
+  const recorded = new Set<string>();
+  for (const cmd of spec.suite.commands.filter((c) => c.parser === "test_progs")) {
+    const testParts = (spec.tests ?? cmd.tests ?? suiteTests).map((p) => p.split("/")[0] ?? p);
+    for (const u of unbuilt)
+      for (const test of u.tests.filter((t) => matchesAny(t, testParts) && !recorded.has(t))) {
+        recorded.add(test);
+        run.tests.push({
+          ...hostRecord(spec),
+          command: cmd.name,
+          test,
+          verdict: "skip",
+          reason: unbuiltReason(u),
+        });
+      }
+  }
 }
 
 /** The stages that only use the host: kernel and selftests builds. */

@@ -5,6 +5,7 @@
  */
 import { KhilError } from "../common/errors.ts";
 import { matchesAny } from "../common/glob.ts";
+import { errorClass } from "../report/fault.ts";
 import type { ArchRun } from "../report/results.ts";
 import { archStatus } from "../report/verdict.ts";
 import type { Command } from "./context.ts";
@@ -126,17 +127,26 @@ export function mergeShardRuns(cell: ArchRun, shards: readonly ShardRun[]): Arch
   if (measures.length) merged.measures = measures;
   const guest = shards.find((x) => x.run.guest)?.run.guest;
   if (guest) merged.guest = guest;
-  // The first shard's error and interruption are the run's; every other shard's is a problem of its own,
-  // as is a shard that gave no result at all: no shard's failure may be hidden by the others' passes.
+  // One shard's error and interruption are the run's (a failed boot first: the kernel did not boot, whatever
+  // another shard's guest did); every other shard's is a finding of its own class, as is a shard that gave
+  // no result at all: no shard's failure may be hidden by the others' passes.
+  const first = shards.find((x) => x.run.error?.stage === "boot") ?? shards.find((x) => x.run.error);
+  const harness = merged.harness ?? [];
   for (const x of shards) {
     const { error, interrupted } = x.run;
-    if (error && !merged.error) merged.error = { ...error, message: tagged(x, error.message) };
-    else if (error) merged.problems.push(tagged(x, `${error.stage}: ${error.message}`));
+    if (error && x === first) merged.error = { ...error, message: tagged(x, error.message) };
+    else if (error)
+      (errorClass(error) === "harness" ? harness : merged.problems).push(
+        tagged(x, `${error.stage}: ${error.message}`),
+      );
     if (interrupted && !merged.interrupted) merged.interrupted = tagged(x, interrupted);
-    else if (interrupted) merged.problems.push(tagged(x, `interrupted: ${interrupted}`));
+    else if (interrupted) harness.push(tagged(x, `interrupted: ${interrupted}`));
     if (!error && !interrupted && !x.run.tests.some((t) => !t.subtest))
-      merged.problems.push(tagged(x, "no test gave a result"));
+      harness.push(tagged(x, "no test gave a result"));
   }
+  merged.harness = harness;
+  // A guest's facts are proof of a boot (KCIDB's boot status): not the run's where one shard did not boot.
+  if (merged.error?.stage === "boot") delete merged.guest;
   merged.status = archStatus(merged);
   return merged;
 }
