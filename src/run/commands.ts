@@ -1,7 +1,6 @@
 import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
-import { lineSplitter } from "../common/lines.ts";
 import { log } from "../common/log.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { parseOutput } from "../parse/dispatch.ts";
@@ -90,19 +89,43 @@ export function recordParsed(
   }
 }
 
-/** A command's output, written to its log as it comes and handed on line by line. */
-function tee(file: string, onLine: (l: string) => void): Writable & { done: () => Promise<void> } {
+/**
+ * A command's stdout and stderr, written to its log a whole line at a time as they come and handed on line
+ * by line. They travel apart (no `2>&1` in the guest): a test's child writing to stderr would otherwise
+ * land inside a result line test_progs' buffered stdout had only half written, and that result was lost.
+ */
+function tee(file: string, onLine: (l: string) => void) {
   const out = createWriteStream(file, { flags: "a" });
-  const split = lineSplitter(onLine);
-  const w = {
-    write(d: Buffer) {
-      out.write(d);
-      split(d);
-      return true;
-    },
-    done: () => new Promise<void>((r) => out.end(r)),
+  const stream = () => {
+    let pending = "";
+    const take = (l: string) => {
+      out.write(`${l}\n`);
+      onLine(l.replace(/\r$/, ""));
+    };
+    return {
+      write(d: Buffer) {
+        const lines = (pending + d.toString()).split("\n");
+        pending = lines.pop() ?? "";
+        for (const l of lines) take(l);
+        return true;
+      },
+      flush() {
+        if (pending) take(pending);
+        pending = "";
+      },
+    };
   };
-  return w as unknown as Writable & { done: () => Promise<void> };
+  const stdout = stream();
+  const stderr = stream();
+  return {
+    stdout: stdout as unknown as Writable,
+    stderr: stderr as unknown as Writable,
+    done: () => {
+      stdout.flush();
+      stderr.flush();
+      return new Promise<void>((r) => out.end(r));
+    },
+  };
 }
 
 /** Runs the suite's commands in a booted guest whose files are pushed already. */
@@ -218,8 +241,9 @@ async function runCommand(c: SuiteRunContext, run: ArchRun, cmd: Command): Promi
   });
   log(`${arch.name}: running ${shellQuote(argv)} (timeout ${cmd.timeout} s)`);
   const r = await guest.ssh
-    .exec(`${activity.marker}${inGuestDir(argv)} 2>&1`, {
-      stdout: sink,
+    .exec(`${activity.marker}${inGuestDir(argv)}`, {
+      stdout: sink.stdout,
+      stderr: sink.stderr,
       timeoutMs: cmd.timeout * 1000,
       abort: activity.signal,
     })
