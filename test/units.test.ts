@@ -6,6 +6,7 @@ import { loadArch } from "../src/arch/arch.ts";
 import { patchTable } from "../src/bisect/each-patch.ts";
 import type { StepRecord, StepVerdict } from "../src/bisect/judge.ts";
 import { elfDeps, elfSection } from "../src/common/elf.ts";
+import { lineSplitter } from "../src/common/lines.ts";
 import {
   countCpus,
   type GuestFacts,
@@ -323,5 +324,17 @@ describe("ccache's stats log", () => {
     );
     expect(log).toMatch(/^# \.\.\/kernel\/notifier\.c$/m);
     expect(ccacheCounts(log)).toEqual({ hits: 3, misses: 96 });
+  });
+});
+
+describe("lineSplitter", () => {
+  it("hands on whole lines across chunks, and the last unterminated one only on flush", () => {
+    const got: string[] = [];
+    const split = lineSplitter((l) => got.push(l));
+    split("#267     reg_bounds_r");
+    split("and_consts_u64_s32:OK\r\n#268 x:");
+    expect(got).toEqual(["#267     reg_bounds_rand_consts_u64_s32:OK"]);
+    split.flush();
+    expect(got).toEqual(["#267     reg_bounds_rand_consts_u64_s32:OK", "#268 x:"]);
   });
 });

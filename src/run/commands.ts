@@ -1,6 +1,7 @@
 import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
+import { lineSplitter } from "../common/lines.ts";
 import { log } from "../common/log.ts";
 import { shellQuote } from "../guest/ssh.ts";
 import { parseOutput } from "../parse/dispatch.ts";
@@ -96,30 +97,23 @@ export function recordParsed(
  */
 function tee(file: string, onLine: (l: string) => void) {
   const out = createWriteStream(file, { flags: "a" });
-  const stream = () => {
-    let pending = "";
-    const take = (l: string) => {
+  const lines = () =>
+    lineSplitter((l) => {
       out.write(`${l}\n`);
-      onLine(l.replace(/\r$/, ""));
-    };
-    return {
+      onLine(l);
+    });
+  const stdout = lines();
+  const stderr = lines();
+  const writable = (split: (d: Buffer) => void) =>
+    ({
       write(d: Buffer) {
-        const lines = (pending + d.toString()).split("\n");
-        pending = lines.pop() ?? "";
-        for (const l of lines) take(l);
+        split(d);
         return true;
       },
-      flush() {
-        if (pending) take(pending);
-        pending = "";
-      },
-    };
-  };
-  const stdout = stream();
-  const stderr = stream();
+    }) as unknown as Writable;
   return {
-    stdout: stdout as unknown as Writable,
-    stderr: stderr as unknown as Writable,
+    stdout: writable(stdout),
+    stderr: writable(stderr),
     done: () => {
       stdout.flush();
       stderr.flush();
