@@ -17,6 +17,8 @@ export function stopWaiting(why: string): void {
 function holder(owner: string | undefined): string {
   const pid = owner?.split(" ")[0];
   if (!pid) return "another khil";
+  // Two guests of one run (--shards, a matrix's cells) prepare the same cache entry: the first does it.
+  if (pid === String(process.pid)) return "another part of this run";
   try {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
     return `pid ${pid} (${cmd.slice(0, 120)})`;

@@ -316,3 +316,21 @@ describe("verdicts from lockups, hangs and deadlines, x86_64", () => {
     HOUR,
   );
 });
+
+describe("what a command prints reaches the parser whole, x86_64", () => {
+  it(
+    "stderr written in the middle of a result line neither breaks the line nor loses the result",
+    async () => {
+      const { r, run, dir } = await runSuite("stderr-mid-line");
+      expect(r.exitCode, r.all).toBe(0);
+      expect(run?.problems).toEqual([]);
+      for (const t of ["timer", "timer_crash", "timer_lockup", "timer_mim"])
+        expect(verdictOf(run, t), t).toBe("pass");
+      const log = readFileSync(join(dir, "test-x86_64-test_progs.log"), "utf8");
+      // Each stream's lines whole in the log: the result lines as test_progs wrote them, BusyBox's apart.
+      expect(log).toMatch(/^#\d+\s+timer_mim:OK$/m);
+      expect(log).toMatch(/^BusyBox v1\.35\.0 .*multi-call binary\.$/m);
+    },
+    HOUR,
+  );
+});
