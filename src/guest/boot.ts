@@ -7,7 +7,7 @@ import { buildKernel, type KernelBuild } from "../kernel/kbuild.ts";
 import type { KernelTree } from "../kernel/tree.ts";
 import { type AccelChoice, chooseAccel } from "./accel.ts";
 import { type BootOptions, Guest, guestPlan } from "./guest.ts";
-import { buildImage, type GuestImage } from "./image.ts";
+import { buildImage, type GuestImage, type ImageAddition } from "./image.ts";
 import { type Accel, qemuArgs } from "./qemu.ts";
 import {
   commitSnapshot,
@@ -40,6 +40,8 @@ export interface GuestRequest {
   append: string[];
   /** Under TCG, every vCPU on one host thread (the suite's tcgSingleThread). */
   tcgSingleThread?: boolean;
+  /** What the suite adds to the guest image (its `image:`). */
+  image?: ImageAddition;
 }
 
 export async function buildFor(r: GuestRequest): Promise<KernelBuild> {
@@ -124,7 +126,7 @@ export async function bootGuest(
 }> {
   await requireTools([qemuTool(r.arch), "cpio", "dpkg-deb", "apt-get"]);
   const key = guestKey();
-  const image = await buildImage(r.arch, key.publicKey, hostPrograms);
+  const image = await buildImage(r.arch, key.publicKey, hostPrograms, [], r.image);
   const accel = await chooseAccel(r.arch, build.bootImage, r.accel);
   const o: BootOptions = {
     arch: r.arch,

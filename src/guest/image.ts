@@ -33,9 +33,24 @@ const RecipeSchema = z.strictObject({
 
 const imagesDir = join(projectRoot, "images");
 
-function loadRecipe() {
+/** Debian packages and programs from them a suite adds to the base image (the suite's `image:`). */
+export interface ImageAddition {
+  packages: readonly string[];
+  programs: readonly string[];
+}
+
+/** images/base.yaml, with what a suite adds: one recipe, so one cache key for the image it makes. */
+function loadRecipe(add?: ImageAddition) {
   const file = join(imagesDir, "base.yaml");
-  return { file, recipe: parseYamlFile(file, readFileSync(file, "utf8"), RecipeSchema) };
+  const base = parseYamlFile(file, readFileSync(file, "utf8"), RecipeSchema);
+  const recipe = add
+    ? {
+        ...base,
+        packages: [...new Set([...base.packages, ...add.packages])],
+        programs: [...new Set([...base.programs, ...add.programs])],
+      }
+    : base;
+  return { file, recipe };
 }
 
 /** Follows symlinks inside `root`, treating absolute link targets as relative to it. */
@@ -142,8 +157,8 @@ async function resolveLibraries(arch: Arch, sys: Sysroot, programs: string[], ex
  * The image recipe's Debian packages downloaded and unpacked: work that needs no kernel, started beside its
  * build on a first run (apt-get waits on the network, make on the CPUs). False when all were there.
  */
-export async function unpackGuestPackages(arch: Arch): Promise<boolean> {
-  const { recipe } = loadRecipe();
+export async function unpackGuestPackages(arch: Arch, add?: ImageAddition): Promise<boolean> {
+  const { recipe } = loadRecipe(add);
   const sys = new Sysroot(arch.debianArch);
   if (recipe.packages.every((p) => sys.has(p))) return false;
   await withLock(sys.dir, "preparing guest packages", async () => {
@@ -167,8 +182,9 @@ export async function buildImage(
   hostPrograms: string[] = [],
   /** Files carried in the image itself (a LAVA job's suite, with no SSH to push it): `dir/f` at `dest/f`. */
   payload: readonly { dir: string; files: string[]; dest: string }[] = [],
+  add?: ImageAddition,
 ): Promise<GuestImage> {
-  const { recipe } = loadRecipe();
+  const { recipe } = loadRecipe(add);
   const sys = new Sysroot(arch.debianArch);
   return withLock(sys.dir, "preparing guest packages", async () => {
     for (const p of recipe.packages) await sys.unpack(p);
@@ -176,7 +192,7 @@ export async function buildImage(
       const f = resolveIn(sys.root, p);
       if (!f)
         throw new KhilError(
-          `images/base.yaml: program ${p} is not in packages ${recipe.packages.join(", ")}`,
+          `${add?.programs.includes(p) ? "the suite's image:" : "images/base.yaml:"} program ${p} is not in packages ${recipe.packages.join(", ")} (a path inside the ${arch.debianArch} package, e.g. bin/ip: dpkg -L PACKAGE lists them)`,
         );
       return { dest: p, file: f };
     });

@@ -151,6 +151,7 @@ export async function jobFor(
     guestKey().publicKey,
     pushes.flatMap((x) => programsAmong(x.dir, x.files)),
     pushes,
+    suite.image,
   );
   const url = o.artifactsUrl.replace(/\/?$/, "/");
   const jit = jitAsked(machine.append).enable === "0" ? "off" : "on";

@@ -186,6 +186,7 @@ function request(spec: CellSpec): GuestRequest {
     memoryMiB: m.memoryMiB,
     append: m.append,
     tcgSingleThread: spec.suite.tcgSingleThread,
+    ...(spec.suite.image ? { image: spec.suite.image } : {}),
   };
 }
 
@@ -285,7 +286,7 @@ export async function prepareCell(spec: CellSpec, run: ArchRun): Promise<Prepare
   if (flavourMissing(spec, run)) return undefined;
   const t0 = Date.now();
   // A failure here is not the run's: buildImage unpacks the same packages again and reports it at boot.
-  const packages = unpackGuestPackages(spec.arch).then(
+  const packages = unpackGuestPackages(spec.arch, spec.suite.image).then(
     (unpacked) => {
       if (unpacked) run.timings.packages = (Date.now() - t0) / 1000;
     },

@@ -143,6 +143,14 @@ const SuiteSchema = z.strictObject({
    * (measured: `Oops: int3` in text_poke_bp's static-key sites seconds into `test_progs -j`).
    */
   tcgSingleThread: z.boolean().default(false),
+  /**
+   * More of the guest's userland than images/base.yaml gives: Debian packages of the guest's architecture
+   * and the programs copied from them (paths inside the package, where they land in the guest), their
+   * libraries found as for the base image's. What the suite's tests run themselves (iproute2's ip and tc).
+   */
+  image: z
+    .strictObject({ packages: z.array(z.string()).min(1), programs: z.array(z.string()).min(1) })
+    .optional(),
   /** Deadlines in seconds for this suite's stages and whole run; CLI flags override them. */
   timeouts: z
     .strictObject({

@@ -334,3 +334,18 @@ describe("what a command prints reaches the parser whole, x86_64", () => {
     HOUR,
   );
 });
+
+describe("a suite's own guest userland, x86_64", () => {
+  it(
+    "a suite's image: adds Debian packages' programs to the guest (iproute2's ip, with network namespaces)",
+    async () => {
+      const { r, run, dir } = await runSuite("image-iproute2");
+      expect(r.exitCode, r.all).toBe(0);
+      expect(verdictOf(run, "netns")).toBe("pass");
+      const log = readFileSync(join(dir, "test-x86_64-netns.log"), "utf8");
+      expect(log).toMatch(/^khil\b/m);
+      expect(log).toMatch(/tc utility, iproute2-/);
+    },
+    HOUR,
+  );
+});
