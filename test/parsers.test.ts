@@ -94,6 +94,28 @@ describe("test_progs output formats of other kernel versions", () => {
     expect(run.tests[2]?.reason).toBe("1/2 subtests skipped");
   });
 
+  it("gives a test that skipped itself a reason, though test_progs prints none without -v", () => {
+    // As bpf-full printed them (2026-12-07): reg_bounds_gen_* skip unless SLOW_TESTS is set, silently.
+    const run = parseTestProgs(
+      [
+        "#221     reference_tracking:OK",
+        "#223     reg_bounds_gen_consts_s32_s32:SKIP",
+        "#107/2   fs_kfuncs/fsverity:SKIP",
+        "#107     fs_kfuncs:OK (SKIP: 1/2)",
+        "Summary: 3/1 PASSED, 2 SKIPPED, 0 FAILED",
+      ].join("\n"),
+    );
+    expect(run.problems).toEqual([]);
+    const reason = (n: string) =>
+      run.tests.find((t) => `${t.test}${t.subtest ? `/${t.subtest}` : ""}` === n)?.reason;
+    expect(reason("reg_bounds_gen_consts_s32_s32")).toBe(
+      "no reason given: test_progs prints a skipping test's output only with -v",
+    );
+    expect(reason("fs_kfuncs/fsverity")).toMatch(/^no reason given: /);
+    expect(reason("fs_kfuncs")).toBe("1/2 subtests skipped");
+    expect(reason("reference_tracking")).toBeUndefined();
+  });
+
   it("keeps a failure's log and does not count the 'All error logs' repeat", () => {
     const out = [
       "test_timer_mim:PASS:timer_mim_reject 0 nsec",

@@ -10,6 +10,8 @@ const VERDICT: Record<string, TestVerdict> = { OK: "pass", FAIL: "fail", SKIP: "
  * test_progs' text output. A test's log is printed before its result line; subtests come before their test.
  * After "All error logs:" every failure is printed again, so result lines there are not counted twice.
  */
+const SELF_SKIP = "no reason given: test_progs prints a skipping test's output only with -v";
+
 export function parseTestProgs(text: string): ParsedRun {
   const tests: ParsedTest[] = [];
   const problems: string[] = [];
@@ -86,6 +88,9 @@ export function parseTestProgs(text: string): ParsedRun {
   }
   // Old test_progs printed subtests without their test's name: take it from the test's number.
   for (const { parent, t } of pendingSub) if (!t.test) t.test = parentName.get(parent) ?? `#${parent}`;
+  // Every skip has a reason: test_progs keeps a skipping test's own output (why it skipped) for -v only, and
+  // lines before a SKIP here are other tests' or stray stderr, not its words.
+  for (const t of tests) if (t.verdict === "skip" && !t.reason) t.reason = SELF_SKIP;
   if (summary) {
     const top = tests.filter((t) => !t.subtest);
     const failed = top.filter((t) => t.verdict === "fail").length;
