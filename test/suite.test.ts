@@ -60,6 +60,17 @@ commands:
     expect(() => loadSuite(half)).toThrow(/:2: build: selftests: bpf and progTests go together/);
   });
 
+  it("takes an image: addition, and refuses a program path that leaves the packages, with its line", () => {
+    expect(loadSuite("bpf-full").image).toEqual({
+      packages: ["iproute2", "dash"],
+      programs: ["bin/ip", "sbin/tc", "bin/sh"],
+    });
+    for (const bad of ["/bin/ip", "../etc/passwd", "bin/../../x"]) {
+      const f = suiteFile(`${GOOD}image:\n  packages: [iproute2]\n  programs: ["${bad}"]\n`);
+      expect(() => loadSuite(f), bad).toThrow(/image\.programs\.0: a path inside the packages \(bin\/ip\)/);
+    }
+  });
+
   it("takes a description, as users write one at the top of a suite", () => {
     const f = suiteFile(`description: what this suite is for\n${GOOD}`);
     expect(loadSuite(f).description).toBe("what this suite is for");

@@ -87,7 +87,7 @@ export async function runBench(arch: Arch, o: { quick: boolean; runs: number; ru
   );
   const files = resolvePush(st.dir, suite.push);
   const key = guestKey();
-  const image = await buildImage(arch, key.publicKey, programsAmong(st.dir, files));
+  const image = await buildImage(arch, key.publicKey, programsAmong(st.dir, files), [], suite.image);
   const accel = await chooseAccel(arch, build.bootImage);
 
   log("bench: boot to SSH");

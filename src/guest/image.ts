@@ -161,10 +161,23 @@ export async function unpackGuestPackages(arch: Arch, add?: ImageAddition): Prom
   const { recipe } = loadRecipe(add);
   const sys = new Sysroot(arch.debianArch);
   if (recipe.packages.every((p) => sys.has(p))) return false;
-  await withLock(sys.dir, "preparing guest packages", async () => {
-    for (const p of recipe.packages) await sys.unpack(p);
-  });
+  await withLock(sys.dir, "preparing guest packages", () => unpackAll(sys, recipe.packages, add));
   return true;
+}
+
+/** Unpacks the recipe's packages; one the suite named that Debian does not have is the suite's mistake. */
+async function unpackAll(sys: Sysroot, packages: readonly string[], add?: ImageAddition): Promise<void> {
+  for (const p of packages)
+    try {
+      await sys.unpack(p);
+    } catch (e) {
+      if (add?.packages.includes(p) && /Unable to locate|No packages found/.test((e as Error).message))
+        throw new KhilError(
+          `the suite's image: packages: ${p}: Debian has no ${sys.debianArch} package of that name (apt-cache search NAME finds them)`,
+          2,
+        );
+      throw e;
+    }
 }
 
 export interface GuestImage {
@@ -187,12 +200,12 @@ export async function buildImage(
   const { recipe } = loadRecipe(add);
   const sys = new Sysroot(arch.debianArch);
   return withLock(sys.dir, "preparing guest packages", async () => {
-    for (const p of recipe.packages) await sys.unpack(p);
+    await unpackAll(sys, recipe.packages, add);
     const programs = recipe.programs.map((p) => {
       const f = resolveIn(sys.root, p);
       if (!f)
         throw new KhilError(
-          `${add?.programs.includes(p) ? "the suite's image:" : "images/base.yaml:"} program ${p} is not in packages ${recipe.packages.join(", ")} (a path inside the ${arch.debianArch} package, e.g. bin/ip: dpkg -L PACKAGE lists them)`,
+          `${add?.programs.includes(p) ? "the suite's image:" : "images/base.yaml:"} program ${p} is not in packages ${recipe.packages.join(", ")} (a path inside the ${arch.debianArch} package, e.g. bin/ip: the unpacked packages are in ${sys.root})`,
         );
       return { dest: p, file: f };
     });

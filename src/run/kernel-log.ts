@@ -21,7 +21,8 @@ export const STUCK_GRACE_MS = 10_000;
 
 /** Writes the marker of `label` to the kernel log; a guest without /dev/kmsg runs the command all the same. */
 export function kmsgMarker(label: string): string {
-  return `echo ${shellQuote([`${MARKER_PREFIX}${label}`])} 2>/dev/null >/dev/kmsg; `;
+  // printf, not echo: dash's echo (a suite's /bin/sh may be dash) reads backslashes in the label.
+  return `printf '%s\\n' ${shellQuote([`${MARKER_PREFIX}${label}`])} 2>/dev/null >/dev/kmsg; `;
 }
 
 /** Something run in the guest that a stuck kernel should stop: a command, or a test run again alone. */

@@ -36,13 +36,15 @@ async function runAlone(
   const where = guest === c.guest ? "" : " in a fresh guest restored from the snapshot";
   const activity = c.watch.begin(`${test} (${why})`);
   const r = await guest.ssh
-    .capture(`${activity.marker}${inGuestDir(argv)} 2>&1`, cmd.timeout * 1000, activity.signal)
+    .capture(`${activity.marker}${inGuestDir(argv)}`, cmd.timeout * 1000, activity.signal)
     .finally(async () => {
       activity.end();
       if (guest !== c.guest) await guest.stop();
     });
-  appendFileSync(logFile, `\n# khil: ${test} ${why}${where}:\n${r.out}`);
-  return parseOutput(cmd.parser, cmd.name, r.code, r.out).tests.filter((t) => t.test === test);
+  // The two streams apart, stderr after stdout: merged in the guest, a child's stderr could split a result line.
+  const out = [r.out, r.err].filter(Boolean).join(r.out.endsWith("\n") ? "" : "\n");
+  appendFileSync(logFile, `\n# khil: ${test} ${why}${where}:\n${out}`);
+  return parseOutput(cmd.parser, cmd.name, r.code, out).tests.filter((t) => t.test === test);
 }
 
 interface RerunPolicy {

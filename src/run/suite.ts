@@ -149,7 +149,19 @@ const SuiteSchema = z.strictObject({
    * libraries found as for the base image's. What the suite's tests run themselves (iproute2's ip and tc).
    */
   image: z
-    .strictObject({ packages: z.array(z.string()).min(1), programs: z.array(z.string()).min(1) })
+    .strictObject({
+      packages: z.array(z.string()).min(1),
+      programs: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^(?!\/)(?!.*(^|\/)\.\.(\/|$)).+$/,
+              "a path inside the packages (bin/ip), without / first or ..",
+            ),
+        )
+        .min(1),
+    })
     .optional(),
   /** Deadlines in seconds for this suite's stages and whole run; CLI flags override them. */
   timeouts: z
