@@ -1,6 +1,8 @@
 #!/bin/busybox sh
 # PID 1 of every khil guest: mount what BPF selftests use, bring up QEMU user-mode networking, start SSH.
 /bin/busybox mkdir -p /proc /sys /dev /tmp /run /var/log
+# As on Debian: iproute2 keeps network namespaces in /run/netns, the BPF selftests open them by /var/run/netns.
+/bin/busybox ln -s /run /var/run
 # Every applet in /bin: dropbear gives SSH sessions PATH=/usr/bin:/bin.
 /bin/busybox --install -s /bin
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
