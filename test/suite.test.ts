@@ -62,8 +62,8 @@ commands:
 
   it("takes an image: addition, and refuses a program path that leaves the packages, with its line", () => {
     expect(loadSuite("bpf-full").image).toEqual({
-      packages: ["iproute2", "dash"],
-      programs: ["bin/ip", "sbin/tc", "bin/sh"],
+      packages: ["iproute2", "dash", "bash", "ethtool"],
+      programs: ["bin/ip", "sbin/tc", "bin/sh", "bin/bash", "sbin/ethtool"],
     });
     for (const bad of ["/bin/ip", "../etc/passwd", "bin/../../x"]) {
       const f = suiteFile(`${GOOD}image:\n  packages: [iproute2]\n  programs: ["${bad}"]\n`);
