@@ -6,12 +6,13 @@ const SUMMARY = /^Summary: (\d+)\/(\d+) PASSED, (\d+) SKIPPED, (\d+) FAILED/;
 
 const VERDICT: Record<string, TestVerdict> = { OK: "pass", FAIL: "fail", SKIP: "skip" };
 
+/** The reason of a skip test_progs gave none for (test__skip() takes no words). */
+const SELF_SKIP = "no reason given: test_progs prints a skipping test's output only with -v";
+
 /**
  * test_progs' text output. A test's log is printed before its result line; subtests come before their test.
  * After "All error logs:" every failure is printed again, so result lines there are not counted twice.
  */
-const SELF_SKIP = "no reason given: test_progs prints a skipping test's output only with -v";
-
 export function parseTestProgs(text: string): ParsedRun {
   const tests: ParsedTest[] = [];
   const problems: string[] = [];
